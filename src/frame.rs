@@ -1,0 +1,272 @@
+//! Length-prefixed frames, exactly as CPython's `multiprocessing.connection`
+//! writes them.
+//!
+//! A frame is a 4-byte signed big-endian length followed by the payload. A
+//! payload longer than `0x7fff_ffff` bytes is announced by the length `-1`
+//! followed by an 8-byte unsigned big-endian length. Readers accept the `-1`
+//! escape for any length, as Python does; every other negative length is a
+//! protocol error (Python would read it as an empty message and lose sync).
+//!
+//! Memory is bounded: the announced length is checked against a maximum
+//! before anything is allocated, and the payload buffer then grows only as
+//! bytes actually arrive, so a peer that announces a large frame and sends
+//! nothing costs nothing.
+
+use std::io::{self, Read, Write};
+
+use crate::error::{Error, Result};
+
+/// The default maximum payload of one frame: 16 MiB.
+///
+/// Large enough for bulk transfers of a few megabytes in one call, small
+/// enough that one message cannot take a meaningful share of a machine's
+/// memory. (gRPC's default is 4 MiB; CPython has no limit at all.) Memory is
+/// only committed as bytes arrive, so the limit bounds what a peer can make
+/// us hold, not what every connection holds.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Payloads up to this size are copied next to their header so that header
+/// and payload leave in one `write`; larger ones are written in two calls.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// The read buffer grows by at most this much before bytes arrive to fill it.
+const GROWTH_STEP: usize = 64 * 1024;
+
+/// The largest length that fits the 4-byte header; longer ones use the escape.
+const SHORT_MAX: usize = 0x7fff_ffff;
+
+/// Writes the header for a payload of `len` bytes into `out` and returns how
+/// many of its bytes are used (4, or 12 with the `-1` escape).
+pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
+    let mut buf = [0u8; 12];
+    if len <= SHORT_MAX {
+        buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        (buf, 4)
+    } else {
+        buf[..4].copy_from_slice(&(-1i32).to_be_bytes());
+        buf[4..].copy_from_slice(&(len as u64).to_be_bytes());
+        (buf, 12)
+    }
+}
+
+/// Appends one whole frame (header and payload) to `out`, for writers that
+/// batch several frames into one system call.
+pub(crate) fn append(out: &mut Vec<u8>, payload: &[u8]) {
+    let (head, n) = header(payload.len());
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(payload);
+}
+
+/// Writes one frame. A small payload leaves in the same `write` as its header.
+///
+/// Nothing is flushed: callers writing to a buffered writer flush it themselves.
+pub(crate) fn write<W: Write + ?Sized>(w: &mut W, payload: &[u8]) -> io::Result<()> {
+    if payload.len() <= COALESCE_LIMIT {
+        let mut buf = Vec::with_capacity(4 + payload.len());
+        append(&mut buf, payload);
+        w.write_all(&buf)
+    } else {
+        let (head, n) = header(payload.len());
+        w.write_all(&head[..n])?;
+        w.write_all(payload)
+    }
+}
+
+/// Reads one frame into `buf` (cleared first), rejecting payloads over `max`.
+///
+/// Returns `Ok(false)` on a clean end of stream before the first header byte,
+/// `Ok(true)` when a frame was read. End of stream inside a frame is a
+/// protocol error naming how much was missing.
+pub(crate) fn read_into<R: Read + ?Sized>(
+    r: &mut R,
+    max: usize,
+    buf: &mut Vec<u8>,
+) -> Result<bool> {
+    buf.clear();
+    let mut head = [0u8; 4];
+    match read_full(r, &mut head)? {
+        0 => return Ok(false),
+        4 => {}
+        got => return Err(truncated("header", 4, got)),
+    }
+    let short = i32::from_be_bytes(head);
+    let len: u64 = if short >= 0 {
+        short as u64
+    } else if short == -1 {
+        let mut long = [0u8; 8];
+        let got = read_full(r, &mut long)?;
+        if got != 8 {
+            return Err(truncated("extended length", 8, got));
+        }
+        u64::from_be_bytes(long)
+    } else {
+        return Err(Error::protocol(format!("negative frame length {short}")));
+    };
+    if len > max as u64 {
+        return Err(Error::FrameTooLarge {
+            len,
+            max: max as u64,
+        });
+    }
+    let len = len as usize;
+    // Grow in steps as data arrives: the length is bounded by `max`, but the
+    // peer has not proved it will send that much.
+    let mut filled = 0;
+    while filled < len {
+        let want = (len - filled).min(GROWTH_STEP);
+        buf.resize(filled + want, 0);
+        let got = read_full(r, &mut buf[filled..filled + want])?;
+        filled += got;
+        if got < want {
+            buf.truncate(filled);
+            return Err(truncated("payload", len, filled));
+        }
+    }
+    Ok(true)
+}
+
+/// Reads one frame, rejecting payloads over `max`; `Ok(None)` on a clean end
+/// of stream between frames.
+pub(crate) fn read<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    Ok(read_into(r, max, &mut buf)?.then_some(buf))
+}
+
+/// Fills `buf` unless the stream ends first; returns how many bytes were read.
+fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from_io(e)),
+        }
+    }
+    Ok(filled)
+}
+
+fn truncated(part: &str, expected: usize, got: usize) -> Error {
+    Error::protocol(format!(
+        "truncated frame: connection closed after {got} of {expected} {part} bytes"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn encode(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn short_frame_matches_python_bytes() {
+        // multiprocessing.connection: send_bytes(b"#WELCOME#")
+        assert_eq!(encode(b"#WELCOME#"), b"\x00\x00\x00\x09#WELCOME#");
+        assert_eq!(encode(b""), b"\x00\x00\x00\x00");
+    }
+
+    #[test]
+    fn round_trips_several_frames_and_reports_clean_eof() {
+        let mut wire = Vec::new();
+        for p in [&b"a"[..], b"", b"hello world", &[0u8; 70_000]] {
+            write(&mut wire, p).unwrap();
+        }
+        let mut r = Cursor::new(wire);
+        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), b"a");
+        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), b"");
+        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), b"hello world");
+        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), vec![0u8; 70_000]);
+        assert!(read(&mut r, 1 << 20).unwrap().is_none());
+    }
+
+    #[test]
+    fn escape_header_for_long_payloads() {
+        let (h, n) = header(0x8000_0000);
+        assert_eq!(&h[..n], b"\xff\xff\xff\xff\x00\x00\x00\x00\x80\x00\x00\x00");
+        let (h, n) = header(0x7fff_ffff);
+        assert_eq!(&h[..n], b"\x7f\xff\xff\xff");
+    }
+
+    #[test]
+    fn accepts_escape_for_small_lengths_like_python() {
+        let wire = b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x03abc";
+        assert_eq!(read(&mut &wire[..], 16).unwrap().unwrap(), b"abc");
+    }
+
+    #[test]
+    fn rejects_other_negative_lengths() {
+        for head in [[0xff, 0xff, 0xff, 0xfe], [0x80, 0, 0, 0]] {
+            let err = read(&mut &head[..], 16).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn rejects_oversize_before_allocating() {
+        let err = read(&mut &b"\x7f\xff\xff\xff"[..], 1024).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::FrameTooLarge {
+                len: 0x7fff_ffff,
+                max: 1024
+            }
+        ));
+        let huge = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+        let err = read(&mut &huge[..], 1024).unwrap_err();
+        assert!(matches!(err, Error::FrameTooLarge { len: u64::MAX, .. }));
+        // Exactly the maximum is fine.
+        assert_eq!(
+            read(&mut &b"\x00\x00\x00\x02hi"[..], 2).unwrap().unwrap(),
+            b"hi"
+        );
+    }
+
+    #[test]
+    fn truncation_at_every_offset_is_an_error() {
+        let mut wire = encode(b"0123456789");
+        wire.extend_from_slice(b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x02xy");
+        // Cut inside the first frame: always an error.
+        for cut in 1..14 {
+            let err = read(&mut &wire[..cut], 64).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "cut {cut}: {err}");
+        }
+        // Cut inside the second (escaped) frame.
+        for cut in 15..wire.len() {
+            let mut r = &wire[..cut];
+            assert_eq!(read(&mut r, 64).unwrap().unwrap(), b"0123456789");
+            let err = read(&mut r, 64).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "cut {cut}: {err}");
+        }
+    }
+
+    #[test]
+    fn announced_but_unsent_payload_allocates_little() {
+        let mut buf = Vec::new();
+        let err = read_into(&mut &b"\x00\xff\xff\xffab"[..], 1 << 30, &mut buf).unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)));
+        assert!(buf.capacity() <= 2 * GROWTH_STEP, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn small_frame_is_one_write() {
+        struct CountWrites(usize);
+        impl Write for CountWrites {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0 += 1;
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = CountWrites(0);
+        write(&mut w, &[7u8; 1000]).unwrap();
+        assert_eq!(w.0, 1);
+    }
+}

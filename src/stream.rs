@@ -1,0 +1,324 @@
+//! The byte streams underneath a connection: TCP, or a Unix domain socket,
+//! behind one type; listeners for both; and a deadline that bounds a whole
+//! exchange rather than each read.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(unix)]
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::address::Address;
+
+/// A connected socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Connects to the first address that accepts; `TCP_NODELAY` is set,
+    /// since the library batches its own writes.
+    pub(crate) fn connect(addrs: &[Address], timeout: Option<Duration>) -> io::Result<Stream> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        for addr in addrs {
+            let attempt = match addr {
+                Address::Tcp(a) => match timeout {
+                    Some(t) => TcpStream::connect_timeout(a, t),
+                    None => TcpStream::connect(a),
+                }
+                .and_then(|s| {
+                    s.set_nodelay(true)?;
+                    Ok(Stream::Tcp(s))
+                }),
+                #[cfg(unix)]
+                Address::Unix(p) => UnixStream::connect(p).map(Stream::Unix),
+            };
+            match attempt {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    pub(crate) fn try_clone(&self) -> io::Result<Stream> {
+        match self {
+            Stream::Tcp(s) => s.try_clone().map(Stream::Tcp),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.try_clone().map(Stream::Unix),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// The peer's address, for logs and counters.
+    pub(crate) fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            #[cfg(unix)]
+            Stream::Unix(_) => "unix".to_owned(),
+        }
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match *self {
+            Stream::Tcp(s) => (&*s).read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match *self {
+            Stream::Tcp(s) => (&*s).write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => (&*s).write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match *self {
+            Stream::Tcp(s) => (&*s).write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => (&*s).write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub(crate) enum Acceptor {
+    Tcp(TcpListener),
+    /// The path is removed again when the listener is dropped.
+    #[cfg(unix)]
+    Unix(UnixListener, PathBuf),
+}
+
+impl Acceptor {
+    pub(crate) fn bind(addrs: &[Address]) -> io::Result<Acceptor> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+        for addr in addrs {
+            let attempt = match addr {
+                Address::Tcp(a) => TcpListener::bind(a).map(Acceptor::Tcp),
+                #[cfg(unix)]
+                Address::Unix(p) => UnixListener::bind(p).map(|l| Acceptor::Unix(l, p.clone())),
+            };
+            match attempt {
+                Ok(l) => return Ok(l),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<Address> {
+        match self {
+            Acceptor::Tcp(l) => l.local_addr().map(Address::Tcp),
+            #[cfg(unix)]
+            Acceptor::Unix(_, p) => Ok(Address::Unix(p.clone())),
+        }
+    }
+
+    pub(crate) fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Acceptor::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                // A failure here only costs latency; the connection still works.
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tcp(s))
+            }
+            #[cfg(unix)]
+            Acceptor::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    /// An address a local client can connect to in order to wake a thread
+    /// blocked in [`Acceptor::accept`] (std offers no other way to interrupt
+    /// it). A wildcard bind address is replaced by the loopback address.
+    pub(crate) fn wake_address(&self) -> io::Result<Address> {
+        Ok(match self.local_addr()? {
+            Address::Tcp(mut a) => {
+                if a.ip().is_unspecified() {
+                    a.set_ip(match a {
+                        std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                Address::Tcp(a)
+            }
+            #[cfg(unix)]
+            other => other,
+        })
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Acceptor::Unix(_, path) = self {
+            // The socket file is ours; a failure leaves a stale file behind,
+            // which the next bind reports.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A stream whose reads and writes all end by one instant: each operation
+/// gets the time that is left, so a peer trickling one byte at a time cannot
+/// stretch the exchange.
+#[derive(Debug)]
+pub(crate) struct Deadline<'a> {
+    stream: &'a Stream,
+    until: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    pub(crate) fn new(stream: &'a Stream, timeout: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            until: Instant::now() + timeout,
+        }
+    }
+
+    fn remaining(&self) -> io::Result<Duration> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "handshake deadline passed",
+            ))
+        } else {
+            Ok(left)
+        }
+    }
+
+    /// Clears the timeouts this wrapper set, for the long-lived connection.
+    pub(crate) fn finish(self) -> io::Result<()> {
+        self.stream.set_read_timeout(None)?;
+        self.stream.set_write_timeout(None)
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.remaining()?))?;
+        let mut s = self.stream;
+        s.read(buf)
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.remaining()?))?;
+        let mut s = self.stream;
+        s.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_bounds_a_silent_peer() {
+        let l = Acceptor::bind(&[Address::Tcp("127.0.0.1:0".parse().unwrap())]).unwrap();
+        let addr = l.local_addr().unwrap();
+        let c = Stream::connect(&[addr], None).unwrap();
+        let _server_side = l.accept().unwrap();
+        let mut d = Deadline::new(&c, Duration::from_millis(50));
+        let started = Instant::now();
+        let err = d.read(&mut [0u8; 4]).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{err}"
+        );
+        // The deadline is the bound, generously: the assertion is that the read
+        // returned at all instead of blocking forever.
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let err = d.read(&mut [0u8; 4]).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{err}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unix_listener_removes_its_path() {
+        let dir = std::env::temp_dir().join(format!("stdrpc-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        {
+            let l = Acceptor::bind(&[Address::Unix(path.clone())]).unwrap();
+            let c = Stream::connect(&[l.wake_address().unwrap()], None).unwrap();
+            let s = l.accept().unwrap();
+            (&c).write_all(b"x").unwrap();
+            let mut b = [0u8; 1];
+            (&s).read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"x");
+        }
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,3 @@
+//! Helpers shared by the integration tests. Each test crate uses a subset.
+
+pub mod python;
