@@ -4,6 +4,7 @@
 
 mod address;
 mod auth;
+mod codec;
 #[doc(hidden)]
 pub mod crypto;
 mod error;
@@ -11,6 +12,7 @@ mod frame;
 mod stream;
 
 pub use address::{Address, ToAddress};
+pub use codec::{Decode, Decoder, Encode, from_slice, to_vec, write_varint_u64};
 pub use error::{Error, RemoteKind, Result};
 
 /// Not public API: items that the crate's macros and its own integration tests

@@ -1,0 +1,630 @@
+//! The binary codec: byte-identical to bincode 2 with `config::standard()`.
+//!
+//! The byte layout of each type is on [`Encode`]; the rules for untrusted
+//! input are on [`Decode`]. `varint` holds the integer encoding, `primitives`
+//! and `containers` the trait implementations.
+//!
+//! No recursion depth limit is needed for the types implemented here: how
+//! deeply a decode nests is fixed by the type being decoded (`Vec<Vec<u8>>`
+//! nests exactly twice), never by the input, since there are no trait objects
+//! or self-referential types among them. A user type that contains itself
+//! through a `Box` would be the exception: its depth is bounded only by the
+//! input length (each level takes at least one byte), so the user-type macro
+//! must keep that in mind.
+
+mod containers;
+mod primitives;
+mod varint;
+
+use std::fmt;
+
+use crate::{Error, Result};
+
+pub use varint::write_varint_u64;
+
+/// A value that can be written in stdrpc's wire format.
+///
+/// The format is bincode 2's standard configuration (little-endian,
+/// variable-length integers), so a peer that uses the `bincode` crate with
+/// `config::standard()` reads and writes the same bytes:
+///
+/// * `u8`, `i8`: one byte (`i8` as its two's complement). `bool`: `0` or `1`.
+/// * `u16`, `u32`, `u64`, `u128`, `usize`: a variable-length integer — one
+///   byte below 251, else a tag byte (`251`, `252`, `253`, `254`) and the value
+///   as 2, 4, 8 or 16 little-endian bytes, whichever is narrowest. `usize` is
+///   written as a `u64`.
+/// * `i16`, `i32`, `i64`, `i128`, `isize`: zigzag-mapped (`0, -1, 1, -2, …`
+///   become `0, 1, 2, 3, …`), then as the unsigned type of the same width.
+/// * `f32`, `f64`: the IEEE 754 bits, little-endian.
+/// * `char`: its UTF-8 bytes (one to four, no length).
+/// * `str`, `String`: the byte length, then the UTF-8 bytes.
+/// * `[T]`, `Vec<T>`, `VecDeque<T>`, sets: the element count, then the
+///   elements. Maps: the entry count, then key, value, key, value, …
+/// * `[T; N]`: the `N` elements, with no length.
+/// * `Option<T>`: a `0` byte, or a `1` byte and the value.
+/// * `Result<T, E>`: the variant index as a variable-length `u32` (`0` for
+///   `Ok`, `1` for `Err`), then the value.
+/// * `Duration`: the whole seconds as a `u64`, then the nanoseconds as a `u32`.
+/// * Tuples (up to 16 fields): the fields in order. `()`, `PhantomData`:
+///   nothing.
+/// * `Box`, `Rc`, `Arc`, `Cow` and references: as the value they point to.
+///
+/// ```
+/// use stdrpc::to_vec;
+/// assert_eq!(to_vec(&250u64), [250]);
+/// assert_eq!(to_vec(&251u64), [251, 251, 0]);
+/// assert_eq!(to_vec(&-1i32), [1]);
+/// assert_eq!(to_vec("hi"), [2, b'h', b'i']);
+/// assert_eq!(to_vec(&[1u8, 2]), [1, 2]);
+/// assert_eq!(to_vec(&vec![1u8, 2]), [2, 1, 2]);
+/// ```
+pub trait Encode {
+    /// Appends the encoding of `self` to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+
+    /// Appends the encodings of `items`, one after the other, without a length.
+    ///
+    /// Not public API: a stand-in for specialization, so that `u8` can write a
+    /// whole byte slice with one copy. Do not override it.
+    #[doc(hidden)]
+    fn encode_slice(items: &[Self], out: &mut Vec<u8>)
+    where
+        Self: Sized,
+    {
+        for item in items {
+            item.encode(out);
+        }
+    }
+}
+
+/// A value that can be read back from stdrpc's wire format (see [`Encode`]).
+///
+/// # Untrusted input
+///
+/// Decoding is meant for bytes that arrive from the network. It never panics,
+/// whatever the input, and fails with [`Error::Decode`] on truncated input,
+/// invalid values (a `bool` byte of `2`, invalid UTF-8, a surrogate `char`, an
+/// integer too large for its type) and lengths larger than the remaining
+/// input.
+///
+/// It never allocates more than the input can justify: a collection length
+/// is rejected outright when it is larger than the number of bytes left
+/// ([`Decoder::read_len`]), because every element of a real message takes at
+/// least one byte. That is the one deliberate difference from bincode, and it
+/// only matters for collections of zero-sized values (a `Vec<()>` longer than
+/// the rest of the input), which bincode would accept. Space reserved up
+/// front is also capped in bytes; a collection whose elements are much larger
+/// in memory than on the wire grows as its elements arrive.
+///
+/// Integers are read the way bincode 2 reads them: a value written in a wider
+/// form than necessary is accepted, a form wider than the target type is an
+/// error even if the value would fit.
+pub trait Decode: Sized {
+    /// Reads one value from the decoder, consuming exactly its bytes.
+    fn decode(d: &mut Decoder<'_>) -> Result<Self>;
+
+    /// Reads `len` consecutive values.
+    ///
+    /// Not public API: a stand-in for specialization, so that `u8` can read a
+    /// whole byte buffer with one copy. Do not override it.
+    #[doc(hidden)]
+    fn decode_vec(len: usize, d: &mut Decoder<'_>) -> Result<Vec<Self>> {
+        let mut items = Vec::with_capacity(prealloc::<Self>(len, d));
+        for _ in 0..len {
+            items.push(Self::decode(d)?);
+        }
+        Ok(items)
+    }
+
+    /// Reads exactly `N` consecutive values into an array.
+    ///
+    /// Not public API: see [`Decode::decode_vec`].
+    #[doc(hidden)]
+    fn decode_array<const N: usize>(d: &mut Decoder<'_>) -> Result<[Self; N]> {
+        // N is fixed by the type, not by the input, so reading N values into a
+        // Vec first allocates no more than the array itself occupies.
+        let items = Self::decode_vec(N, d)?;
+        items
+            .try_into()
+            .map_err(|_| Error::decode("array length mismatch"))
+    }
+}
+
+/// How many elements to reserve before decoding a collection of `len`.
+///
+/// `len` has already been checked against the remaining input, but an element
+/// can be much larger in memory than its smallest encoding (a `None` of
+/// `Option<[u64; 64]>` is one byte on the wire and 520 in memory), so the
+/// reservation is also capped at a fixed byte budget; past that the
+/// collection grows as real elements arrive.
+pub(crate) fn prealloc<T>(len: usize, d: &Decoder<'_>) -> usize {
+    const BUDGET_BYTES: usize = 1 << 20;
+    let per_element = std::mem::size_of::<T>().max(1);
+    len.min(d.remaining()).min(BUDGET_BYTES / per_element)
+}
+
+/// Reads values from a byte slice, front to back.
+///
+/// Every read checks the remaining length first and fails with
+/// [`Error::Decode`] on short input; nothing here can panic. A failed
+/// [`read_bytes`](Self::read_bytes) or [`read_u8`](Self::read_u8) consumes
+/// nothing.
+#[derive(Clone)]
+pub struct Decoder<'a> {
+    input: &'a [u8],
+}
+
+impl fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("remaining", &self.input.len())
+            .finish()
+    }
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `input`.
+    pub fn new(input: &'a [u8]) -> Self {
+        Decoder { input }
+    }
+
+    /// The number of bytes not yet consumed.
+    pub fn remaining(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Consumes and returns the next `n` bytes; an error if fewer remain.
+    pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        match self.input.split_at_checked(n) {
+            Some((head, tail)) => {
+                self.input = tail;
+                Ok(head)
+            }
+            None => Err(Error::decode(format!(
+                "unexpected end of input: needed {n} bytes, {} remain",
+                self.input.len()
+            ))),
+        }
+    }
+
+    /// Consumes and returns exactly `N` bytes as an array.
+    pub(crate) fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        self.read_bytes(N)?
+            .try_into()
+            .map_err(|_| Error::decode("array length mismatch"))
+    }
+
+    /// Consumes one byte.
+    pub fn read_u8(&mut self) -> Result<u8> {
+        match self.input.split_first() {
+            Some((&byte, tail)) => {
+                self.input = tail;
+                Ok(byte)
+            }
+            None => Err(Error::decode(
+                "unexpected end of input: needed 1 byte, 0 remain",
+            )),
+        }
+    }
+
+    /// Reads a variable-length integer whose tag is at most `max_tag`.
+    ///
+    /// The tag byte is checked before any payload is read, as bincode does:
+    /// a tag wider than the target type is an error even if the value would
+    /// fit, while a value written wider than necessary is accepted.
+    fn read_varint(&mut self, max_tag: u8, type_name: &str) -> Result<u128> {
+        let tag = self.read_u8()?;
+        if tag <= varint::SINGLE_BYTE_MAX {
+            return Ok(u128::from(tag));
+        }
+        if tag > max_tag {
+            return Err(Error::decode(if tag > varint::U128_TAG {
+                format!("invalid variable-length integer tag {tag}")
+            } else {
+                format!("variable-length integer tag {tag} is too wide for {type_name}")
+            }));
+        }
+        Ok(match tag {
+            varint::U16_TAG => u128::from(u16::from_le_bytes(self.read_array()?)),
+            varint::U32_TAG => u128::from(u32::from_le_bytes(self.read_array()?)),
+            varint::U64_TAG => u128::from(u64::from_le_bytes(self.read_array()?)),
+            _ => u128::from_le_bytes(self.read_array()?),
+        })
+    }
+
+    /// Reads a variable-length `u16`.
+    pub(crate) fn read_varint_u16(&mut self) -> Result<u16> {
+        let v = self.read_varint(varint::U16_TAG, "u16")?;
+        u16::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u16"))
+    }
+
+    /// Reads a variable-length `u32` (also the encoding of enum variant indices).
+    pub(crate) fn read_varint_u32(&mut self) -> Result<u32> {
+        let v = self.read_varint(varint::U32_TAG, "u32")?;
+        u32::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u32"))
+    }
+
+    /// Reads a variable-length `u64` (also the encoding of `usize` and of
+    /// collection lengths).
+    ///
+    /// Accepts exactly what bincode 2 accepts: the 1-, 3-, 5- and 9-byte
+    /// forms, including ones wider than necessary; the 17-byte `u128` form
+    /// and the reserved tag `255` are errors.
+    pub fn read_varint_u64(&mut self) -> Result<u64> {
+        let v = self.read_varint(varint::U64_TAG, "u64")?;
+        u64::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u64"))
+    }
+
+    /// Reads a variable-length `u128`: any of the 1-, 3-, 5-, 9- and 17-byte
+    /// forms.
+    pub fn read_varint_u128(&mut self) -> Result<u128> {
+        self.read_varint(varint::U128_TAG, "u128")
+    }
+
+    /// Reads a collection length (a variable-length `u64`) and checks it.
+    ///
+    /// The length is rejected if it is larger than [`remaining`](Self::remaining):
+    /// every element of a real message takes at least one byte, so a larger
+    /// count can only come from a corrupt or hostile peer, and refusing it
+    /// here means nothing is ever allocated for it. This is the one deliberate
+    /// deviation from bincode, which would accept such a length for
+    /// collections of zero-sized values (say a `Vec<()>`).
+    pub fn read_len(&mut self) -> Result<usize> {
+        let len = self.read_varint_u64()?;
+        let remaining = self.remaining();
+        match usize::try_from(len) {
+            Ok(len) if len <= remaining => Ok(len),
+            _ => Err(Error::decode(format!(
+                "length prefix {len} exceeds the {remaining} remaining bytes"
+            ))),
+        }
+    }
+
+    /// Ends decoding: an error if any input is left over.
+    pub fn finish(self) -> Result<()> {
+        match self.input.len() {
+            0 => Ok(()),
+            1 => Err(Error::decode("1 trailing byte")),
+            n => Err(Error::decode(format!("{n} trailing bytes"))),
+        }
+    }
+}
+
+/// Encodes `value` into a new byte vector.
+///
+/// ```
+/// let bytes = stdrpc::to_vec(&(7u32, "hi", Some(true)));
+/// assert_eq!(bytes, [7, 2, b'h', b'i', 1, 1]);
+/// let back: (u32, String, Option<bool>) = stdrpc::from_slice(&bytes)?;
+/// assert_eq!(back, (7, "hi".to_string(), Some(true)));
+/// # Ok::<(), stdrpc::Error>(())
+/// ```
+pub fn to_vec<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    value.encode(&mut out);
+    out
+}
+
+/// Decodes one `T` from `bytes`, which must hold exactly that value.
+///
+/// Fails with [`Error::Decode`] if the bytes are not a valid encoding of a
+/// `T`, or if any bytes are left over.
+///
+/// ```
+/// let v: Vec<u16> = stdrpc::from_slice(&[2, 1, 251, 0, 1])?;
+/// assert_eq!(v, [1, 256]);
+/// assert!(stdrpc::from_slice::<u8>(&[1, 2]).is_err()); // a trailing byte
+/// # Ok::<(), stdrpc::Error>(())
+/// ```
+pub fn from_slice<T: Decode>(bytes: &[u8]) -> Result<T> {
+    let mut d = Decoder::new(bytes);
+    let value = T::decode(&mut d)?;
+    d.finish()?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use super::*;
+
+    fn enc<T: Encode + ?Sized>(v: &T) -> Vec<u8> {
+        to_vec(v)
+    }
+
+    fn is_decode_err<T: std::fmt::Debug>(r: Result<T>) -> bool {
+        matches!(r, Err(Error::Decode(_)))
+    }
+
+    #[test]
+    fn varint_edges_u64() {
+        let cases: &[(u64, &[u8])] = &[
+            (0, &[0]),
+            (250, &[250]),
+            (251, &[251, 251, 0]),
+            (65535, &[251, 255, 255]),
+            (65536, &[252, 0, 0, 1, 0]),
+            (u64::from(u32::MAX), &[252, 255, 255, 255, 255]),
+            (u64::from(u32::MAX) + 1, &[253, 0, 0, 0, 0, 1, 0, 0, 0]),
+            (u64::MAX, &[253, 255, 255, 255, 255, 255, 255, 255, 255]),
+        ];
+        for &(v, bytes) in cases {
+            assert_eq!(enc(&v), bytes, "{v}");
+            let mut raw = Vec::new();
+            write_varint_u64(&mut raw, v);
+            assert_eq!(raw, bytes, "{v}");
+            assert_eq!(from_slice::<u64>(bytes).unwrap(), v);
+            assert_eq!(Decoder::new(bytes).read_varint_u64().unwrap(), v);
+            assert_eq!(from_slice::<u128>(bytes).unwrap(), u128::from(v));
+        }
+    }
+
+    #[test]
+    fn varint_edges_u128() {
+        let mut max = vec![254];
+        max.extend_from_slice(&[255; 16]);
+        assert_eq!(enc(&u128::MAX), max);
+        assert_eq!(from_slice::<u128>(&max).unwrap(), u128::MAX);
+        let mut just_over = vec![254];
+        just_over.extend_from_slice(&(u128::from(u64::MAX) + 1).to_le_bytes());
+        assert_eq!(enc(&(u128::from(u64::MAX) + 1)), just_over);
+        // u128 values that fit a u64 use the short forms.
+        assert_eq!(enc(&250u128), [250]);
+        assert_eq!(enc(&u128::from(u64::MAX)), enc(&u64::MAX));
+        // ...and the 17-byte form is never a u64.
+        assert!(is_decode_err(from_slice::<u64>(&max)));
+        assert!(is_decode_err(Decoder::new(&max).read_varint_u64()));
+    }
+
+    #[test]
+    fn varint_narrow_types() {
+        assert_eq!(enc(&250u16), [250]);
+        assert_eq!(enc(&u16::MAX), [251, 255, 255]);
+        assert_eq!(enc(&u32::MAX), [252, 255, 255, 255, 255]);
+        assert_eq!(from_slice::<u16>(&[251, 255, 255]).unwrap(), u16::MAX);
+        // A tag wider than the type is rejected, even when the value fits.
+        assert!(is_decode_err(from_slice::<u16>(&[252, 5, 0, 0, 0])));
+        assert!(is_decode_err(from_slice::<u16>(&[252, 0, 0, 1, 0])));
+        assert!(is_decode_err(from_slice::<u32>(&[
+            253, 5, 0, 0, 0, 0, 0, 0, 0
+        ])));
+        assert!(is_decode_err(from_slice::<i16>(&[252, 5, 0, 0, 0])));
+        assert!(is_decode_err(from_slice::<i32>(&[
+            253, 1, 0, 0, 0, 0, 0, 0, 0
+        ])));
+        // The reserved tag is never valid.
+        assert!(is_decode_err(from_slice::<u16>(&[255])));
+        assert!(is_decode_err(from_slice::<u64>(&[255])));
+        assert!(is_decode_err(from_slice::<u128>(&[255])));
+        // A needlessly wide form is accepted, like bincode 2 does.
+        assert_eq!(from_slice::<u16>(&[251, 5, 0]).unwrap(), 5);
+        assert_eq!(from_slice::<u64>(&[252, 5, 0, 0, 0]).unwrap(), 5);
+        let mut wide = vec![254];
+        wide.extend_from_slice(&7u128.to_le_bytes());
+        assert_eq!(from_slice::<u128>(&wide).unwrap(), 7);
+    }
+
+    #[test]
+    fn zigzag_edges() {
+        let cases: &[(i64, &[u8])] = &[
+            (0, &[0]),
+            (-1, &[1]),
+            (1, &[2]),
+            (-126, &[251, 251, 0]),
+            (125, &[250]),
+            (i64::MIN, &[253, 255, 255, 255, 255, 255, 255, 255, 255]),
+            (i64::MAX, &[253, 254, 255, 255, 255, 255, 255, 255, 255]),
+        ];
+        for &(v, bytes) in cases {
+            assert_eq!(enc(&v), bytes, "{v}");
+            assert_eq!(from_slice::<i64>(bytes).unwrap(), v);
+        }
+        for v in [i16::MIN, -1, 0, 1, i16::MAX] {
+            assert_eq!(from_slice::<i16>(&enc(&v)).unwrap(), v);
+        }
+        for v in [i32::MIN, -1, 0, 1, i32::MAX] {
+            assert_eq!(from_slice::<i32>(&enc(&v)).unwrap(), v);
+        }
+        for v in [i128::MIN, -1, 0, 1, i128::MAX] {
+            assert_eq!(from_slice::<i128>(&enc(&v)).unwrap(), v);
+        }
+        for v in [isize::MIN, -1, 0, 1, isize::MAX] {
+            assert_eq!(from_slice::<isize>(&enc(&v)).unwrap(), v);
+        }
+        assert_eq!(enc(&i16::MIN), [251, 255, 255]);
+        assert_eq!(enc(&i8::MIN), [0x80]);
+        assert_eq!(enc(&-1i8), [0xff]);
+    }
+
+    fn assert_every_truncation_fails<T: Decode + std::fmt::Debug>(bytes: &[u8]) {
+        for cut in 0..bytes.len() {
+            let r = from_slice::<T>(&bytes[..cut]);
+            assert!(is_decode_err(r), "prefix of {cut} of {bytes:?} decoded");
+        }
+        from_slice::<T>(bytes).unwrap();
+    }
+
+    #[test]
+    fn truncated_input_is_an_error_at_every_offset() {
+        assert_every_truncation_fails::<u64>(&enc(&u64::MAX));
+        assert_every_truncation_fails::<u128>(&enc(&u128::MAX));
+        assert_every_truncation_fails::<i32>(&enc(&i32::MIN));
+        assert_every_truncation_fails::<f64>(&enc(&1.5f64));
+        assert_every_truncation_fails::<char>(&enc(&'😀'));
+        assert_every_truncation_fails::<String>(&enc("héllo wörld"));
+        assert_every_truncation_fails::<Vec<u8>>(&enc(&vec![1u8; 300]));
+        assert_every_truncation_fails::<[u32; 3]>(&enc(&[1u32, 70000, 3]));
+        let nested = vec![Some((1u8, "a".to_string())), None, Some((2, "bc".into()))];
+        assert_every_truncation_fails::<Vec<Option<(u8, String)>>>(&enc(&nested));
+        let map: BTreeMap<String, Vec<u64>> =
+            [("k".to_string(), vec![1, 1 << 40]), ("z".into(), vec![])].into();
+        assert_every_truncation_fails::<BTreeMap<String, Vec<u64>>>(&enc(&map));
+        let r: std::result::Result<u32, String> = Err("no".into());
+        assert_every_truncation_fails::<std::result::Result<u32, String>>(&enc(&r));
+        let d = std::time::Duration::new(1 << 40, 999_999_999);
+        assert_every_truncation_fails::<std::time::Duration>(&enc(&d));
+    }
+
+    #[test]
+    fn oversized_length_is_rejected_without_allocating() {
+        // A Vec<u64> claiming 2^60 elements, followed by a few bytes.
+        let mut bytes = Vec::new();
+        write_varint_u64(&mut bytes, 1 << 60);
+        bytes.extend_from_slice(&[1, 2, 3]);
+        assert!(is_decode_err(from_slice::<Vec<u64>>(&bytes)));
+        assert!(is_decode_err(from_slice::<Vec<u8>>(&bytes)));
+        assert!(is_decode_err(from_slice::<String>(&bytes)));
+        assert!(is_decode_err(from_slice::<HashMap<u8, u8>>(&bytes)));
+        assert!(is_decode_err(from_slice::<BTreeMap<u8, u8>>(&bytes)));
+        // u64::MAX as a length, too.
+        let mut bytes = Vec::new();
+        write_varint_u64(&mut bytes, u64::MAX);
+        assert!(is_decode_err(from_slice::<Vec<()>>(&bytes)));
+        // A length one more than the remaining bytes is rejected by read_len...
+        let mut d = Decoder::new(&[3, 1, 2]);
+        assert!(is_decode_err(d.read_len()));
+        // ...and one equal to it is accepted.
+        let mut d = Decoder::new(&[2, 1, 2]);
+        assert_eq!(d.read_len().unwrap(), 2);
+        // Zero-sized elements: the deliberate deviation from bincode.
+        assert_eq!(from_slice::<Vec<()>>(&[0]).unwrap(), Vec::<()>::new());
+        assert!(is_decode_err(from_slice::<Vec<()>>(&[3])));
+    }
+
+    #[test]
+    fn preallocation_is_capped_by_input_and_budget() {
+        let d = Decoder::new(&[0; 10]);
+        assert_eq!(prealloc::<u8>(5, &d), 5);
+        assert_eq!(prealloc::<u8>(50, &d), 10);
+        assert_eq!(prealloc::<[u64; 1 << 16]>(10, &d), 2);
+        assert_eq!(prealloc::<[u8; 1 << 21]>(10, &d), 0);
+        assert_eq!(prealloc::<()>(10, &d), 10);
+    }
+
+    #[test]
+    fn invalid_bool() {
+        assert!(!from_slice::<bool>(&[0]).unwrap());
+        assert!(from_slice::<bool>(&[1]).unwrap());
+        for b in 2..=255u8 {
+            assert!(is_decode_err(from_slice::<bool>(&[b])));
+        }
+    }
+
+    #[test]
+    fn invalid_option_and_result_tags() {
+        assert!(is_decode_err(from_slice::<Option<u8>>(&[2, 0])));
+        assert!(is_decode_err(from_slice::<std::result::Result<u8, u8>>(&[
+            2, 0
+        ])));
+        // The Result tag is a u32 varint: a wide-but-valid form is accepted.
+        assert_eq!(
+            from_slice::<std::result::Result<u8, u8>>(&[251, 1, 0, 9]).unwrap(),
+            Err(9)
+        );
+    }
+
+    #[test]
+    fn invalid_char() {
+        // A lone continuation byte, an overlong encoding, a surrogate, a
+        // code point past U+10FFFF, a truncated sequence and bad lead bytes.
+        let bad: &[&[u8]] = &[
+            &[0x80],
+            &[0xC0, 0x80],
+            &[0xC1, 0xBF],
+            &[0xED, 0xA0, 0x80],
+            &[0xF4, 0x90, 0x80, 0x80],
+            &[0xE2, 0x82],
+            &[0xE2, 0x41, 0x41],
+            &[0xF5, 0x80, 0x80, 0x80],
+            &[0xFF],
+        ];
+        for bytes in bad {
+            assert!(is_decode_err(from_slice::<char>(bytes)), "{bytes:?}");
+        }
+        for c in [
+            '\0',
+            'a',
+            '\u{7f}',
+            'é',
+            '\u{7ff}',
+            '€',
+            '\u{ffff}',
+            '😀',
+            char::MAX,
+        ] {
+            let bytes = enc(&c);
+            assert_eq!(bytes, c.to_string().as_bytes());
+            assert_eq!(from_slice::<char>(&bytes).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_string() {
+        assert!(is_decode_err(from_slice::<String>(&[2, 0xC3, 0x28])));
+        assert!(is_decode_err(from_slice::<String>(&[3, 0xED, 0xA0, 0x80])));
+        assert!(is_decode_err(from_slice::<Box<str>>(&[1, 0xFF])));
+        assert_eq!(from_slice::<String>(&[2, 0xC3, 0xA9]).unwrap(), "é");
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let err = from_slice::<u8>(&[1, 2, 3]).unwrap_err();
+        assert_eq!(err.to_string(), "decode error: 2 trailing bytes");
+        let err = from_slice::<()>(&[0]).unwrap_err();
+        assert_eq!(err.to_string(), "decode error: 1 trailing byte");
+        assert!(Decoder::new(&[]).finish().is_ok());
+        // The Decoder itself leaves the rest for the caller.
+        let mut d = Decoder::new(&[5, 6, 7]);
+        assert_eq!(u8::decode(&mut d).unwrap(), 5);
+        assert_eq!(d.remaining(), 2);
+        assert_eq!(d.read_bytes(2).unwrap(), [6, 7]);
+        assert!(d.finish().is_ok());
+    }
+
+    #[test]
+    fn decoder_reads_are_bounds_checked() {
+        let mut d = Decoder::new(&[1, 2, 3]);
+        assert!(is_decode_err(d.read_bytes(4)));
+        assert!(is_decode_err(d.read_bytes(usize::MAX)));
+        assert_eq!(d.remaining(), 3, "a failed read consumes nothing");
+        assert_eq!(d.read_bytes(0).unwrap(), [0u8; 0]);
+        assert_eq!(d.read_u8().unwrap(), 1);
+        assert_eq!(d.read_bytes(2).unwrap(), [2, 3]);
+        assert!(is_decode_err(d.read_u8()));
+        assert!(is_decode_err(d.read_varint_u64()));
+        assert!(is_decode_err(d.read_len()));
+        assert_eq!(format!("{d:?}"), "Decoder { remaining: 0 }");
+    }
+
+    #[test]
+    fn duration_rejects_overflow() {
+        // u64::MAX seconds plus a whole second of nanoseconds overflows.
+        let mut bytes = enc(&u64::MAX);
+        bytes.extend_from_slice(&enc(&1_000_000_000u32));
+        assert!(is_decode_err(from_slice::<std::time::Duration>(&bytes)));
+        // Excess nanoseconds are carried into the seconds, as bincode does.
+        let mut bytes = enc(&1u64);
+        bytes.extend_from_slice(&enc(&1_500_000_000u32));
+        assert_eq!(
+            from_slice::<std::time::Duration>(&bytes).unwrap(),
+            std::time::Duration::new(2, 500_000_000)
+        );
+    }
+
+    #[test]
+    fn byte_buffers_round_trip() {
+        let data: Vec<u8> = (0..=255).collect();
+        let bytes = enc(&data);
+        assert_eq!(&bytes[..3], [251, 0, 1]);
+        assert_eq!(&bytes[3..], &data[..]);
+        assert_eq!(from_slice::<Vec<u8>>(&bytes).unwrap(), data);
+        assert_eq!(enc(&data[..]), bytes);
+        assert_eq!(enc(&&data[..]), bytes);
+        let arr = [9u8; 4];
+        assert_eq!(enc(&arr), [9, 9, 9, 9]);
+        assert_eq!(from_slice::<[u8; 4]>(&[9, 9, 9, 9]).unwrap(), arr);
+        assert!(is_decode_err(from_slice::<[u8; 4]>(&[9, 9, 9])));
+        assert_eq!(from_slice::<[u8; 0]>(&[]).unwrap(), [0u8; 0]);
+    }
+}

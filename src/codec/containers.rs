@@ -1,0 +1,395 @@
+//! [`Encode`] and [`Decode`] for types that hold other values: strings,
+//! slices, arrays, `Vec`, `VecDeque`, maps, sets, `Option`, `Result`, tuples,
+//! smart pointers, `Cow` and references.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hash};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::write_varint_u64;
+use super::{Decode, Decoder, Encode, prealloc};
+use crate::{Error, Result};
+
+/// Writes a collection length (a `usize`, written as a `u64`).
+fn write_len(out: &mut Vec<u8>, len: usize) {
+    // usize is at most 64 bits on every platform Rust supports.
+    write_varint_u64(out, u64::try_from(len).unwrap_or(u64::MAX));
+}
+
+// ---- strings ---------------------------------------------------------------
+
+impl Encode for str {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.as_bytes().encode(out);
+    }
+}
+
+impl Encode for String {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.as_str().encode(out);
+    }
+}
+
+impl Decode for String {
+    fn decode(d: &mut Decoder<'_>) -> Result<String> {
+        let len = d.read_len()?;
+        let bytes = d.read_bytes(len)?;
+        // Validate in place, then copy once.
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => Err(Error::decode(format!("invalid UTF-8 in string: {e}"))),
+        }
+    }
+}
+
+impl Decode for Box<str> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Box<str>> {
+        String::decode(d).map(String::into_boxed_str)
+    }
+}
+
+impl Decode for Rc<str> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Rc<str>> {
+        String::decode(d).map(Rc::from)
+    }
+}
+
+impl Decode for Arc<str> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Arc<str>> {
+        String::decode(d).map(Arc::from)
+    }
+}
+
+// ---- sequences -------------------------------------------------------------
+
+/// The element count, then the elements (a `[u8]` is one copy).
+impl<T: Encode> Encode for [T] {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_len(out, self.len());
+        T::encode_slice(self, out);
+    }
+}
+
+impl<T: Encode> Encode for Vec<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.as_slice().encode(out);
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Vec<T>> {
+        let len = d.read_len()?;
+        T::decode_vec(len, d)
+    }
+}
+
+impl<T: Decode> Decode for Box<[T]> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Box<[T]>> {
+        Vec::decode(d).map(Vec::into_boxed_slice)
+    }
+}
+
+impl<T: Decode> Decode for Rc<[T]> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Rc<[T]>> {
+        Vec::decode(d).map(Rc::from)
+    }
+}
+
+impl<T: Decode> Decode for Arc<[T]> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Arc<[T]>> {
+        Vec::decode(d).map(Arc::from)
+    }
+}
+
+impl<T: Encode> Encode for VecDeque<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_len(out, self.len());
+        let (front, back) = self.as_slices();
+        T::encode_slice(front, out);
+        T::encode_slice(back, out);
+    }
+}
+
+impl<T: Decode> Decode for VecDeque<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<VecDeque<T>> {
+        Vec::decode(d).map(VecDeque::from)
+    }
+}
+
+/// The `N` elements, with no length: the length is part of the type.
+impl<T: Encode, const N: usize> Encode for [T; N] {
+    fn encode(&self, out: &mut Vec<u8>) {
+        T::encode_slice(self, out);
+    }
+}
+
+impl<T: Decode, const N: usize> Decode for [T; N] {
+    fn decode(d: &mut Decoder<'_>) -> Result<[T; N]> {
+        T::decode_array(d)
+    }
+}
+
+// ---- maps and sets -----------------------------------------------------------
+
+impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_len(out, self.len());
+        for (k, v) in self {
+            k.encode(out);
+            v.encode(out);
+        }
+    }
+}
+
+/// A repeated key keeps the last value, as bincode 2 does.
+impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
+    fn decode(d: &mut Decoder<'_>) -> Result<BTreeMap<K, V>> {
+        let len = d.read_len()?;
+        let mut map = BTreeMap::new();
+        for _ in 0..len {
+            let k = K::decode(d)?;
+            let v = V::decode(d)?;
+            map.insert(k, v);
+        }
+        Ok(map)
+    }
+}
+
+/// Entries are written in the map's iteration order, which for a `HashMap`
+/// is unspecified: equal maps can encode to different bytes.
+impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_len(out, self.len());
+        for (k, v) in self {
+            k.encode(out);
+            v.encode(out);
+        }
+    }
+}
+
+/// A repeated key keeps the last value, as bincode 2 does.
+impl<K, V, S> Decode for HashMap<K, V, S>
+where
+    K: Decode + Eq + Hash,
+    V: Decode,
+    S: BuildHasher + Default,
+{
+    fn decode(d: &mut Decoder<'_>) -> Result<HashMap<K, V, S>> {
+        let len = d.read_len()?;
+        let mut map = HashMap::with_capacity_and_hasher(prealloc::<(K, V)>(len, d), S::default());
+        for _ in 0..len {
+            let k = K::decode(d)?;
+            let v = V::decode(d)?;
+            map.insert(k, v);
+        }
+        Ok(map)
+    }
+}
+
+impl<T: Encode> Encode for BTreeSet<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_len(out, self.len());
+        for item in self {
+            item.encode(out);
+        }
+    }
+}
+
+/// Repeated elements are merged, as bincode 2 does.
+impl<T: Decode + Ord> Decode for BTreeSet<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<BTreeSet<T>> {
+        let len = d.read_len()?;
+        let mut set = BTreeSet::new();
+        for _ in 0..len {
+            set.insert(T::decode(d)?);
+        }
+        Ok(set)
+    }
+}
+
+/// Elements are written in the set's iteration order, which for a `HashSet`
+/// is unspecified: equal sets can encode to different bytes.
+impl<T: Encode, S> Encode for HashSet<T, S> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_len(out, self.len());
+        for item in self {
+            item.encode(out);
+        }
+    }
+}
+
+/// Repeated elements are merged, as bincode 2 does.
+impl<T, S> Decode for HashSet<T, S>
+where
+    T: Decode + Eq + Hash,
+    S: BuildHasher + Default,
+{
+    fn decode(d: &mut Decoder<'_>) -> Result<HashSet<T, S>> {
+        let len = d.read_len()?;
+        let mut set = HashSet::with_capacity_and_hasher(prealloc::<T>(len, d), S::default());
+        for _ in 0..len {
+            set.insert(T::decode(d)?);
+        }
+        Ok(set)
+    }
+}
+
+// ---- Option and Result -------------------------------------------------------
+
+/// A `0` byte for `None`; a `1` byte then the value for `Some`.
+impl<T: Encode> Encode for Option<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(v) => {
+                out.push(1);
+                v.encode(out);
+            }
+        }
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Option<T>> {
+        match d.read_u8()? {
+            0 => Ok(None),
+            1 => T::decode(d).map(Some),
+            b => Err(Error::decode(format!("invalid Option tag {b}"))),
+        }
+    }
+}
+
+/// The variant index as a variable-length `u32` (`0` for `Ok`, `1` for
+/// `Err`), then the value.
+impl<T: Encode, E: Encode> Encode for std::result::Result<T, E> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Ok(v) => {
+                out.push(0);
+                v.encode(out);
+            }
+            Err(e) => {
+                out.push(1);
+                e.encode(out);
+            }
+        }
+    }
+}
+
+impl<T: Decode, E: Decode> Decode for std::result::Result<T, E> {
+    fn decode(d: &mut Decoder<'_>) -> Result<std::result::Result<T, E>> {
+        match d.read_varint_u32()? {
+            0 => T::decode(d).map(Ok),
+            1 => E::decode(d).map(Err),
+            n => Err(Error::decode(format!("invalid Result variant {n}"))),
+        }
+    }
+}
+
+// ---- pointers and references -------------------------------------------------
+
+impl<T: Encode + ?Sized> Encode for &T {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for &mut T {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Box<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Decode> Decode for Box<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Box<T>> {
+        T::decode(d).map(Box::new)
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Rc<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Decode> Decode for Rc<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Rc<T>> {
+        T::decode(d).map(Rc::new)
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Arc<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Decode> Decode for Arc<T> {
+    fn decode(d: &mut Decoder<'_>) -> Result<Arc<T>> {
+        T::decode(d).map(Arc::new)
+    }
+}
+
+/// A `Cow` is encoded as the value it points to (`Cow<str>` as a `str`,
+/// `Cow<[T]>` as a `[T]`).
+impl<T: Encode + ToOwned + ?Sized> Encode for Cow<'_, T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+/// Always decodes to [`Cow::Owned`].
+impl<T: ToOwned + ?Sized> Decode for Cow<'_, T>
+where
+    T::Owned: Decode,
+{
+    fn decode(d: &mut Decoder<'_>) -> Result<Self> {
+        T::Owned::decode(d).map(Cow::Owned)
+    }
+}
+
+// ---- tuples ----------------------------------------------------------------
+
+macro_rules! tuple {
+    ($($name:ident)+) => {
+        /// The fields in order, with nothing between them.
+        impl<$($name: Encode),+> Encode for ($($name,)+) {
+            fn encode(&self, out: &mut Vec<u8>) {
+                #[allow(non_snake_case)]
+                let ($($name,)+) = self;
+                $($name.encode(out);)+
+            }
+        }
+
+        impl<$($name: Decode),+> Decode for ($($name,)+) {
+            fn decode(d: &mut Decoder<'_>) -> Result<Self> {
+                Ok(($($name::decode(d)?,)+))
+            }
+        }
+    };
+}
+
+tuple!(A);
+tuple!(A B);
+tuple!(A B C);
+tuple!(A B C D);
+tuple!(A B C D E);
+tuple!(A B C D E F);
+tuple!(A B C D E F G);
+tuple!(A B C D E F G H);
+tuple!(A B C D E F G H I);
+tuple!(A B C D E F G H I J);
+tuple!(A B C D E F G H I J K);
+tuple!(A B C D E F G H I J K L);
+tuple!(A B C D E F G H I J K L M);
+tuple!(A B C D E F G H I J K L M N);
+tuple!(A B C D E F G H I J K L M N O);
+tuple!(A B C D E F G H I J K L M N O P);
