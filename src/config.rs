@@ -1,0 +1,119 @@
+//! Limits and settings, shared by servers, clients and bare connections.
+
+use std::time::Duration;
+
+use crate::frame::DEFAULT_MAX_FRAME;
+
+/// Limits and settings for a [`Server`](crate::Server), a
+/// [`Client`](crate::Client) or a bare [`Connection`](crate::Connection).
+///
+/// Start from [`Config::default()`] and change what you need; each setting
+/// says which side reads it.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = stdrpc::Config::default()
+///     .max_frame(1 << 20)
+///     .handshake_timeout(Duration::from_secs(2))
+///     .strict_auth(true);
+/// assert_eq!(config.max_frame_len(), 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) max_frame: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) strict_auth: bool,
+    pub(crate) max_connections: usize,
+    pub(crate) workers: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) max_write_backlog: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_frame: DEFAULT_MAX_FRAME,
+            handshake_timeout: Duration::from_secs(5),
+            strict_auth: false,
+            max_connections: 1024,
+            workers: 64,
+            max_in_flight: 128,
+            connect_timeout: Some(Duration::from_secs(10)),
+            max_write_backlog: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The largest frame payload accepted or sent, in bytes (both sides).
+    ///
+    /// Default 16 MiB. A peer announcing more is disconnected before anything
+    /// is allocated; sending more fails locally with
+    /// [`Error::FrameTooLarge`](crate::Error::FrameTooLarge).
+    pub fn max_frame(mut self, bytes: usize) -> Config {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// The current frame limit.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame
+    }
+
+    /// How long the whole authkey handshake may take (both sides).
+    ///
+    /// Default 5 s. A peer that is silent or trickles bytes is disconnected
+    /// when it passes, so it cannot hold a server thread.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Config {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Refuse peers that answer our challenge with legacy HMAC-MD5, which
+    /// Python 3.11 and older send (both sides). Default `false`, so that every
+    /// CPython since 3.8 can connect.
+    pub fn strict_auth(mut self, strict: bool) -> Config {
+        self.strict_auth = strict;
+        self
+    }
+
+    /// The most connections a server holds at once, handshakes included.
+    /// Default 1024. Beyond it, a new peer receives `#FAILURE#` and is closed.
+    pub fn max_connections(mut self, n: usize) -> Config {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The most handler threads a server runs at once (server). Default 64.
+    ///
+    /// Threads start when calls need them and end after a while idle. Calls
+    /// beyond this many wait for a thread to become free.
+    pub fn workers(mut self, n: usize) -> Config {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// The most calls from one connection a server runs or queues at once
+    /// (server). Default 128. Beyond it the server stops reading that
+    /// connection until a call finishes: back-pressure, not an unbounded queue.
+    pub fn max_in_flight(mut self, n: usize) -> Config {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// How long a client waits for the TCP connection to open. Default 10 s;
+    /// `None` waits as long as the operating system does.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Config {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many bytes of outgoing frames may wait for a peer that is not
+    /// reading before senders block (both sides). Default 4 MiB, or one
+    /// frame if that is larger.
+    pub fn max_write_backlog(mut self, bytes: usize) -> Config {
+        self.max_write_backlog = bytes;
+        self
+    }
+}

@@ -1,0 +1,404 @@
+//! Method names mapped to handlers. No I/O happens here.
+//!
+//! A handler is any closure of up to six arguments whose types implement
+//! [`Decode`] and whose result implements [`Reply`]. The closure's arguments
+//! travel as one value: nothing for zero arguments, the value itself for one,
+//! a tuple for several (so `|a: String, b: i64|` and `|(a, b): (String, i64)|`
+//! are called the same way, with `("a".to_string(), 1i64)`). This is how
+//! Python's positional arguments map onto a handler.
+
+use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::fmt::Display;
+use std::sync::Arc;
+
+use crate::codec::{Decode, Decoder, Encode};
+use crate::error::RemoteKind;
+
+/// Why a handler produced no result: the kind and message sent to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) kind: RemoteKind,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: RemoteKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The type-erased form of every handler: decode `args`, run, append the
+/// encoded result to `out`.
+///
+/// The arguments arrive as bytes of the std codec. (A second, dynamic
+/// representation, for Python callers, will arrive as another variant of the
+/// argument type; the typed adapters below are the one place to teach it.)
+pub(crate) type ErasedFn = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
+
+/// A handler with its types erased, ready for the method table. Opaque: made
+/// only by [`Handler`] implementations.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct Erased(Arc<ErasedFn>);
+
+impl std::fmt::Debug for Erased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Erased")
+    }
+}
+
+/// A handler's return value: a plain value (sent to the caller as is), or a
+/// `Result` whose `Err` reaches the caller as a handler error carrying its
+/// `Display` text.
+///
+/// Implemented for every type the codec encodes, and for
+/// `Result<T, E: Display>` of those. For a type of your own that implements
+/// [`Encode`], add the one-line implementation with [`plain_reply!`](crate::plain_reply).
+pub trait Reply {
+    /// The value sent on success.
+    type Value: Encode;
+    /// Splits the handler's return into the value or the error text.
+    ///
+    /// # Errors
+    /// The handler failed; the string is its message.
+    fn into_reply(self) -> Result<Self::Value, String>;
+}
+
+impl<T: Encode, E: Display> Reply for Result<T, E> {
+    type Value = T;
+    fn into_reply(self) -> Result<T, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// Implements [`Reply`] for types of your own that implement
+/// [`Encode`](crate::Encode), so handlers can return them directly.
+///
+/// ```
+/// struct Point(i32, i32);
+/// impl stdrpc::Encode for Point {
+///     fn encode(&self, out: &mut Vec<u8>) {
+///         self.0.encode(out);
+///         self.1.encode(out);
+///     }
+/// }
+/// stdrpc::plain_reply!(Point);
+/// let mut server = stdrpc::Server::new(b"key");
+/// server.register("origin", || Point(0, 0));
+/// ```
+#[macro_export]
+macro_rules! plain_reply {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::Reply for $t {
+            type Value = Self;
+            fn into_reply(self) -> ::std::result::Result<Self, ::std::string::String> {
+                ::std::result::Result::Ok(self)
+            }
+        }
+    )*};
+}
+
+macro_rules! plain_reply_generic {
+    ($( [$($g:ident $(: $b:path)?),*] $t:ty ),* $(,)?) => {$(
+        impl<$($g: Encode $(+ $b)?),*> Reply for $t {
+            type Value = Self;
+            fn into_reply(self) -> Result<Self, String> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+
+plain_reply!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    &'static str,
+);
+
+plain_reply_generic!(
+    [T] Vec<T>,
+    [T] Option<T>,
+    [T] Box<T>,
+    [T] VecDeque<T>,
+    [K: Ord, V] BTreeMap<K, V>,
+    [T: Ord] BTreeSet<T>,
+    [K: Eq, V] HashMap<K, V>,
+    [T: Eq] HashSet<T>,
+);
+
+impl<T: Encode, const N: usize> Reply for [T; N] {
+    type Value = Self;
+    fn into_reply(self) -> Result<Self, String> {
+        Ok(self)
+    }
+}
+
+macro_rules! plain_reply_tuples {
+    ($(($($t:ident),+))*) => {$(
+        impl<$($t: Encode),+> Reply for ($($t,)+) {
+            type Value = Self;
+            fn into_reply(self) -> Result<Self, String> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+
+plain_reply_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
+    A, B, C, D, E, F
+)(A, B, C, D, E, F, G)(A, B, C, D, E, F, G, H)(
+    A, B, C, D, E, F, G, H, I
+)(A, B, C, D, E, F, G, H, I, J)(
+    A, B, C, D, E, F, G, H, I, J, K
+)(A, B, C, D, E, F, G, H, I, J, K, L));
+
+/// A closure that can serve a method: `Fn(A, B, ...) -> R` for up to six
+/// arguments. `Args` is a marker that keeps the arities apart; you never name it.
+pub trait Handler<Args>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_erased(self) -> Erased;
+}
+
+/// Decodes a handler's whole argument value, rejecting trailing bytes.
+fn decode_args<A: Decode>(bytes: &[u8]) -> Result<A, Failure> {
+    let mut d = Decoder::new(bytes);
+    A::decode(&mut d)
+        .and_then(|a| d.finish().map(|()| a))
+        .map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
+}
+
+fn finish<R: Reply>(result: R, out: &mut Vec<u8>) -> Result<(), Failure> {
+    match result.into_reply() {
+        Ok(value) => {
+            value.encode(out);
+            Ok(())
+        }
+        Err(message) => Err(Failure::new(RemoteKind::Handler, message)),
+    }
+}
+
+impl<F, R> Handler<()> for F
+where
+    F: Fn() -> R + Send + Sync + 'static,
+    R: Reply,
+{
+    fn into_erased(self) -> Erased {
+        Erased(Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+            decode_args::<()>(args)?;
+            finish(self(), out)
+        }))
+    }
+}
+
+macro_rules! handler_arity {
+    ($(($($a:ident),+))*) => {$(
+        #[allow(non_snake_case)] // The type parameters double as variable names.
+        impl<Func, Ret, $($a),+> Handler<($($a,)+)> for Func
+        where
+            Func: Fn($($a),+) -> Ret + Send + Sync + 'static,
+            Ret: Reply,
+            $($a: Decode + 'static,)+
+        {
+            fn into_erased(self) -> Erased {
+                Erased(Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+                    let ($($a,)+) = decode_args::<($($a,)+)>(args)?;
+                    finish(self($($a),+), out)
+                }))
+            }
+        }
+    )*};
+}
+
+handler_arity!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
+    A, B, C, D, E, F
+));
+
+/// A handler over raw bytes: it receives the argument bytes exactly as the
+/// caller encoded them and returns the result bytes.
+pub(crate) fn raw<F, E>(f: F) -> Erased
+where
+    F: Fn(&[u8]) -> Result<Vec<u8>, E> + Send + Sync + 'static,
+    E: Display,
+{
+    Erased(Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+        match f(args) {
+            Ok(bytes) => {
+                out.extend_from_slice(&bytes);
+                Ok(())
+            }
+            Err(e) => Err(Failure::new(RemoteKind::Handler, e.to_string())),
+        }
+    }))
+}
+
+/// The method table. Built before a server starts, read-only while it runs.
+#[derive(Default, Clone)]
+pub(crate) struct Registry {
+    methods: HashMap<Box<str>, Erased>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.methods.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        f.debug_struct("Registry").field("methods", &names).finish()
+    }
+}
+
+impl Registry {
+    /// Adds or replaces a method; returns whether a handler was replaced.
+    pub(crate) fn insert(&mut self, name: &str, handler: Erased) -> bool {
+        self.methods.insert(name.into(), handler).is_some()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&ErasedFn> {
+        self.methods.get(name).map(|h| &*h.0)
+    }
+
+    /// Runs a method, catching a panic and turning every failure into the
+    /// kind and message the caller will see.
+    pub(crate) fn dispatch(
+        &self,
+        name: &str,
+        args: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Failure> {
+        let Some(handler) = self.get(name) else {
+            return Err(Failure::new(
+                RemoteKind::NoSuchMethod,
+                format!("no method named {name:?}"),
+            ));
+        };
+        let mark = out.len();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(args, out)));
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(failure)) => {
+                out.truncate(mark);
+                Err(failure)
+            }
+            Err(payload) => {
+                out.truncate(mark);
+                Err(Failure::new(
+                    RemoteKind::Panicked,
+                    format!(
+                        "handler for {name:?} panicked: {}",
+                        panic_message(&*payload)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// The text of a panic payload, when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::to_vec;
+
+    fn registry() -> Registry {
+        let mut r = Registry::default();
+        r.insert("zero", Handler::into_erased(|| 42i64));
+        r.insert("one", Handler::into_erased(|s: String| s.len() as u32));
+        r.insert("two", Handler::into_erased(|a: i64, b: i64| a + b));
+        r.insert("tuple", Handler::into_erased(|(a, b): (i64, i64)| a * b));
+        r.insert(
+            "fail",
+            Handler::into_erased(|x: i64| if x > 0 { Ok(x) } else { Err("not positive") }),
+        );
+        r.insert("panic", Handler::into_erased(|| -> () { panic!("boom") }));
+        r.insert(
+            "raw",
+            raw(|b: &[u8]| Ok::<_, String>(b.iter().rev().copied().collect())),
+        );
+        r
+    }
+
+    fn call(r: &Registry, name: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
+        let mut out = vec![0xAA];
+        r.dispatch(name, args, &mut out)
+            .map(|()| out[1..].to_vec())
+            .inspect_err(|_| {
+                assert_eq!(out, [0xAA], "a failed call leaves the buffer as it was");
+            })
+    }
+
+    #[test]
+    fn arities_and_tuples_share_one_encoding() {
+        let r = registry();
+        assert_eq!(call(&r, "zero", &[]).unwrap(), to_vec(&42i64));
+        assert_eq!(call(&r, "one", &to_vec("abc")).unwrap(), to_vec(&3u32));
+        assert_eq!(
+            call(&r, "two", &to_vec(&(2i64, 3i64))).unwrap(),
+            to_vec(&5i64)
+        );
+        assert_eq!(
+            call(&r, "tuple", &to_vec(&(2i64, 3i64))).unwrap(),
+            to_vec(&6i64)
+        );
+        assert_eq!(call(&r, "raw", &[1, 2, 3]).unwrap(), [3, 2, 1]);
+    }
+
+    #[test]
+    fn failures_carry_kind_and_message() {
+        let r = registry();
+        let f = call(&r, "missing", &[]).unwrap_err();
+        assert_eq!(f.kind, RemoteKind::NoSuchMethod);
+        assert!(f.message.contains("\"missing\""));
+        assert_eq!(
+            call(&r, "zero", &[0]).unwrap_err().kind,
+            RemoteKind::BadArguments
+        );
+        assert_eq!(
+            call(&r, "two", &[0]).unwrap_err().kind,
+            RemoteKind::BadArguments
+        );
+        assert_eq!(
+            call(&r, "fail", &to_vec(&-1i64)).unwrap_err(),
+            Failure::new(RemoteKind::Handler, "not positive")
+        );
+        assert_eq!(call(&r, "fail", &to_vec(&5i64)).unwrap(), to_vec(&5i64));
+        let p = call(&r, "panic", &[]).unwrap_err();
+        assert_eq!(p.kind, RemoteKind::Panicked);
+        assert!(p.message.contains("boom"), "{}", p.message);
+    }
+
+    #[test]
+    fn registering_twice_replaces() {
+        let mut r = registry();
+        assert!(r.insert("zero", Handler::into_erased(|| 7i64)));
+        assert_eq!(call(&r, "zero", &[]).unwrap(), to_vec(&7i64));
+        assert!(!r.insert("new", Handler::into_erased(|| ())));
+    }
+}

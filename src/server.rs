@@ -1,0 +1,597 @@
+//! The server: a method table, a listening socket, a thread per connection
+//! that reads requests, and a pool of handler threads that run them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::address::{Address, ToAddress};
+use crate::auth;
+use crate::config::Config;
+use crate::envelope::{self, Message};
+use crate::error::{Error, RemoteKind, Result};
+use crate::frame;
+use crate::outbox::Outbox;
+use crate::pool::Pool;
+use crate::registry::{self, Handler, Registry};
+use crate::stream::{Acceptor, Deadline, Stream};
+
+/// A server under construction: an authkey, limits, and registered methods.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+///
+/// let store = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
+/// let mut server = stdrpc::Server::new(b"password");
+/// let s = Arc::clone(&store);
+/// server.register("get", move |key: String| s.lock().unwrap().get(&key).copied());
+/// let s = Arc::clone(&store);
+/// server.register("put", move |key: String, value: i64| {
+///     s.lock().unwrap().insert(key, value);
+/// });
+/// let running = server.bind("127.0.0.1:0")?.spawn()?;
+///
+/// let client = stdrpc::Client::connect(running.local_addr(), b"password")?;
+/// client.call::<_, ()>("put", ("a".to_string(), 10i64))?;
+/// let v: Option<i64> = client.call("get", "a".to_string())?;
+/// assert_eq!(v, Some(10));
+/// running.shutdown()?;
+/// # Ok::<(), stdrpc::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    authkey: Vec<u8>,
+    config: Config,
+    registry: Registry,
+}
+
+impl Server {
+    /// A server that admits peers holding `authkey`, with default limits.
+    pub fn new(authkey: &[u8]) -> Server {
+        Server::with_config(authkey, Config::default())
+    }
+
+    /// A server with the given limits.
+    pub fn with_config(authkey: &[u8], config: Config) -> Server {
+        Server {
+            authkey: authkey.to_vec(),
+            config,
+            registry: Registry::default(),
+        }
+    }
+
+    /// Registers `handler` under `name`.
+    ///
+    /// The handler is a closure of zero to six arguments, each a type the
+    /// codec decodes, returning a value, `()`, or `Result<T, E: Display>`
+    /// (an `Err` reaches the caller as [`RemoteKind::Handler`] with its text).
+    /// Several arguments travel as one tuple, so `|a: String, b: i64|` is
+    /// called with `("x".to_string(), 1i64)`.
+    ///
+    /// Registering a name again replaces the earlier handler, as assigning a
+    /// key of a Python dict or re-registering a `BaseManager` typeid does.
+    pub fn register<Args, H: Handler<Args>>(&mut self, name: &str, handler: H) -> &mut Server {
+        self.registry.insert(name, handler.into_erased());
+        self
+    }
+
+    /// Registers a handler that works on raw bytes: it receives the argument
+    /// bytes as the caller sent them and returns the reply bytes, which the
+    /// caller decodes (or reads with [`Client::call_raw`](crate::Client::call_raw)).
+    pub fn register_raw<F, E>(&mut self, name: &str, handler: F) -> &mut Server
+    where
+        F: Fn(&[u8]) -> Result<Vec<u8>, E> + Send + Sync + 'static,
+        E: std::fmt::Display,
+    {
+        self.registry.insert(name, registry::raw(handler));
+        self
+    }
+
+    /// Opens the listening socket: a TCP address (`"127.0.0.1:0"` picks a
+    /// free port) or, on Unix, a socket path.
+    ///
+    /// # Errors
+    /// The address does not resolve or cannot be bound.
+    pub fn bind(self, addr: impl ToAddress) -> Result<Bound> {
+        let acceptor = Acceptor::bind(&addr.to_addresses()?)?;
+        let local = acceptor.local_addr()?;
+        let wake = acceptor.wake_address()?;
+        let shared = Arc::new(Shared {
+            pool: Pool::new(self.config.workers),
+            authkey: self.authkey,
+            registry: self.registry,
+            config: self.config,
+            stopping: AtomicBool::new(false),
+            conns: Mutex::new(Conns::default()),
+            conns_closed: Condvar::new(),
+            counters: Counters::default(),
+            wake,
+        });
+        Ok(Bound {
+            shared,
+            acceptor,
+            local,
+        })
+    }
+}
+
+/// A server whose socket is open; [`serve`](Bound::serve) or
+/// [`spawn`](Bound::spawn) it.
+#[derive(Debug)]
+pub struct Bound {
+    shared: Arc<Shared>,
+    acceptor: Acceptor,
+    local: Address,
+}
+
+impl Bound {
+    /// The address the socket is bound to (with the real port when port 0
+    /// was asked for).
+    pub fn local_addr(&self) -> &Address {
+        &self.local
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Serves on the current thread until a [`ShutdownHandle`] stops the
+    /// server, then finishes the calls in flight and returns.
+    ///
+    /// # Errors
+    /// An accept error other than a transient one.
+    pub fn serve(self) -> Result<()> {
+        let shared = self.shared;
+        let result = accept_loop(&shared, self.acceptor);
+        shared.finish();
+        result
+    }
+
+    /// Serves on a background thread and returns a handle to it.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn(self) -> Result<Running> {
+        let shared = Arc::clone(&self.shared);
+        let acceptor = self.acceptor;
+        let thread = std::thread::Builder::new()
+            .name("stdrpc-accept".into())
+            .spawn(move || accept_loop(&shared, acceptor))?;
+        Ok(Running {
+            shared: self.shared,
+            local: self.local,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A server running on background threads.
+///
+/// Dropping it leaves the server running; call [`shutdown`](Running::shutdown)
+/// to stop it or [`join`](Running::join) to wait for someone else to.
+#[derive(Debug)]
+pub struct Running {
+    shared: Arc<Shared>,
+    local: Address,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> &Address {
+        &self.local
+    }
+
+    /// Live counters, readable while the server runs.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Stops accepting, lets every call already received finish and send its
+    /// reply, closes every connection, and waits for all of it.
+    ///
+    /// Requests that arrive after this begins are answered with
+    /// [`RemoteKind::ShuttingDown`] or not read at all (the client then sees
+    /// [`Error::ConnectionClosed`]); none is run without its reply being sent.
+    ///
+    /// # Errors
+    /// The accept loop had failed with an I/O error.
+    pub fn shutdown(self) -> Result<()> {
+        self.shared.begin_shutdown();
+        self.join()
+    }
+
+    /// Waits until the server stops (through a [`ShutdownHandle`]).
+    ///
+    /// # Errors
+    /// The accept loop failed with an I/O error.
+    pub fn join(mut self) -> Result<()> {
+        let result = match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::protocol("the accept thread panicked")),
+            None => Ok(()),
+        };
+        self.shared.finish();
+        result
+    }
+}
+
+/// Stops a server from any thread; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Starts the shutdown and returns at once; [`Running::join`] or the end
+    /// of [`Bound::serve`] tells when it is complete.
+    pub fn shutdown(&self) {
+        self.shared.begin_shutdown();
+    }
+}
+
+/// A snapshot of a server's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections open now (handshakes included).
+    pub open_connections: u64,
+    /// Connections accepted since the start.
+    pub accepted: u64,
+    /// Connections refused at the connection limit.
+    pub refused: u64,
+    /// Handshakes that failed (wrong key, protocol error, deadline).
+    pub auth_failures: u64,
+    /// Calls and notifications that ran to completion with a result.
+    pub calls: u64,
+    /// Calls and notifications that failed, and connections closed for
+    /// breaking the protocol.
+    pub errors: u64,
+    /// Bytes received on authenticated connections.
+    pub bytes_in: u64,
+    /// Bytes sent on authenticated connections.
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    auth_failures: AtomicU64,
+    calls: AtomicU64,
+    errors: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    authkey: Vec<u8>,
+    config: Config,
+    registry: Registry,
+    pool: Pool,
+    stopping: AtomicBool,
+    conns: Mutex<Conns>,
+    conns_closed: Condvar,
+    counters: Counters,
+    wake: Address,
+}
+
+/// The open connections, so that shutdown can reach them.
+#[derive(Debug, Default)]
+struct Conns {
+    next_id: u64,
+    open: HashMap<u64, Stream>,
+}
+
+impl Shared {
+    fn conns(&self) -> MutexGuard<'_, Conns> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            open_connections: self.conns().open.len() as u64,
+            accepted: c.accepted.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            auth_failures: c.auth_failures.load(Ordering::Relaxed),
+            calls: c.calls.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            bytes_in: c.bytes_in.load(Ordering::Relaxed),
+            bytes_out: c.bytes_out.load(Ordering::Relaxed),
+        }
+    }
+
+    fn begin_shutdown(&self) {
+        {
+            let conns = self.conns();
+            if self.stopping.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            // Reading stops; replies to calls already read still go out.
+            for stream in conns.open.values() {
+                let _ = stream.shutdown(Shutdown::Read);
+            }
+        }
+        // Wake the accept loop, which is blocked in accept(). If this fails
+        // the listener is already broken and the loop has ended anyway.
+        let _ = Stream::connect(
+            std::slice::from_ref(&self.wake),
+            Some(Duration::from_secs(1)),
+        );
+    }
+
+    /// Waits for every connection to close and every handler to finish.
+    fn finish(&self) {
+        let mut conns = self.conns();
+        while !conns.open.is_empty() {
+            conns = self
+                .conns_closed
+                .wait(conns)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        drop(conns);
+        self.pool.shutdown();
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
+    loop {
+        let stream = match acceptor.accept() {
+            Ok(s) => s,
+            Err(_) if shared.stopping() => return Ok(()),
+            Err(e) if is_transient(&e) => {
+                // Out of descriptors or a connection reset before accept:
+                // back off briefly instead of spinning on the error.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let id = {
+            let mut conns = shared.conns();
+            if shared.stopping() {
+                return Ok(());
+            }
+            if conns.open.len() >= shared.config.max_connections {
+                drop(conns);
+                shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                refuse(&stream);
+                continue;
+            }
+            let Ok(clone) = stream.try_clone() else {
+                continue;
+            };
+            let id = conns.next_id;
+            conns.next_id += 1;
+            conns.open.insert(id, clone);
+            id
+        };
+        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let for_thread = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name("stdrpc-conn".into())
+            .spawn(move || {
+                let shared = for_thread;
+                serve_connection(&shared, stream);
+                shared.conns().open.remove(&id);
+                shared.conns_closed.notify_all();
+            });
+        if spawned.is_err() {
+            shared.conns().open.remove(&id);
+            shared.conns_closed.notify_all();
+        }
+    }
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | OutOfMemory
+    ) || e
+        .raw_os_error()
+        .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE on Linux and macOS.
+}
+
+/// Tells a peer beyond the connection limit why it is being closed, in the
+/// place where it expects the challenge. Python reports it as an
+/// `AuthenticationError` quoting the message; our client as "refused".
+fn refuse(stream: &Stream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let mut out = Vec::new();
+    frame::append(&mut out, b"#FAILURE# server at its connection limit");
+    let _ = (&*stream).write_all(&out);
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// One authenticated connection's in-flight calls: a count with a limit.
+#[derive(Debug)]
+struct InFlight {
+    count: Mutex<usize>,
+    changed: Condvar,
+    max: usize,
+}
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot, waiting while the connection is at its limit.
+    fn acquire(&self) {
+        let mut n = self.lock();
+        while *n >= self.max {
+            n = self.changed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+    }
+
+    fn release(&self) {
+        *self.lock() -= 1;
+        self.changed.notify_all();
+    }
+
+    fn wait_idle(&self) {
+        let mut n = self.lock();
+        while *n > 0 {
+            n = self.changed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn serve_connection(shared: &Arc<Shared>, stream: Stream) {
+    let config = &shared.config;
+    let mut deadline = Deadline::new(&stream, config.handshake_timeout);
+    if auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_err() {
+        shared
+            .counters
+            .auth_failures
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
+    if deadline.finish().is_err() {
+        return;
+    }
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let outbox = Arc::new(Outbox::new(
+        write_half,
+        config.max_frame,
+        config.max_write_backlog,
+        Arc::clone(&shared.counters.bytes_out),
+    ));
+    let in_flight = Arc::new(InFlight {
+        count: Mutex::new(0),
+        changed: Condvar::new(),
+        max: config.max_in_flight,
+    });
+    let mut buf = Vec::new();
+    let mut reader = &stream;
+    loop {
+        match frame::read_into(&mut reader, config.max_frame, &mut buf) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(Error::ConnectionClosed) => break,
+            Err(_) if shared.stopping() => break,
+            Err(_) => {
+                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        shared
+            .counters
+            .bytes_in
+            .fetch_add(buf.len() as u64 + 4, Ordering::Relaxed);
+        if !handle_message(shared, &outbox, &in_flight, &mut buf) {
+            shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+    }
+    in_flight.wait_idle();
+    outbox.wait_drained();
+    outbox.close();
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Acts on one message; `false` means the peer broke the protocol and the
+/// connection must close.
+fn handle_message(
+    shared: &Arc<Shared>,
+    outbox: &Arc<Outbox>,
+    in_flight: &Arc<InFlight>,
+    buf: &mut Vec<u8>,
+) -> bool {
+    match Message::parse(buf) {
+        Ok(Message::Call { id, method, .. }) => {
+            if shared.stopping() {
+                let mut reply = Vec::new();
+                envelope::error(
+                    &mut reply,
+                    id,
+                    RemoteKind::ShuttingDown,
+                    &format!("{method:?} was not run"),
+                );
+                let _ = outbox.send(&reply);
+                return true;
+            }
+            in_flight.acquire();
+            let frame = std::mem::take(buf);
+            let (job_shared, outbox, in_flight) = (
+                Arc::clone(shared),
+                Arc::clone(outbox),
+                Arc::clone(in_flight),
+            );
+            shared.pool.execute(move || {
+                run_call(&job_shared, &outbox, &frame);
+                in_flight.release();
+            });
+            true
+        }
+        Ok(Message::Notify { method, args }) => {
+            // Notifications run here, in the order they arrived.
+            let mut scratch = Vec::new();
+            let counter = match shared.registry.dispatch(method, args, &mut scratch) {
+                Ok(()) => &shared.counters.calls,
+                Err(_) => &shared.counters.errors,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Ok(Message::Ok { .. } | Message::Error { .. }) | Err(_) => false,
+    }
+}
+
+fn run_call(shared: &Shared, outbox: &Outbox, frame: &[u8]) {
+    let Ok(Message::Call { id, method, args }) = Message::parse(frame) else {
+        return;
+    };
+    let mut reply = Vec::with_capacity(64);
+    envelope::ok_head(&mut reply, id);
+    let counter = match shared.registry.dispatch(method, args, &mut reply) {
+        Ok(()) => {
+            if reply.len() > shared.config.max_frame {
+                reply.clear();
+                let message = format!(
+                    "the reply of {} bytes exceeds the maximum frame of {} bytes",
+                    reply.capacity(),
+                    shared.config.max_frame
+                );
+                envelope::error(&mut reply, id, RemoteKind::Handler, &message);
+                &shared.counters.errors
+            } else {
+                &shared.counters.calls
+            }
+        }
+        Err(failure) => {
+            reply.clear();
+            envelope::error(&mut reply, id, failure.kind, &failure.message);
+            &shared.counters.errors
+        }
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    // A failed send means the connection is gone; its reader will notice.
+    let _ = outbox.send(&reply);
+}

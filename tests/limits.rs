@@ -1,0 +1,233 @@
+//! Limits and protocol edges, exercised with raw bytes where a well-behaved
+//! client could not reach them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use stdrpc::{Client, Config, Error, RemoteKind, Server};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
+fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head)?;
+    let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
+    s.read_exact(&mut body)?;
+    Ok(body)
+}
+
+#[test]
+fn max_frame_is_enforced_when_sending() {
+    let mut server = Server::new(b"k");
+    server.register("len", |b: Vec<u8>| b.len() as u64);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect_with(
+        running.local_addr(),
+        b"k",
+        Config::default().max_frame(1024),
+    )
+    .unwrap();
+    let err = client.call::<_, u64>("len", vec![0u8; 2000]).unwrap_err();
+    assert!(
+        matches!(err, Error::FrameTooLarge { max: 1024, .. }),
+        "{err}"
+    );
+    // Nothing was sent, so the connection is still good.
+    assert_eq!(client.call::<_, u64>("len", vec![0u8; 500]).unwrap(), 500);
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn max_frame_is_enforced_when_receiving() {
+    let mut server = Server::with_config(b"k", Config::default().max_frame(1024));
+    server.register("len", |b: Vec<u8>| b.len() as u64);
+    server.register("make", |n: u64| vec![1u8; n as usize]);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+
+    // A request over the server's limit closes that connection.
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    let err = client
+        .call_timeout::<_, u64>("len", vec![0u8; 4000], TIMEOUT)
+        .unwrap_err();
+    assert!(matches!(err, Error::ConnectionClosed), "{err}");
+
+    // A reply over the server's limit is replaced by an error reply.
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    let err = client
+        .call_timeout::<_, Vec<u8>>("make", 4000u64, TIMEOUT)
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::Handler), "{err}");
+    assert!(err.to_string().contains("exceeds"), "{err}");
+
+    // A reply over the client's limit ends the client's connection.
+    let running2 = {
+        let mut server = Server::new(b"k");
+        server.register("make", |n: u64| vec![1u8; n as usize]);
+        server.bind("127.0.0.1:0").unwrap().spawn().unwrap()
+    };
+    let client = Client::connect_with(
+        running2.local_addr(),
+        b"k",
+        Config::default().max_frame(1024),
+    )
+    .unwrap();
+    let err = client
+        .call_timeout::<_, Vec<u8>>("make", 4000u64, TIMEOUT)
+        .unwrap_err();
+    assert!(matches!(err, Error::ConnectionClosed), "{err}");
+    running.shutdown().unwrap();
+    running2.shutdown().unwrap();
+}
+
+#[test]
+fn connections_beyond_the_limit_are_refused_cleanly() {
+    let mut server = Server::with_config(b"k", Config::default().max_connections(2));
+    server.register("ping", || 1u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let a = Client::connect(running.local_addr(), b"k").unwrap();
+    let b = Client::connect(running.local_addr(), b"k").unwrap();
+    let err = Client::connect(running.local_addr(), b"k").unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{err}"
+    );
+    assert!(err.to_string().contains("connection limit"), "{err}");
+    assert_eq!(running.stats().refused, 1);
+    assert_eq!(a.call::<_, u8>("ping", ()).unwrap(), 1);
+    a.close().unwrap();
+    wait_until("the closed connection is released", || {
+        running.stats().open_connections < 2
+    });
+    let c = Client::connect(running.local_addr(), b"k").unwrap();
+    assert_eq!(c.call::<_, u8>("ping", ()).unwrap(), 1);
+    drop(b);
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn a_silent_peer_is_closed_at_the_handshake_deadline() {
+    let config = Config::default().handshake_timeout(Duration::from_millis(200));
+    let running = Server::with_config(b"k", config)
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let challenge = read_frame(&mut raw).unwrap();
+    assert!(challenge.starts_with(b"#CHALLENGE#{sha256}"));
+    assert_eq!(challenge.len(), 11 + 8 + 40);
+    // Say nothing: the server hangs up at its deadline (EOF, not our timeout).
+    let mut rest = Vec::new();
+    let n = raw.read_to_end(&mut rest).unwrap();
+    assert_eq!(n, 0);
+    wait_until("the failed handshake is counted", || {
+        running.stats().auth_failures == 1
+    });
+    // A real client is still served.
+    Client::connect(running.local_addr(), b"k").unwrap();
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn bytes_before_authentication_never_reach_a_handler() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let mut server = Server::new(b"k");
+    server.register("ping", move || flag.store(true, Ordering::SeqCst));
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(TIMEOUT)).unwrap();
+    // A well-formed call to "ping", sent instead of the challenge answer.
+    raw.write_all(b"\x00\x00\x00\x06\x01\x01\x04ping").unwrap();
+    let _challenge = read_frame(&mut raw).unwrap();
+    assert_eq!(read_frame(&mut raw).unwrap(), b"#FAILURE#");
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+
+    // An oversize handshake frame is refused without being read.
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(TIMEOUT)).unwrap();
+    raw.write_all(b"\x7f\xff\xff\xff").unwrap();
+    let _challenge = read_frame(&mut raw).unwrap();
+    let mut rest = Vec::new();
+    // The server closes; depending on timing the close may surface as a reset.
+    let _ = raw.read_to_end(&mut rest);
+
+    wait_until("both failures are counted", || {
+        running.stats().auth_failures == 2
+    });
+    assert!(!ran.load(Ordering::SeqCst));
+    running.shutdown().unwrap();
+}
+
+/// Opens a raw socket and performs the client's half of the handshake by
+/// hand, so the test can send bytes no `Client` would.
+fn raw_authenticated(addr: std::net::SocketAddr, key: &[u8]) -> TcpStream {
+    use stdrpc::__private::crypto::hmac_sha256;
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let send = |s: &mut TcpStream, payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        s.write_all(&f).unwrap();
+    };
+    // Answer the server's challenge.
+    let challenge = read_frame(&mut s).unwrap();
+    let message = &challenge[b"#CHALLENGE#".len()..];
+    let mut answer = b"{sha256}".to_vec();
+    answer.extend_from_slice(&hmac_sha256(key, message));
+    send(&mut s, &answer);
+    assert_eq!(read_frame(&mut s).unwrap(), b"#WELCOME#");
+    // Challenge the server and check its answer.
+    let mut ours = b"#CHALLENGE#{sha256}".to_vec();
+    ours.extend_from_slice(&[42u8; 40]);
+    send(&mut s, &ours);
+    let reply = read_frame(&mut s).unwrap();
+    let mut expected = b"{sha256}".to_vec();
+    expected.extend_from_slice(&hmac_sha256(key, &ours[b"#CHALLENGE#".len()..]));
+    assert_eq!(reply, expected);
+    send(&mut s, b"#WELCOME#");
+    s
+}
+
+#[test]
+fn garbage_after_authentication_closes_only_that_connection() {
+    let mut server = Server::new(b"k");
+    server.register("ping", || 1u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+    let good = Client::connect(addr, b"k").unwrap();
+    for garbage in [
+        &b"\x00\x00\x00\x01\x09"[..],
+        b"\x00\x00\x00\x03\x01\xff\xff",
+        b"\xff\xff\xff\xfe",
+    ] {
+        let mut raw = raw_authenticated(addr, b"k");
+        raw.write_all(garbage).unwrap();
+        let mut rest = Vec::new();
+        // The server hangs up: EOF (or a reset if it closed with bytes unread).
+        let _ = raw.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "no reply to garbage: {rest:?}");
+    }
+    assert_eq!(good.call::<_, u8>("ping", ()).unwrap(), 1);
+    wait_until("the protocol errors are counted", || {
+        running.stats().errors >= 3
+    });
+    running.shutdown().unwrap();
+}
