@@ -1,6 +1,12 @@
-//! stdrpc: Python's `BaseManager`, done in Rust with nothing beyond `std`.
+#![doc = include_str!("../README.md")]
 //!
-//! (Crate documentation is written as the crate grows.)
+//! # Layers
+//!
+//! - frames: CPython's 4-byte big-endian length prefix (with its `-1` escape);
+//! - the authkey handshake of `multiprocessing.connection`, both roles;
+//! - messages: call, notification, reply (see `docs/PROTOCOL.md`);
+//! - values: the std codec ([`Encode`], [`Decode`]), byte-identical to
+//!   bincode 2's standard configuration.
 
 mod address;
 mod auth;
