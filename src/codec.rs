@@ -152,12 +152,20 @@ pub(crate) fn prealloc<T>(len: usize, d: &Decoder<'_>) -> usize {
 #[derive(Clone)]
 pub struct Decoder<'a> {
     input: &'a [u8],
+    /// How many user-defined values are being decoded inside each other.
+    depth: u32,
 }
+
+/// How deeply user-defined types may nest inside each other while decoding
+/// (a recursive type such as a tree nests through `Box`). Deeper input is
+/// rejected instead of exhausting the stack.
+pub const MAX_DEPTH: u32 = 128;
 
 impl fmt::Debug for Decoder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decoder")
             .field("remaining", &self.input.len())
+            .field("depth", &self.depth)
             .finish()
     }
 }
@@ -165,7 +173,25 @@ impl fmt::Debug for Decoder<'_> {
 impl<'a> Decoder<'a> {
     /// A decoder over `input`.
     pub fn new(input: &'a [u8]) -> Self {
-        Decoder { input }
+        Decoder { input, depth: 0 }
+    }
+
+    /// Marks the start of a nested user-defined value; fails beyond
+    /// [`MAX_DEPTH`]. Each successful call is paired with
+    /// [`leave`](Decoder::leave). Implementations of [`Decode`] for types that
+    /// can contain themselves (through `Box`, `Vec`, ...) call both; the
+    /// crate's type macros do so automatically.
+    pub fn enter(&mut self) -> Result<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::decode(format!("values nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Marks the end of a nested value started with [`enter`](Decoder::enter).
+    pub fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
     }
 
     /// The number of bytes not yet consumed.
@@ -568,6 +594,17 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_bounded() {
+        let mut d = Decoder::new(&[]);
+        for _ in 0..MAX_DEPTH {
+            d.enter().unwrap();
+        }
+        assert!(d.enter().is_err());
+        d.leave();
+        d.enter().unwrap();
+    }
+
+    #[test]
     fn trailing_bytes_are_rejected() {
         let err = from_slice::<u8>(&[1, 2, 3]).unwrap_err();
         assert_eq!(err.to_string(), "decode error: 2 trailing bytes");
@@ -594,7 +631,7 @@ mod tests {
         assert!(is_decode_err(d.read_u8()));
         assert!(is_decode_err(d.read_varint_u64()));
         assert!(is_decode_err(d.read_len()));
-        assert_eq!(format!("{d:?}"), "Decoder { remaining: 0 }");
+        assert_eq!(format!("{d:?}"), "Decoder { remaining: 0, depth: 0 }");
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod stream;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
-pub use codec::{Decode, Decoder, Encode, from_slice, to_vec, write_varint_u64};
+pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
 pub use config::Config;
 pub use error::{Error, RemoteKind, Result};
 pub use registry::{Handler, Reply};
