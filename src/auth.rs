@@ -32,9 +32,9 @@ pub(crate) const FAILURE: &[u8] = b"#FAILURE#";
 const NONCE_LEN: usize = 40;
 const SHA256_PREFIX: &[u8] = b"{sha256}";
 const MD5_PREFIX: &[u8] = b"{md5}";
-/// Challenge payloads of these lengths are legacy (Python <= 3.11): answered
-/// with a bare HMAC-MD5.
-const LEGACY_LENGTHS: [usize; 2] = [20, 16];
+/// A challenge payload of this length is legacy (Python <= 3.11): answered
+/// with a bare HMAC-MD5. Shorter challenges are refused, as CPython does.
+const LEGACY_CHALLENGE: usize = 20;
 
 /// The accepting side's half: challenge the peer, then answer its challenge.
 pub(crate) fn server<S: Read + Write + ?Sized>(
@@ -45,7 +45,7 @@ pub(crate) fn server<S: Read + Write + ?Sized>(
     let mut nonce = [0u8; NONCE_LEN];
     fill_random(&mut nonce)?;
     deliver_challenge(s, authkey, strict, &nonce)?;
-    answer_challenge(s, authkey)
+    answer_challenge(s, authkey, strict)
 }
 
 /// The connecting side's half: answer the peer's challenge, then challenge it.
@@ -57,7 +57,7 @@ pub(crate) fn client<S: Read + Write + ?Sized>(
     authkey: &[u8],
     strict: bool,
 ) -> Result<()> {
-    answer_challenge(s, authkey)?;
+    answer_challenge(s, authkey, strict)?;
     let mut nonce = [0u8; NONCE_LEN];
     fill_random(&mut nonce)?;
     deliver_challenge(s, authkey, strict, &nonce)
@@ -96,7 +96,14 @@ pub(crate) fn deliver_challenge<S: Read + Write + ?Sized>(
 }
 
 /// Reads the peer's challenge, answers it, and expects `#WELCOME#`.
-pub(crate) fn answer_challenge<S: Read + Write + ?Sized>(s: &mut S, authkey: &[u8]) -> Result<()> {
+///
+/// With `strict`, a challenge that asks for HMAC-MD5 is refused rather than
+/// answered: a strict peer uses no MD5 in either direction.
+pub(crate) fn answer_challenge<S: Read + Write + ?Sized>(
+    s: &mut S,
+    authkey: &[u8],
+    strict: bool,
+) -> Result<()> {
     let challenge = read_handshake_frame(s)?;
     let Some(message) = challenge.strip_prefix(CHALLENGE) else {
         if let Some(reason) = challenge.strip_prefix(FAILURE) {
@@ -113,7 +120,7 @@ pub(crate) fn answer_challenge<S: Read + Write + ?Sized>(s: &mut S, authkey: &[u
             escape(&challenge)
         )));
     };
-    let response = respond(authkey, message)?;
+    let response = respond(authkey, message, strict)?;
     frame::write(s, &response)?;
     s.flush()?;
     let verdict = read_handshake_frame(s)?;
@@ -132,14 +139,19 @@ pub(crate) fn answer_challenge<S: Read + Write + ?Sized>(s: &mut S, authkey: &[u
 }
 
 /// The answer to a challenge payload (the bytes after `#CHALLENGE#`).
-pub(crate) fn respond(authkey: &[u8], message: &[u8]) -> Result<Vec<u8>> {
-    if message.len() < LEGACY_LENGTHS[0] && !LEGACY_LENGTHS.contains(&message.len()) {
+pub(crate) fn respond(authkey: &[u8], message: &[u8], strict: bool) -> Result<Vec<u8>> {
+    if message.len() < LEGACY_CHALLENGE {
         return Err(Error::protocol(format!(
             "challenge of {} bytes is too short (at least 20 expected)",
             message.len()
         )));
     }
-    if LEGACY_LENGTHS.contains(&message.len()) {
+    let refuse_md5 =
+        || Error::auth("the peer asked for legacy HMAC-MD5, which strict authentication refuses");
+    if message.len() == LEGACY_CHALLENGE {
+        if strict {
+            return Err(refuse_md5());
+        }
         return Ok(hmac_md5(authkey, message).to_vec());
     }
     match digest_prefix(message)? {
@@ -148,6 +160,7 @@ pub(crate) fn respond(authkey: &[u8], message: &[u8]) -> Result<Vec<u8>> {
             out.extend_from_slice(&hmac_sha256(authkey, message));
             Ok(out)
         }
+        Digest::Md5 if strict => Err(refuse_md5()),
         Digest::Md5 => {
             let mut out = MD5_PREFIX.to_vec();
             out.extend_from_slice(&hmac_md5(authkey, message));
@@ -315,7 +328,7 @@ mod tests {
         input.extend(hex(R313_LEG2));
         input.extend(hex("00000009 2357454c434f4d4523"));
         let mut s = Script::new(input);
-        answer_challenge(&mut s, KEY).unwrap();
+        answer_challenge(&mut s, KEY, false).unwrap();
         let mut expected = hex("00000028 7b7368613235367d");
         expected.extend(hex(A313_LEG2));
         assert_eq!(s.output, expected);
@@ -335,9 +348,15 @@ mod tests {
         // Second leg: the 3.11 client's 20-byte challenge gets a raw MD5.
         let r = hex("aa56de6a1837cf304cc1ad530cc855f96954c4ea");
         assert_eq!(
-            respond(KEY, &r).unwrap(),
+            respond(KEY, &r, false).unwrap(),
             hex("ed8a0b798c11b4e9f3b59ac80ac379ce")
         );
+        assert!(matches!(respond(KEY, &r, true), Err(Error::Auth(_))));
+        // CPython refuses challenges shorter than 20 bytes, 16 included.
+        assert!(matches!(
+            respond(KEY, &r[..16], false),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
@@ -352,7 +371,7 @@ mod tests {
         let mut input = hex("0000003b 234348414c4c454e474523 7b7368613235367d");
         input.extend(hex(R313_LEG2));
         input.extend(hex("00000009 234641494c55524523"));
-        let err = answer_challenge(&mut Script::new(input), KEY).unwrap_err();
+        let err = answer_challenge(&mut Script::new(input), KEY, false).unwrap_err();
         assert!(matches!(err, Error::Auth(_)), "{err}");
     }
 
@@ -360,26 +379,30 @@ mod tests {
     fn unsupported_digest_is_named() {
         let mut message = b"{sha3_384}".to_vec();
         message.extend_from_slice(&[1u8; 40]);
-        match respond(KEY, &message) {
+        match respond(KEY, &message, false) {
             Err(Error::UnsupportedDigest(name)) => assert_eq!(&*name, "sha3_384"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(respond(KEY, b"short"), Err(Error::Protocol(_))));
+        assert!(matches!(
+            respond(KEY, b"short", false),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
     fn md5_prefixed_challenge_and_answer() {
         let mut message = MD5_PREFIX.to_vec();
         message.extend_from_slice(&[9u8; 40]);
-        let answer = respond(KEY, &message).unwrap();
+        let answer = respond(KEY, &message, false).unwrap();
         assert!(answer.starts_with(MD5_PREFIX));
+        assert!(matches!(respond(KEY, &message, true), Err(Error::Auth(_))));
         verify(KEY, &message, &answer, false).unwrap();
         assert!(verify(KEY, &message, &answer, true).is_err());
     }
 
     #[test]
     fn oversize_handshake_frame_is_refused_without_reading_it() {
-        let err = answer_challenge(&mut Script::new(hex("00000101")), KEY).unwrap_err();
+        let err = answer_challenge(&mut Script::new(hex("00000101")), KEY, false).unwrap_err();
         assert!(matches!(err, Error::Protocol(_)), "{err}");
     }
 
@@ -387,7 +410,7 @@ mod tests {
     fn failure_instead_of_challenge_means_refused() {
         let mut input = Vec::new();
         frame::append(&mut input, b"#FAILURE# too many connections");
-        let err = answer_challenge(&mut Script::new(input), KEY).unwrap_err();
+        let err = answer_challenge(&mut Script::new(input), KEY, false).unwrap_err();
         assert!(
             matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused),
             "{err}"

@@ -183,7 +183,9 @@ impl<'a> Decoder<'a> {
     /// crate's type macros do so automatically.
     pub fn enter(&mut self) -> Result<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(Error::decode(format!("values nested more than {MAX_DEPTH} deep")));
+            return Err(Error::decode(format!(
+                "values nested more than {MAX_DEPTH} deep"
+            )));
         }
         self.depth += 1;
         Ok(())

@@ -64,6 +64,9 @@ with Listener(('127.0.0.1', 0), authkey=key) as listener:
         print('AUTH-FAIL')
         print('reason:', e)
         sys.exit(0)
+    except EOFError:
+        print('PEER-CLOSED')
+        sys.exit(0)
     print('ACCEPTED')
     try:
         data = conn.recv_bytes()
@@ -218,9 +221,11 @@ fn strict_client_vs_python_listener(py: &Python) {
                 "strict connect to a 3.11 listener returned {other:?}, expected Err(Auth)"
             )),
         }
+        // A strict client refuses to answer 3.11's MD5 challenge at all and
+        // hangs up, so the listener sees the connection close.
         let out = child.finish();
         out.assert_success();
-        out.assert_lines(&["AUTH-FAIL", "reason: digest sent was rejected"]);
+        out.assert_lines(&["PEER-CLOSED"]);
     } else {
         match result {
             Ok(client) => drop(client),
