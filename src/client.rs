@@ -1,27 +1,28 @@
 //! The client: one authenticated connection shared by any number of threads,
 //! with replies matched to calls by request id.
 
-use std::collections::HashMap;
+mod replies;
+
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
-use std::thread::JoinHandle;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::address::ToAddress;
 use crate::auth;
 use crate::codec::{Decode, Encode, from_slice};
 use crate::config::Config;
-use crate::envelope::{self, Message};
+use crate::envelope;
 use crate::error::{Error, Result};
-use crate::frame;
 use crate::outbox::Outbox;
 use crate::stream::{Deadline, Stream};
+
+use replies::{Replies, Slot};
 
 /// A connection to a server, shared by every clone and every thread.
 ///
@@ -63,71 +64,9 @@ impl fmt::Debug for Client {
 
 struct Inner {
     outbox: Outbox,
-    table: Arc<Table>,
+    replies: Arc<Replies>,
     max_frame: usize,
     peer: String,
-    reader: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// Calls waiting for their replies.
-struct Table {
-    state: Mutex<TableState>,
-}
-
-struct TableState {
-    next_id: u64,
-    waiting: HashMap<u64, Arc<Slot>>,
-    /// Set when the connection has ended; new calls fail at once.
-    closed: bool,
-}
-
-/// Where a reply is delivered, for a blocked thread or an async task.
-#[derive(Default)]
-struct Slot {
-    state: Mutex<SlotState>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct SlotState {
-    reply: Option<Result<Vec<u8>>>,
-    waker: Option<Waker>,
-}
-
-impl Slot {
-    fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn fill(&self, reply: Result<Vec<u8>>) {
-        let waker = {
-            let mut st = self.lock();
-            st.reply = Some(reply);
-            st.waker.take()
-        };
-        self.ready.notify_all();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
-
-impl Table {
-    fn lock(&self) -> MutexGuard<'_, TableState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Fails every waiting call; later calls fail at once.
-    fn close(&self) {
-        let waiting = {
-            let mut st = self.lock();
-            st.closed = true;
-            std::mem::take(&mut st.waiting)
-        };
-        for slot in waiting.into_values() {
-            slot.fill(Err(Error::ConnectionClosed));
-        }
-    }
 }
 
 impl Client {
@@ -150,19 +89,7 @@ impl Client {
         let mut deadline = Deadline::new(&stream, config.handshake_timeout);
         auth::client(&mut deadline, authkey, config.strict_auth)?;
         deadline.finish()?;
-        let table = Arc::new(Table {
-            state: Mutex::new(TableState {
-                next_id: 1,
-                waiting: HashMap::new(),
-                closed: false,
-            }),
-        });
-        let read_half = stream.try_clone()?;
-        let reader_table = Arc::clone(&table);
-        let max_frame = config.max_frame;
-        let reader = std::thread::Builder::new()
-            .name("stdrpc-client".into())
-            .spawn(move || read_replies(&read_half, &reader_table, max_frame))?;
+        let replies = Arc::new(Replies::new(stream.try_clone()?, config.max_frame));
         let peer = stream.peer();
         let outbox = Outbox::new(
             stream,
@@ -173,10 +100,9 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 outbox,
-                table,
-                max_frame,
+                replies,
+                max_frame: config.max_frame,
                 peer,
-                reader: Mutex::new(Some(reader)),
             }),
         })
     }
@@ -191,7 +117,8 @@ impl Client {
     /// which), [`Error::Decode`] when the result is not an `R`,
     /// [`Error::ConnectionClosed`], [`Error::FrameTooLarge`].
     pub fn call<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<R> {
-        self.start(method, args)?.wait()
+        let (id, slot) = self.send_call(method, |buf| args.encode(buf), false)?;
+        decode_reply(self.inner.replies.wait(id, &slot, None))
     }
 
     /// Like [`call`](Client::call), giving up after `timeout`.
@@ -205,20 +132,27 @@ impl Client {
         args: A,
         timeout: Duration,
     ) -> Result<R> {
-        self.start(method, args)?.wait_timeout(timeout)
+        let deadline = Instant::now() + timeout;
+        let (id, slot) = self.send_call(method, |buf| args.encode(buf), false)?;
+        decode_reply(self.inner.replies.wait(id, &slot, Some(deadline)))
     }
 
     /// Sends a call and returns at once with a handle to its result, for
     /// pipelining many calls from one thread or awaiting in async code.
     ///
+    /// Calls started this way leave in batches: many `start`s cost one
+    /// system call, written by a background thread while this one goes on.
+    ///
     /// # Errors
-    /// The call could not be sent.
+    /// The call could not be queued (connection closed, frame too large).
     pub fn start<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<Pending<R>> {
-        let mut payload = Vec::with_capacity(32 + method.len());
-        let (id, slot) = self.register()?;
-        envelope::call_head(&mut payload, id, method);
-        args.encode(&mut payload);
-        self.send_call(id, slot, &payload)
+        let (id, slot) = self.send_call(method, |buf| args.encode(buf), true)?;
+        Ok(Pending {
+            slot,
+            id,
+            replies: Arc::clone(&self.inner.replies),
+            _result: PhantomData,
+        })
     }
 
     /// Calls `method` with argument bytes encoded by the caller and returns
@@ -228,30 +162,39 @@ impl Client {
     /// # Errors
     /// As [`call`](Client::call).
     pub fn call_raw(&self, method: &str, args: &[u8]) -> Result<Vec<u8>> {
-        let mut payload = Vec::with_capacity(16 + method.len() + args.len());
-        let (id, slot) = self.register()?;
-        envelope::call_head(&mut payload, id, method);
-        payload.extend_from_slice(args);
-        let pending: Pending<()> = self.send_call(id, slot, &payload)?;
-        pending.wait_bytes(None)
+        let (id, slot) = self.send_call(method, |buf| buf.extend_from_slice(args), false)?;
+        self.inner.replies.wait(id, &slot, None)
     }
 
     /// Sends a one-way notification: no reply, no waiting for the server.
     ///
     /// The notifications of one connection run on the server one after the
     /// other, in the order they were sent. Errors in the handler are counted
-    /// on the server and not reported back.
+    /// on the server and not reported back. Notifications leave in batches,
+    /// written by a background thread; a call, [`flush`](Client::flush),
+    /// [`close`](Client::close) or dropping the client sends them at once.
     ///
     /// # Errors
     /// The notification could not be queued (connection closed, frame too large).
     pub fn notify<A: Encode>(&self, method: &str, args: A) -> Result<()> {
-        let mut payload = Vec::with_capacity(32 + method.len());
-        envelope::notify_head(&mut payload, method);
-        args.encode(&mut payload);
-        if self.inner.table.lock().closed {
+        if self.inner.replies.is_closed() {
             return Err(Error::ConnectionClosed);
         }
-        self.inner.outbox.send(&payload)
+        self.inner.outbox.queue_with(|buf| {
+            envelope::notify_head(buf, method);
+            args.encode(buf);
+        })?;
+        self.inner.outbox.flush_soon()
+    }
+
+    /// Writes everything queued (notifications, started calls) before returning.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.outbox.flush()?;
+        self.inner.outbox.wait_drained();
+        Ok(())
     }
 
     /// Sends everything queued, closes the sending half, and waits until the
@@ -264,15 +207,7 @@ impl Client {
     /// None at present; the `Result` leaves room for reporting a failed flush.
     pub fn close(self) -> Result<()> {
         self.inner.shutdown_write();
-        let reader = self
-            .inner
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(reader) = reader {
-            let _ = reader.join();
-        }
+        self.inner.replies.drain_to_end();
         Ok(())
     }
 
@@ -281,29 +216,32 @@ impl Client {
         self.inner.max_frame
     }
 
-    fn register(&self) -> Result<(u64, Arc<Slot>)> {
-        let mut table = self.inner.table.lock();
-        if table.closed {
-            return Err(Error::ConnectionClosed);
-        }
-        let id = table.next_id;
-        table.next_id += 1;
-        let slot = Arc::new(Slot::default());
-        table.waiting.insert(id, Arc::clone(&slot));
-        Ok((id, slot))
-    }
-
-    fn send_call<R>(&self, id: u64, slot: Arc<Slot>, payload: &[u8]) -> Result<Pending<R>> {
-        if let Err(e) = self.inner.outbox.send(payload) {
-            self.inner.table.lock().waiting.remove(&id);
+    /// Registers and queues a call; a caller about to wait writes it at once,
+    /// a detached one leaves it to the flusher.
+    fn send_call(
+        &self,
+        method: &str,
+        args: impl FnOnce(&mut Vec<u8>),
+        detached: bool,
+    ) -> Result<(u64, Arc<Slot>)> {
+        let inner = &*self.inner;
+        let (id, slot) = inner.replies.register(detached)?;
+        let queued = inner.outbox.queue_with(|buf| {
+            envelope::call_head(buf, id, method);
+            args(buf);
+        });
+        let sent = queued.and_then(|()| {
+            if detached {
+                inner.outbox.flush_soon()
+            } else {
+                inner.outbox.flush()
+            }
+        });
+        if let Err(e) = sent {
+            inner.replies.forget(id);
             return Err(e);
         }
-        Ok(Pending {
-            slot,
-            id,
-            table: Arc::clone(&self.inner.table),
-            _result: PhantomData,
-        })
+        Ok((id, slot))
     }
 }
 
@@ -317,32 +255,10 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Everything queued has been handed to a writer by now (sends return
-        // only then), so this only waits for a write already under way.
+        // Everything queued goes out first: dropping a client loses nothing.
         self.shutdown_write();
+        self.replies.client_gone();
     }
-}
-
-/// Reads replies until the connection ends, handing each to its caller.
-fn read_replies(stream: &Stream, table: &Table, max_frame: usize) {
-    let mut buf = Vec::new();
-    let mut reader = stream;
-    while let Ok(true) = frame::read_into(&mut reader, max_frame, &mut buf) {
-        let (id, reply) = match Message::parse(&buf) {
-            Ok(Message::Ok { id, result }) => (id, Ok(result.to_vec())),
-            Ok(Message::Error { id, kind, message }) => (id, Err(Error::remote(kind, message))),
-            // A server never sends calls to a client; anything else breaks
-            // the protocol and ends the connection.
-            _ => break,
-        };
-        let slot = table.lock().waiting.remove(&id);
-        // A reply nobody waits for any more (its call timed out) is dropped.
-        if let Some(slot) = slot {
-            slot.fill(reply);
-        }
-    }
-    table.close();
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// A call in flight: [`wait`](Pending::wait) for its result, or `.await` it
@@ -353,7 +269,7 @@ fn read_replies(stream: &Stream, table: &Table, max_frame: usize) {
 pub struct Pending<R> {
     slot: Arc<Slot>,
     id: u64,
-    table: Arc<Table>,
+    replies: Arc<Replies>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -371,7 +287,7 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// As [`Client::call`].
     pub fn wait(self) -> Result<R> {
-        decode_reply(self.wait_bytes(None))
+        decode_reply(self.replies.wait(self.id, &self.slot, None))
     }
 
     /// Blocks until the reply arrives or `timeout` passes.
@@ -379,41 +295,15 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// [`Error::Timeout`], or as [`Client::call`].
     pub fn wait_timeout(self, timeout: Duration) -> Result<R> {
-        decode_reply(self.wait_bytes(Some(timeout)))
+        decode_reply(
+            self.replies
+                .wait(self.id, &self.slot, Some(Instant::now() + timeout)),
+        )
     }
 
     /// Whether the reply has arrived (so `wait` would not block).
     pub fn is_ready(&self) -> bool {
-        self.slot.lock().reply.is_some()
-    }
-}
-
-impl<R> Pending<R> {
-    fn wait_bytes(self, timeout: Option<Duration>) -> Result<Vec<u8>> {
-        let until = timeout.map(|t| Instant::now() + t);
-        let mut st = self.slot.lock();
-        loop {
-            if let Some(reply) = st.reply.take() {
-                return reply;
-            }
-            st = match until {
-                None => self.slot.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(until) => {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        drop(st);
-                        self.table.lock().waiting.remove(&self.id);
-                        // The reply may have arrived between the check and the removal.
-                        return self.slot.lock().reply.take().unwrap_or(Err(Error::Timeout));
-                    }
-                    self.slot
-                        .ready
-                        .wait_timeout(st, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        self.slot.is_ready()
     }
 }
 
@@ -425,16 +315,9 @@ impl<R: Decode> Future for Pending<R> {
     type Output = Result<R>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<R>> {
-        let mut st = self.slot.lock();
-        match st.reply.take() {
+        match self.slot.poll(cx.waker()) {
             Some(reply) => Poll::Ready(decode_reply(reply)),
-            None => {
-                match &mut st.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    w => *w = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
+            None => Poll::Pending,
         }
     }
 }

@@ -133,6 +133,151 @@ pub(crate) fn read<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Option<Vec
     Ok(read_into(r, max, &mut buf)?.then_some(buf))
 }
 
+/// The initial size of a [`FrameReader`]'s buffer; it grows for larger frames.
+const READ_BUF: usize = 32 * 1024;
+
+/// Buffers above this size are released once the frame that needed them has
+/// been consumed.
+const KEEP_BUF: usize = 1024 * 1024;
+
+/// Reads frames through its own buffer: one `read` system call brings in as
+/// many frames as have arrived, and frames already buffered are handed out
+/// without touching the socket.
+///
+/// State survives errors: a read that times out mid-frame can be retried
+/// and continues where it stopped.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+impl FrameReader {
+    pub(crate) fn new(max: usize) -> FrameReader {
+        FrameReader {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    /// Whether a whole frame is already buffered (so `next` will not read).
+    pub(crate) fn has_frame(&self) -> bool {
+        matches!(self.peek(), Ok(Some(_)))
+    }
+
+    /// The next frame's payload, reading from `r` as needed; `Ok(None)` at a
+    /// clean end of stream between frames.
+    ///
+    /// # Errors
+    /// A protocol error for a truncated frame or a negative length,
+    /// [`Error::FrameTooLarge`], [`Error::Timeout`] when a read timeout
+    /// expires (nothing is lost: call again), or the I/O error.
+    pub(crate) fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
+        loop {
+            if let Some((head, len)) = self.peek()? {
+                let from = self.start + head;
+                self.start = from + len;
+                if self.start == self.end {
+                    // Everything consumed: start over at the front next time
+                    // (and release an outsized buffer then).
+                    self.start = 0;
+                    self.end = 0;
+                }
+                return Ok(Some(&self.buf[from..from + len]));
+            }
+            if !self.fill(r)? {
+                return if self.end == self.start {
+                    Ok(None)
+                } else {
+                    Err(truncated("frame", self.wanted(), self.end - self.start))
+                };
+            }
+        }
+    }
+
+    /// The header length and payload length of a whole buffered frame.
+    fn peek(&self) -> Result<Option<(usize, usize)>> {
+        let avail = &self.buf[self.start..self.end];
+        let Some((head, len)) = parse_header(avail, self.max)? else {
+            return Ok(None);
+        };
+        Ok((avail.len() >= head + len).then_some((head, len)))
+    }
+
+    /// How many bytes the frame at the front needs in all (at least a header).
+    fn wanted(&self) -> usize {
+        match parse_header(&self.buf[self.start..self.end], self.max) {
+            Ok(Some((head, len))) => head + len,
+            _ => 12,
+        }
+    }
+
+    /// Reads once into free space; `Ok(false)` at end of stream.
+    fn fill<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<bool> {
+        if self.start == self.end && self.buf.len() > KEEP_BUF {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_BUF];
+        }
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                // The frame is larger than the buffer: grow, doubling at most,
+                // so memory follows the bytes that actually arrive.
+                let want = self.wanted().max(self.end + 1);
+                let grown = want.min(self.buf.len().saturating_mul(2));
+                self.buf.resize(grown, 0);
+            }
+        }
+        loop {
+            match r.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e)),
+            }
+        }
+    }
+}
+
+/// Parses a frame header at the front of `bytes`: `Ok(None)` if incomplete,
+/// otherwise the header's length and the payload's length.
+fn parse_header(bytes: &[u8], max: usize) -> Result<Option<(usize, usize)>> {
+    let Some(short) = bytes.first_chunk::<4>().map(|h| i32::from_be_bytes(*h)) else {
+        return Ok(None);
+    };
+    let (head, len) = if short >= 0 {
+        (4, short as u64)
+    } else if short == -1 {
+        match bytes.get(4..12) {
+            Some(long) => (12, u64::from_be_bytes(long.try_into().unwrap_or_default())),
+            None => return Ok(None),
+        }
+    } else {
+        return Err(Error::protocol(format!("negative frame length {short}")));
+    };
+    if len > max as u64 {
+        return Err(Error::FrameTooLarge {
+            len,
+            max: max as u64,
+        });
+    }
+    Ok(Some((head, len as usize)))
+}
+
 /// Fills `buf` unless the stream ends first; returns how many bytes were read.
 fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
     let mut filled = 0;
@@ -251,6 +396,85 @@ mod tests {
         let err = read_into(&mut &b"\x00\xff\xff\xffab"[..], 1 << 30, &mut buf).unwrap_err();
         assert!(matches!(err, Error::Protocol(_)));
         assert!(buf.capacity() <= 2 * GROWTH_STEP, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn frame_reader_reads_many_frames_per_read_and_resumes_after_errors() {
+        let mut wire = Vec::new();
+        for i in 0..100u32 {
+            append(&mut wire, &i.to_le_bytes());
+        }
+        append(&mut wire, &vec![9u8; 100_000]);
+        wire.extend_from_slice(b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x01z");
+        // Feed the bytes in awkward pieces, with a timeout between pieces.
+        struct Pieces {
+            data: Vec<u8>,
+            at: usize,
+            reads: usize,
+        }
+        impl Read for Pieces {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.reads += 1;
+                if self.reads % 3 == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let n = buf
+                    .len()
+                    .min(7 + self.reads % 5000)
+                    .min(self.data.len() - self.at);
+                buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+                self.at += n;
+                Ok(n)
+            }
+        }
+        let mut src = Pieces {
+            data: wire,
+            at: 0,
+            reads: 0,
+        };
+        let mut fr = FrameReader::new(1 << 20);
+        let mut frames = Vec::new();
+        loop {
+            match fr.next(&mut src) {
+                Ok(Some(f)) => frames.push(f.to_vec()),
+                Ok(None) => break,
+                Err(Error::Timeout) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(frames.len(), 102);
+        for (i, f) in frames.iter().take(100).enumerate() {
+            assert_eq!(f, &(i as u32).to_le_bytes());
+        }
+        assert_eq!(frames[100], vec![9u8; 100_000]);
+        assert_eq!(frames[101], b"z");
+    }
+
+    #[test]
+    fn frame_reader_reports_truncation_limits_and_negative_lengths() {
+        let mut fr = FrameReader::new(16);
+        assert!(matches!(
+            fr.next(&mut &b"\x00\x00\x00\x05ab"[..]),
+            Err(Error::Protocol(_))
+        ));
+        let mut fr = FrameReader::new(16);
+        assert!(matches!(
+            fr.next(&mut &b"\x00\x00\x00\x11"[..]),
+            Err(Error::FrameTooLarge { len: 17, .. })
+        ));
+        let mut fr = FrameReader::new(16);
+        assert!(matches!(
+            fr.next(&mut &b"\xff\xff\xff\xf0"[..]),
+            Err(Error::Protocol(_))
+        ));
+        let mut fr = FrameReader::new(16);
+        assert!(fr.next(&mut &b""[..]).unwrap().is_none());
+        let mut fr = FrameReader::new(16);
+        let mut two = &b"\x00\x00\x00\x01a\x00\x00\x00\x01b"[..];
+        assert_eq!(fr.next(&mut two).unwrap().unwrap(), b"a");
+        assert!(fr.has_frame());
+        assert_eq!(fr.next(&mut two).unwrap().unwrap(), b"b");
+        assert!(!fr.has_frame());
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! One connection's outgoing frames, shared by every thread that sends on it.
 //!
-//! Senders append whole frames to a buffer. The first sender to find nobody
-//! writing becomes the writer: it takes the buffer and writes it with one
-//! system call, then writes whatever others appended meanwhile, until the
-//! buffer is empty. Under load this batches many frames into each write;
-//! alone, a sender writes its own frame at once. Nobody waits for a timer.
+//! Senders append whole frames to a buffer, encoding straight into it. Then
+//! either:
+//!
+//! - [`Outbox::flush`]: the first thread to find nobody writing becomes the
+//!   writer and writes everything queued with one system call, then whatever
+//!   others appended meanwhile, until the buffer is empty; or
+//! - [`Outbox::flush_soon`]: a background flusher thread is woken (only if it
+//!   is asleep) to do the same, so a thread streaming calls or notifications
+//!   never waits for a system call and its frames leave in large batches.
 //!
 //! The buffer is bounded: a sender that finds more than the backlog limit
 //! queued waits until the writer has drained it, so a peer that stops reading
@@ -15,16 +19,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::frame;
 use crate::stream::Stream;
+
+/// Bytes at which a sender stops queueing for the flusher and writes itself.
+const EAGER_FLUSH: usize = 256 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct Outbox {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     stream: Stream,
     max_frame: usize,
     backlog: usize,
     state: Mutex<State>,
+    /// Signalled when a batch has been written or the outbox breaks.
     drained: Condvar,
+    /// Signalled to wake the background flusher.
+    wake_flusher: Condvar,
     /// Bytes written to the socket, shared with whoever reports them.
     written: Arc<AtomicU64>,
 }
@@ -34,8 +48,21 @@ struct State {
     queued: Vec<u8>,
     spare: Vec<u8>,
     writing: bool,
-    /// Set once a write fails; later sends fail at once.
+    /// Set once a write fails or the outbox is closed; sends then fail.
     broken: bool,
+    /// Threads waiting on `drained` (a notification costs a system call, so
+    /// it is only sent when somebody waits).
+    waiting: usize,
+    flusher: Flusher,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Flusher {
+    #[default]
+    NotStarted,
+    Asleep,
+    Awake,
+    Gone,
 }
 
 impl Outbox {
@@ -46,46 +73,189 @@ impl Outbox {
         written: Arc<AtomicU64>,
     ) -> Outbox {
         Outbox {
-            written,
-            stream,
-            max_frame,
-            backlog: backlog.max(max_frame.saturating_add(12)),
-            state: Mutex::new(State::default()),
-            drained: Condvar::new(),
+            shared: Arc::new(Shared {
+                stream,
+                max_frame,
+                backlog: backlog.max(max_frame.saturating_add(12)),
+                state: Mutex::new(State::default()),
+                drained: Condvar::new(),
+                wake_flusher: Condvar::new(),
+                written,
+            }),
         }
     }
 
-    /// Queues one frame and, if nobody else is writing, writes everything
-    /// queued. Returns once the frame has been written or handed to the
-    /// thread that is writing.
+    /// Appends one frame whose payload `encode` writes into the buffer, and
+    /// does not write it yet: follow with [`flush`](Outbox::flush) or
+    /// [`flush_soon`](Outbox::flush_soon).
     ///
     /// # Errors
-    /// [`Error::FrameTooLarge`] (nothing is sent), or
+    /// [`Error::FrameTooLarge`] (nothing is queued), or
     /// [`Error::ConnectionClosed`] once the connection has failed.
-    pub(crate) fn send(&self, payload: &[u8]) -> Result<()> {
-        if payload.len() > self.max_frame {
-            return Err(Error::FrameTooLarge {
-                len: payload.len() as u64,
-                max: self.max_frame as u64,
-            });
-        }
-        let mut st = self.lock();
-        while !st.broken && st.writing && st.queued.len() >= self.backlog {
-            st = self.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn queue_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        while !st.broken && st.writing && st.queued.len() >= sh.backlog {
+            st.waiting += 1;
+            st = sh.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.waiting -= 1;
         }
         if st.broken {
             return Err(Error::ConnectionClosed);
         }
-        frame::append(&mut st.queued, payload);
+        let start = st.queued.len();
+        st.queued.extend_from_slice(&[0; 4]);
+        // Should `encode` panic, the partial frame must not stay queued.
+        let mut guard = Truncate {
+            buf: &mut st.queued,
+            to: start,
+            armed: true,
+        };
+        encode(guard.buf);
+        guard.armed = false;
+        drop(guard);
+        let buf = &mut st.queued;
+        let len = buf.len() - start - 4;
+        if len > sh.max_frame {
+            buf.truncate(start);
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                max: sh.max_frame as u64,
+            });
+        }
+        if len <= 0x7fff_ffff {
+            buf[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+        } else {
+            // The -1 escape and an 8-byte length: make room for 8 more bytes.
+            buf[start..start + 4].copy_from_slice(&(-1i32).to_be_bytes());
+            let at = start + 4;
+            buf.splice(at..at, (len as u64).to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// Appends one frame with the given payload; see [`queue_with`](Outbox::queue_with).
+    pub(crate) fn queue(&self, payload: &[u8]) -> Result<()> {
+        self.queue_with(|buf| buf.extend_from_slice(payload))
+    }
+
+    /// Writes everything queued, unless another thread is already writing,
+    /// in which case that thread writes it.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] or an I/O error if the write failed.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let sh = &*self.shared;
+        let st = sh.lock();
+        if st.broken {
+            return Err(Error::ConnectionClosed);
+        }
+        if st.writing || st.queued.is_empty() {
+            return Ok(());
+        }
+        sh.write_queued(st)
+    }
+
+    /// Makes sure what is queued gets written soon by the background
+    /// flusher, without waiting for a system call here. Past a threshold of
+    /// queued bytes the caller writes itself, which also paces a producer
+    /// that outruns the connection.
+    ///
+    /// # Errors
+    /// As [`flush`](Outbox::flush).
+    pub(crate) fn flush_soon(&self) -> Result<()> {
+        let sh = &self.shared;
+        let mut st = sh.lock();
+        if st.broken {
+            return Err(Error::ConnectionClosed);
+        }
         if st.writing {
             return Ok(());
         }
-        st.writing = true;
-        self.write_queued(st)
+        if st.queued.len() >= EAGER_FLUSH {
+            return sh.write_queued(st);
+        }
+        match st.flusher {
+            Flusher::Asleep => {
+                st.flusher = Flusher::Awake;
+                drop(st);
+                sh.wake_flusher.notify_one();
+                Ok(())
+            }
+            Flusher::Awake => Ok(()),
+            Flusher::NotStarted => {
+                st.flusher = Flusher::Awake;
+                drop(st);
+                let for_thread = Arc::clone(sh);
+                let spawned = std::thread::Builder::new()
+                    .name("stdrpc-flush".into())
+                    .stack_size(64 * 1024)
+                    .spawn(move || for_thread.flusher_loop());
+                if spawned.is_err() {
+                    sh.lock().flusher = Flusher::Gone;
+                    return self.flush();
+                }
+                Ok(())
+            }
+            Flusher::Gone => sh.write_queued(st),
+        }
     }
 
-    /// Writes until the queue is empty; called holding the writer role.
+    /// Waits until everything queued has been written (or the connection
+    /// failed).
+    pub(crate) fn wait_drained(&self) {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        while !st.broken && (st.writing || !st.queued.is_empty() || st.flusher == Flusher::Awake) {
+            if !st.writing && !st.queued.is_empty() && st.flusher != Flusher::Awake {
+                // Nobody is going to write it: do it here.
+                let _ = sh.write_queued(st);
+                st = sh.lock();
+                continue;
+            }
+            st.waiting += 1;
+            st = sh.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.waiting -= 1;
+        }
+    }
+
+    /// Marks the outbox broken, waking blocked senders and ending the
+    /// flusher. Used when the connection is being torn down.
+    pub(crate) fn close(&self) {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        st.broken = true;
+        drop(st);
+        sh.drained.notify_all();
+        sh.wake_flusher.notify_all();
+    }
+
+    pub(crate) fn stream(&self) -> &Stream {
+        &self.shared.stream
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // Ends the flusher thread, which holds the other reference.
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        st.flusher = Flusher::Gone;
+        drop(st);
+        sh.wake_flusher.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state inconsistent
+        // (a partial frame is removed by `Truncate`), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes until the queue is empty, holding the writer role.
     fn write_queued<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<()> {
+        st.writing = true;
         loop {
             let mut batch = std::mem::take(&mut st.queued);
             st.queued = std::mem::take(&mut st.spare);
@@ -95,18 +265,18 @@ impl Outbox {
             batch.clear();
             st = self.lock();
             st.spare = batch;
-            self.drained.notify_all();
-            match outcome {
-                Ok(()) => {
-                    self.written.fetch_add(written, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    st.broken = true;
-                    st.writing = false;
-                    st.queued = Vec::new();
-                    return Err(Error::from_io(e));
-                }
+            if st.waiting > 0 {
+                self.drained.notify_all();
             }
+            if let Err(e) = outcome {
+                st.broken = true;
+                st.writing = false;
+                st.queued = Vec::new();
+                drop(st);
+                self.wake_flusher.notify_all();
+                return Err(Error::from_io(e));
+            }
+            self.written.fetch_add(written, Ordering::Relaxed);
             if st.queued.is_empty() {
                 st.writing = false;
                 // Give back memory after a burst of large frames.
@@ -118,30 +288,47 @@ impl Outbox {
         }
     }
 
-    /// Waits until everything queued has been written (or the connection
-    /// failed).
-    pub(crate) fn wait_drained(&self) {
+    fn flusher_loop(&self) {
         let mut st = self.lock();
-        while st.writing && !st.broken {
-            st = self.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.flusher == Flusher::Gone || st.broken {
+                st.flusher = Flusher::Gone;
+                drop(st);
+                self.drained.notify_all();
+                return;
+            }
+            if !st.writing && !st.queued.is_empty() {
+                // Errors mark the outbox broken; the loop then ends.
+                let _ = self.write_queued(st);
+                st = self.lock();
+                continue;
+            }
+            st.flusher = Flusher::Asleep;
+            if st.waiting > 0 {
+                self.drained.notify_all();
+            }
+            while st.flusher == Flusher::Asleep && !st.broken {
+                st = self
+                    .wake_flusher
+                    .wait(st)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
         }
     }
+}
 
-    /// Marks the outbox broken, waking blocked senders. Used when the
-    /// connection is being torn down.
-    pub(crate) fn close(&self) {
-        let mut st = self.lock();
-        st.broken = true;
-        self.drained.notify_all();
-    }
+/// Truncates a buffer back to a mark unless disarmed: undoes a partial frame
+/// if encoding panics.
+struct Truncate<'a> {
+    buf: &'a mut Vec<u8>,
+    to: usize,
+    armed: bool,
+}
 
-    pub(crate) fn stream(&self) -> &Stream {
-        &self.stream
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the state inconsistent
-        // (every field is valid at every await point), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.buf.truncate(self.to);
+        }
     }
 }

@@ -1,5 +1,10 @@
-//! The server: a method table, a listening socket, a thread per connection
-//! that reads requests, and a pool of handler threads that run them.
+//! The server: a method table, a listening socket, a thread per new
+//! connection that authenticates the peer and then reads and runs its
+//! requests, and a pool of threads that take over the reading when a handler
+//! runs long.
+
+mod connection;
+mod watchdog;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,13 +17,16 @@ use std::time::Duration;
 use crate::address::{Address, ToAddress};
 use crate::auth;
 use crate::config::Config;
-use crate::envelope::{self, Message};
-use crate::error::{Error, RemoteKind, Result};
+#[cfg(doc)]
+use crate::error::RemoteKind;
+use crate::error::{Error, Result};
 use crate::frame;
-use crate::outbox::Outbox;
 use crate::pool::Pool;
 use crate::registry::{self, Handler, Registry};
 use crate::stream::{Acceptor, Deadline, Stream};
+
+use connection::Conn;
+use watchdog::Watchdog;
 
 /// A server under construction: an authkey, limits, and registered methods.
 ///
@@ -110,8 +118,14 @@ impl Server {
             conns: Mutex::new(Conns::default()),
             conns_closed: Condvar::new(),
             counters: Counters::default(),
+            watchdog: Arc::new(Watchdog::new()),
             wake,
         });
+        let (dog, weak) = (Arc::clone(&shared.watchdog), Arc::downgrade(&shared));
+        std::thread::Builder::new()
+            .name("stdrpc-watchdog".into())
+            .stack_size(64 * 1024)
+            .spawn(move || dog.run(&weak))?;
         Ok(Bound {
             shared,
             acceptor,
@@ -289,14 +303,31 @@ struct Shared {
     conns: Mutex<Conns>,
     conns_closed: Condvar,
     counters: Counters,
+    watchdog: Arc<Watchdog>,
     wake: Address,
 }
 
-/// The open connections, so that shutdown can reach them.
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The open connections, so that shutdown and the watchdog can reach them.
 #[derive(Debug, Default)]
 struct Conns {
     next_id: u64,
-    open: HashMap<u64, Stream>,
+    open: HashMap<u64, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// A handle on the socket, to stop reading at shutdown.
+    stream: Stream,
+    /// Set once the peer has authenticated.
+    conn: Option<Arc<Conn>>,
 }
 
 impl Shared {
@@ -329,8 +360,8 @@ impl Shared {
                 return;
             }
             // Reading stops; replies to calls already read still go out.
-            for stream in conns.open.values() {
-                let _ = stream.shutdown(Shutdown::Read);
+            for entry in conns.open.values() {
+                let _ = entry.stream.shutdown(Shutdown::Read);
             }
         }
         // Wake the accept loop, which is blocked in accept(). If this fails
@@ -352,6 +383,22 @@ impl Shared {
         }
         drop(conns);
         self.pool.shutdown();
+        self.watchdog.stop();
+    }
+
+    /// The authenticated connections, for the watchdog.
+    fn live_connections(&self) -> Vec<Arc<Conn>> {
+        self.conns()
+            .open
+            .values()
+            .filter_map(|e| e.conn.clone())
+            .collect()
+    }
+
+    /// Removes a connection from the table once it has closed.
+    fn connection_closed(&self, id: u64) {
+        self.conns().open.remove(&id);
+        self.conns_closed.notify_all();
     }
 }
 
@@ -384,22 +431,22 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
             };
             let id = conns.next_id;
             conns.next_id += 1;
-            conns.open.insert(id, clone);
+            conns.open.insert(
+                id,
+                Entry {
+                    stream: clone,
+                    conn: None,
+                },
+            );
             id
         };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         let for_thread = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name("stdrpc-conn".into())
-            .spawn(move || {
-                let shared = for_thread;
-                serve_connection(&shared, stream);
-                shared.conns().open.remove(&id);
-                shared.conns_closed.notify_all();
-            });
+            .spawn(move || serve_connection(&for_thread, id, stream));
         if spawned.is_err() {
-            shared.conns().open.remove(&id);
-            shared.conns_closed.notify_all();
+            shared.connection_closed(id);
         }
     }
 }
@@ -415,8 +462,9 @@ fn is_transient(e: &std::io::Error) -> bool {
 }
 
 /// Tells a peer beyond the connection limit why it is being closed, in the
-/// place where it expects the challenge. Python reports it as an
-/// `AuthenticationError` quoting the message; our client as "refused".
+/// place where it expects the challenge. Python 3.12+ reports it as an
+/// `AuthenticationError` quoting the message (3.11 fails an assertion); our
+/// client as a refused connection.
 fn refuse(stream: &Stream) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let mut out = Vec::new();
@@ -425,173 +473,31 @@ fn refuse(stream: &Stream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// One authenticated connection's in-flight calls: a count with a limit.
-#[derive(Debug)]
-struct InFlight {
-    count: Mutex<usize>,
-    changed: Condvar,
-    max: usize,
-}
-
-impl InFlight {
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes a slot, waiting while the connection is at its limit.
-    fn acquire(&self) {
-        let mut n = self.lock();
-        while *n >= self.max {
-            n = self.changed.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-        *n += 1;
-    }
-
-    fn release(&self) {
-        *self.lock() -= 1;
-        self.changed.notify_all();
-    }
-
-    fn wait_idle(&self) {
-        let mut n = self.lock();
-        while *n > 0 {
-            n = self.changed.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-fn serve_connection(shared: &Arc<Shared>, stream: Stream) {
+/// A new connection's thread: authenticate the peer, then read and run its
+/// requests until the connection ends or a follower takes over the reading.
+fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Stream) {
     let config = &shared.config;
     let mut deadline = Deadline::new(&stream, config.handshake_timeout);
-    if auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_err() {
+    let authenticated = auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_ok();
+    if !authenticated || deadline.finish().is_err() {
         shared
             .counters
             .auth_failures
             .fetch_add(1, Ordering::Relaxed);
         let _ = stream.shutdown(Shutdown::Both);
+        shared.connection_closed(id);
         return;
     }
-    if deadline.finish().is_err() {
-        return;
-    }
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
-    let outbox = Arc::new(Outbox::new(
-        write_half,
-        config.max_frame,
-        config.max_write_backlog,
-        Arc::clone(&shared.counters.bytes_out),
-    ));
-    let in_flight = Arc::new(InFlight {
-        count: Mutex::new(0),
-        changed: Condvar::new(),
-        max: config.max_in_flight,
-    });
-    let mut buf = Vec::new();
-    let mut reader = &stream;
-    loop {
-        match frame::read_into(&mut reader, config.max_frame, &mut buf) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(Error::ConnectionClosed) => break,
-            Err(_) if shared.stopping() => break,
-            Err(_) => {
-                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
-        }
-        shared
-            .counters
-            .bytes_in
-            .fetch_add(buf.len() as u64 + 4, Ordering::Relaxed);
-        if !handle_message(shared, &outbox, &in_flight, &mut buf) {
-            shared.counters.errors.fetch_add(1, Ordering::Relaxed);
-            break;
-        }
-    }
-    in_flight.wait_idle();
-    outbox.wait_drained();
-    outbox.close();
-    let _ = stream.shutdown(Shutdown::Both);
-}
-
-/// Acts on one message; `false` means the peer broke the protocol and the
-/// connection must close.
-fn handle_message(
-    shared: &Arc<Shared>,
-    outbox: &Arc<Outbox>,
-    in_flight: &Arc<InFlight>,
-    buf: &mut Vec<u8>,
-) -> bool {
-    match Message::parse(buf) {
-        Ok(Message::Call { id, method, .. }) => {
-            if shared.stopping() {
-                let mut reply = Vec::new();
-                envelope::error(
-                    &mut reply,
-                    id,
-                    RemoteKind::ShuttingDown,
-                    &format!("{method:?} was not run"),
-                );
-                let _ = outbox.send(&reply);
-                return true;
-            }
-            in_flight.acquire();
-            let frame = std::mem::take(buf);
-            let (job_shared, outbox, in_flight) = (
-                Arc::clone(shared),
-                Arc::clone(outbox),
-                Arc::clone(in_flight),
-            );
-            shared.pool.execute(move || {
-                run_call(&job_shared, &outbox, &frame);
-                in_flight.release();
-            });
-            true
-        }
-        Ok(Message::Notify { method, args }) => {
-            // Notifications run here, in the order they arrived.
-            let mut scratch = Vec::new();
-            let counter = match shared.registry.dispatch(method, args, &mut scratch) {
-                Ok(()) => &shared.counters.calls,
-                Err(_) => &shared.counters.errors,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Ok(Message::Ok { .. } | Message::Error { .. }) | Err(_) => false,
-    }
-}
-
-fn run_call(shared: &Shared, outbox: &Outbox, frame: &[u8]) {
-    let Ok(Message::Call { id, method, args }) = Message::parse(frame) else {
-        return;
-    };
-    let mut reply = Vec::with_capacity(64);
-    envelope::ok_head(&mut reply, id);
-    let counter = match shared.registry.dispatch(method, args, &mut reply) {
-        Ok(()) => {
-            if reply.len() > shared.config.max_frame {
-                reply.clear();
-                let message = format!(
-                    "the reply of {} bytes exceeds the maximum frame of {} bytes",
-                    reply.capacity(),
-                    shared.config.max_frame
-                );
-                envelope::error(&mut reply, id, RemoteKind::Handler, &message);
-                &shared.counters.errors
-            } else {
-                &shared.counters.calls
-            }
-        }
-        Err(failure) => {
-            reply.clear();
-            envelope::error(&mut reply, id, failure.kind, &failure.message);
-            &shared.counters.errors
+    let conn = match Conn::new(id, Arc::clone(shared), stream) {
+        Ok(conn) => Arc::new(conn),
+        Err(_) => {
+            shared.connection_closed(id);
+            return;
         }
     };
-    counter.fetch_add(1, Ordering::Relaxed);
-    // A failed send means the connection is gone; its reader will notice.
-    let _ = outbox.send(&reply);
+    match shared.conns().open.get_mut(&id) {
+        Some(entry) => entry.conn = Some(Arc::clone(&conn)),
+        None => return,
+    }
+    conn.serve();
 }

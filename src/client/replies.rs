@@ -1,0 +1,431 @@
+//! Calls waiting for replies, and who reads the replies.
+//!
+//! There is no dedicated reader thread on the common paths. A thread that
+//! waits for its reply tries to take the *reader role*; if nobody holds it,
+//! it reads replies itself, hands the others' to their waiters, and gives the
+//! role up as soon as its own reply has arrived, waking one sleeping waiter
+//! to take over. A sequential caller thus reads its own reply with no thread
+//! hop at all, and under fan-in one thread reads whole batches for everyone.
+//!
+//! Calls started without waiting (pipelining, async) have nobody to read for
+//! them, so while any is outstanding a background reader holds the role; it
+//! starts on first need and sleeps when no such call is outstanding.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::envelope::Message;
+use crate::error::{Error, Result};
+use crate::frame::FrameReader;
+use crate::stream::Stream;
+
+/// The shared state of one connection's replies.
+pub(super) struct Replies {
+    table: Mutex<Table>,
+    /// Wakes the background reader when detached calls appear.
+    background: Condvar,
+    reader: Mutex<ReaderRole>,
+}
+
+struct Table {
+    next_id: u64,
+    waiting: HashMap<u64, Arc<Slot>>,
+    /// Waiters that may be asked to take over the reader role, oldest first.
+    /// Entries whose waiter is awake already are skipped.
+    sleepers: VecDeque<Arc<Slot>>,
+    /// Outstanding calls nobody blocks on: they need the background reader.
+    detached: usize,
+    background: Background,
+    /// The connection has ended; every call fails at once.
+    closed: bool,
+    /// Every `Client` handle is gone; the background reader may end.
+    client_gone: bool,
+}
+
+#[derive(PartialEq, Eq)]
+enum Background {
+    NotStarted,
+    Running,
+    Gone,
+}
+
+/// The reader role: whoever holds this lock reads from the socket.
+struct ReaderRole {
+    stream: Stream,
+    frames: FrameReader,
+    /// The read timeout currently set on the socket.
+    timeout: Option<Duration>,
+}
+
+/// Where one call's reply is delivered.
+pub(super) struct Slot {
+    state: Mutex<SlotState>,
+    ready: Condvar,
+    detached: bool,
+    /// The reply has been delivered (readable without the lock, for pruning
+    /// the sleepers queue).
+    done: AtomicBool,
+    /// The slot is in the sleepers queue.
+    queued: AtomicBool,
+}
+
+#[derive(Default)]
+struct SlotState {
+    reply: Option<Result<Vec<u8>>>,
+    waker: Option<Waker>,
+    /// A thread is blocked on `ready` and could take the reader role.
+    sleeping: bool,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fill(&self, reply: Result<Vec<u8>>) {
+        let (waker, sleeping) = {
+            let mut st = self.lock();
+            st.reply = Some(reply);
+            (st.waker.take(), st.sleeping)
+        };
+        self.done.store(true, Ordering::Release);
+        // A notification costs a system call even with nobody waiting.
+        if sleeping {
+            self.ready.notify_one();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub(super) fn is_ready(&self) -> bool {
+        self.lock().reply.is_some()
+    }
+
+    /// Takes the reply if it has arrived, else remembers `waker`.
+    pub(super) fn poll(&self, waker: &Waker) -> Option<Result<Vec<u8>>> {
+        let mut st = self.lock();
+        let reply = st.reply.take();
+        if reply.is_none() {
+            match &mut st.waker {
+                Some(w) if w.will_wake(waker) => {}
+                w => *w = Some(waker.clone()),
+            }
+        }
+        reply
+    }
+}
+
+impl Replies {
+    pub(super) fn new(stream: Stream, max_frame: usize) -> Replies {
+        Replies {
+            table: Mutex::new(Table {
+                next_id: 1,
+                waiting: HashMap::new(),
+                sleepers: VecDeque::new(),
+                detached: 0,
+                background: Background::NotStarted,
+                closed: false,
+                client_gone: false,
+            }),
+            background: Condvar::new(),
+            reader: Mutex::new(ReaderRole {
+                stream,
+                frames: FrameReader::new(max_frame),
+                timeout: None,
+            }),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a call about to be sent. A `detached` call is one the
+    /// caller will not block on right away: the background reader covers it.
+    pub(super) fn register(self: &Arc<Self>, detached: bool) -> Result<(u64, Arc<Slot>)> {
+        let mut t = self.table();
+        if t.closed {
+            return Err(Error::ConnectionClosed);
+        }
+        let id = t.next_id;
+        t.next_id += 1;
+        let slot = Arc::new(Slot {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            detached,
+            done: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
+        });
+        t.waiting.insert(id, Arc::clone(&slot));
+        if t.sleepers.len() > 64 + 2 * t.waiting.len() {
+            t.sleepers.retain(|s| !s.done.load(Ordering::Acquire));
+        }
+        if detached {
+            t.detached += 1;
+            if t.detached == 1 {
+                self.start_background(&mut t);
+            }
+        }
+        Ok((id, slot))
+    }
+
+    /// Forgets a call that could not be sent or whose caller gave up.
+    pub(super) fn forget(&self, id: u64) {
+        let mut t = self.table();
+        if let Some(slot) = t.waiting.remove(&id) {
+            if slot.detached {
+                t.detached -= 1;
+            }
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.table().closed
+    }
+
+    fn start_background(self: &Arc<Self>, t: &mut Table) {
+        match t.background {
+            Background::Running => self.background.notify_one(),
+            Background::Gone => {}
+            Background::NotStarted => {
+                let me = Arc::clone(self);
+                let spawned = std::thread::Builder::new()
+                    .name("stdrpc-replies".into())
+                    .stack_size(128 * 1024)
+                    .spawn(move || me.background_loop());
+                // Without the thread, detached calls are read by whoever
+                // waits on them; only futures need it, and they then wait for
+                // a blocking caller to read.
+                t.background = if spawned.is_ok() {
+                    Background::Running
+                } else {
+                    Background::Gone
+                };
+            }
+        }
+    }
+
+    /// Blocks until `slot` has its reply, reading replies meanwhile whenever
+    /// nobody else is. `deadline` bounds the wait.
+    pub(super) fn wait(
+        &self,
+        id: u64,
+        slot: &Arc<Slot>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<u8>> {
+        loop {
+            let mut st = slot.lock();
+            if let Some(reply) = st.reply.take() {
+                return reply;
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        drop(st);
+                        return self.give_up(id, slot);
+                    }
+                },
+                None => None,
+            };
+            st.sleeping = true;
+            if !slot.queued.swap(true, Ordering::AcqRel) {
+                self.table().sleepers.push_back(Arc::clone(slot));
+            }
+            match self.reader.try_lock() {
+                Ok(role) => {
+                    st.sleeping = false;
+                    drop(st);
+                    let outcome = self.read_until(role, slot, left);
+                    self.hand_over();
+                    match outcome {
+                        Ok(()) | Err(Error::Timeout) => continue,
+                        Err(_) => {} // The connection ended; the reply says so.
+                    }
+                }
+                Err(TryLockError::Poisoned(p)) => {
+                    // A reader panicked mid-read: the stream position is
+                    // unknown, so the connection cannot go on.
+                    drop(p);
+                    st.sleeping = false;
+                    drop(st);
+                    self.close();
+                }
+                Err(TryLockError::WouldBlock) => {
+                    st = match left {
+                        None => slot.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
+                        Some(left) => {
+                            slot.ready
+                                .wait_timeout(st, left)
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0
+                        }
+                    };
+                    st.sleeping = false;
+                }
+            }
+        }
+    }
+
+    /// The caller's deadline passed: forget the call, unless its reply won
+    /// the race.
+    fn give_up(&self, id: u64, slot: &Slot) -> Result<Vec<u8>> {
+        self.forget(id);
+        slot.lock().reply.take().unwrap_or(Err(Error::Timeout))
+    }
+
+    /// Reads replies while holding the role until `mine` is filled, the
+    /// connection ends, or `timeout` passes.
+    fn read_until(
+        &self,
+        mut role: MutexGuard<'_, ReaderRole>,
+        mine: &Slot,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        if role.timeout != timeout {
+            // A zero timeout means "none" to the OS; never ask for one.
+            let t = timeout.map(|t| t.max(Duration::from_micros(1)));
+            if role.stream.set_read_timeout(t).is_err() {
+                drop(role);
+                self.close();
+                return Err(Error::ConnectionClosed);
+            }
+            role.timeout = timeout;
+        }
+        loop {
+            if mine.is_ready() {
+                return Ok(());
+            }
+            match self.read_one(&mut role) {
+                Ok(()) => {}
+                Err(Error::Timeout) => return Err(Error::Timeout),
+                Err(e) => {
+                    drop(role);
+                    self.close();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Reads one frame and delivers the reply in it.
+    fn read_one(&self, role: &mut ReaderRole) -> Result<()> {
+        let ReaderRole { stream, frames, .. } = role;
+        let mut src = &*stream;
+        let frame = frames.next(&mut src)?.ok_or(Error::ConnectionClosed)?;
+        let (id, reply) = match Message::parse(frame)? {
+            Message::Ok { id, result } => (id, Ok(result.to_vec())),
+            Message::Error { id, kind, message } => (id, Err(Error::remote(kind, message))),
+            _ => return Err(Error::protocol("a server sent a request to a client")),
+        };
+        let slot = {
+            let mut t = self.table();
+            let slot = t.waiting.remove(&id);
+            if slot.as_ref().is_some_and(|s| s.detached) {
+                t.detached -= 1;
+            }
+            slot
+        };
+        // A reply nobody waits for any more (its call timed out) is dropped.
+        if let Some(slot) = slot {
+            slot.fill(reply);
+        }
+        Ok(())
+    }
+
+    /// After giving up the reader role: wake one sleeping waiter so that
+    /// somebody reads for the calls still outstanding.
+    fn hand_over(&self) {
+        loop {
+            let next = {
+                let mut t = self.table();
+                if t.waiting.is_empty() {
+                    t.sleepers.clear();
+                    return;
+                }
+                match t.sleepers.pop_front() {
+                    Some(s) => s,
+                    None => return,
+                }
+            };
+            next.queued.store(false, Ordering::Release);
+            let st = next.lock();
+            if st.sleeping && st.reply.is_none() {
+                drop(st);
+                next.ready.notify_one();
+                return;
+            }
+        }
+    }
+
+    /// Fails every waiting call; later calls fail at once.
+    pub(super) fn close(&self) {
+        let waiting = {
+            let mut t = self.table();
+            t.closed = true;
+            t.detached = 0;
+            t.sleepers.clear();
+            std::mem::take(&mut t.waiting)
+        };
+        self.background.notify_all();
+        for slot in waiting.into_values() {
+            slot.fill(Err(Error::ConnectionClosed));
+        }
+    }
+
+    /// Every `Client` handle is gone: the background reader may stop once
+    /// nothing detached is outstanding.
+    pub(super) fn client_gone(&self) {
+        self.table().client_gone = true;
+        self.background.notify_all();
+    }
+
+    /// Takes the reader role and reads until the peer closes the connection.
+    pub(super) fn drain_to_end(&self) {
+        let mut role = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if role.timeout.is_some() && role.stream.set_read_timeout(None).is_ok() {
+            role.timeout = None;
+        }
+        while self.read_one(&mut role).is_ok() {}
+        drop(role);
+        self.close();
+    }
+
+    fn background_loop(&self) {
+        loop {
+            {
+                let mut t = self.table();
+                while t.detached == 0 && !t.closed && !t.client_gone {
+                    t = self.background.wait(t).unwrap_or_else(|e| e.into_inner());
+                }
+                if t.closed || (t.client_gone && t.detached == 0) {
+                    t.background = Background::Gone;
+                    return;
+                }
+            }
+            let mut role = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            if role.timeout.is_some() {
+                if role.stream.set_read_timeout(None).is_err() {
+                    drop(role);
+                    self.close();
+                    return;
+                }
+                role.timeout = None;
+            }
+            while self.table().detached > 0 {
+                if self.read_one(&mut role).is_err() {
+                    drop(role);
+                    self.close();
+                    self.table().background = Background::Gone;
+                    return;
+                }
+            }
+            drop(role);
+            self.hand_over();
+        }
+    }
+}

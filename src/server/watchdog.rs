@@ -1,0 +1,122 @@
+//! Notices handlers that run long on a connection's reading thread and
+//! moves the reading elsewhere (see [`connection`](super::connection)).
+//!
+//! While connections are active it looks every millisecond; after
+//! [`IDLE_AFTER`] without any request it sleeps on a condition variable, so
+//! an idle server costs nothing, and the first request after that wakes it.
+//! (Waking it for every request would add a context switch to each call.)
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use super::connection::{Conn, HANDOFF_AFTER};
+
+const TICK: Duration = Duration::from_millis(1);
+
+/// How long without requests before the watchdog stops ticking.
+const IDLE_AFTER: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+pub(super) struct Watchdog {
+    epoch: Instant,
+    /// The watchdog waits on `wake` with this lock; it holds `stopping`.
+    state: Mutex<bool>,
+    wake: Condvar,
+    /// The watchdog is (about to be) waiting with no timeout.
+    sleeping: AtomicBool,
+}
+
+impl Watchdog {
+    pub(super) fn new() -> Watchdog {
+        Watchdog {
+            epoch: Instant::now(),
+            state: Mutex::new(false),
+            wake: Condvar::new(),
+            sleeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Nanoseconds since the watchdog was made; never 0.
+    fn now(&self) -> u64 {
+        (self.epoch.elapsed().as_nanos() as u64).max(1)
+    }
+
+    /// Marks `conn` as running a handler inline from now on.
+    pub(super) fn watch(&self, conn: &Conn) {
+        conn.runs.fetch_add(1, Ordering::Relaxed);
+        conn.inline_since.store(self.now(), Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            let _guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_one();
+        }
+    }
+
+    pub(super) fn stop(&self) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+    }
+
+    /// The watchdog thread's body; ends after [`stop`](Watchdog::stop) or
+    /// once the server is gone.
+    pub(super) fn run(&self, shared: &Weak<Shared>) {
+        let mut stopping = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut runs = 0;
+        let mut last_active = Instant::now();
+        loop {
+            if *stopping {
+                return;
+            }
+            let Some(server) = shared.upgrade() else {
+                return;
+            };
+            let (busy, now_runs) = self.scan(&server);
+            if busy || now_runs != runs {
+                last_active = Instant::now();
+            }
+            runs = now_runs;
+            if last_active.elapsed() < IDLE_AFTER {
+                drop(server);
+                stopping = self
+                    .wake
+                    .wait_timeout(stopping, TICK)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                continue;
+            }
+            // Nothing runs inline: sleep until `watch` says otherwise. The
+            // flag is raised before a last look, so a handler that starts
+            // after that look sees the flag and wakes us.
+            self.sleeping.store(true, Ordering::SeqCst);
+            let (busy, _) = self.scan(&server);
+            drop(server);
+            if !busy {
+                stopping = self.wake.wait(stopping).unwrap_or_else(|e| e.into_inner());
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Hands off every connection whose inline handler has run too long;
+    /// returns whether any handler runs inline, and the total of inline runs
+    /// so far (which tells whether there was any activity since last time).
+    fn scan(&self, shared: &Arc<Shared>) -> (bool, u64) {
+        let now = self.now();
+        let limit = HANDOFF_AFTER.as_nanos() as u64;
+        let mut busy = false;
+        let mut runs = 0u64;
+        for conn in shared.live_connections() {
+            runs = runs.wrapping_add(conn.runs.load(Ordering::Relaxed));
+            let since = conn.inline_since.load(Ordering::SeqCst);
+            if since == 0 {
+                continue;
+            }
+            busy = true;
+            if now.saturating_sub(since) >= limit && !conn.handed_off.swap(true, Ordering::AcqRel) {
+                conn.hand_off();
+            }
+        }
+        (busy, runs)
+    }
+}
