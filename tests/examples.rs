@@ -1,0 +1,295 @@
+//! The examples run as the programs they are: `kv_store` and `view_counter`
+//! in their demo, server and client modes, as separate processes.
+//!
+//! The example binaries are built once per test run with `cargo build
+//! --examples`, in this test's profile and target directory, so a test never
+//! runs a stale binary. Every child process is killed when its test ends,
+//! whether it passes or fails, and every wait gives up after [`TIMEOUT`].
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Sender};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[test]
+fn kv_store_demo_prints_the_posts_lines() {
+    let out = run("kv_store", &[]);
+    assert!(out.status.success(), "{out:#?}");
+    assert_kv_store_lines(&out);
+}
+
+#[test]
+fn kv_store_client_talks_to_a_server_process() {
+    let (server, addr) = start_server("kv_store");
+
+    let out = run("kv_store", &["client", "--addr", &addr]);
+    assert!(out.status.success(), "{out:#?}");
+    assert_kv_store_lines(&out);
+
+    let out = run(
+        "kv_store",
+        &["client", "--addr", &addr, "--authkey", "wrong"],
+    );
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(out.stdout.is_empty(), "{out:#?}");
+    assert!(
+        out.stderr.starts_with("error: authentication failed"),
+        "{out:#?}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
+
+    drop(server);
+    let out = run("kv_store", &["client", "--addr", &addr]);
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(
+        out.stderr.starts_with("error: ") && out.stderr.contains("refused"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn bad_command_lines_exit_with_usage_and_code_2() {
+    for (name, args) in [
+        ("kv_store", &["serve"][..]),
+        ("kv_store", &["client", "--port", "1"]),
+        ("kv_store", &["server", "--addr"]),
+        ("view_counter", &["--clients", "many"]),
+        ("view_counter", &["server", "--iterations", "3"]),
+    ] {
+        let out = run(name, args);
+        assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {out:#?}");
+        assert!(out.stderr.contains("usage:"), "{name} {args:?}: {out:#?}");
+    }
+}
+
+#[test]
+fn view_counter_demo_counts_every_view() {
+    let out = run("view_counter", &["--clients", "3", "--iterations", "50"]);
+    assert!(out.status.success(), "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.contains(&"final count: 150"), "{out:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("300 calls in ") && l.ends_with(" from 3 processes")),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn view_counter_clients_share_a_server_process() {
+    let (server, addr) = start_server("view_counter");
+    let clients: Vec<Proc> = (0..2)
+        .map(|_| {
+            start(
+                "view_counter",
+                &["client", "--addr", &addr, "--iterations", "100"],
+            )
+        })
+        .collect();
+    for client in clients {
+        let out = finish(client);
+        assert!(out.status.success(), "{out:#?}");
+        let seen: i64 = out
+            .stdout
+            .trim()
+            .strip_prefix("last count seen: ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out:#?}"));
+        assert!(
+            (99..200).contains(&seen),
+            "the last get of 100 sees 99..=199: {out:#?}"
+        );
+    }
+
+    let out = run(
+        "view_counter",
+        &["client", "--addr", &addr, "--iterations", "0"],
+    );
+    assert!(out.status.success(), "{out:#?}");
+    assert_eq!(out.stdout, "last count seen: 200\n", "{out:#?}");
+    drop(server);
+}
+
+fn assert_kv_store_lines(out: &Output) {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{out:#?}");
+    assert_eq!(lines[..3], ["get None", "put None", "get 10"], "{out:#?}");
+    assert!(
+        lines[3].starts_with("get_uname uname_result(sysname='"),
+        "{out:#?}"
+    );
+}
+
+/// A child process, killed (if still running) and reaped when dropped.
+#[derive(Debug)]
+struct Proc {
+    child: Child,
+    command: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a finished process left behind.
+#[derive(Debug)]
+#[allow(dead_code)] // `command` is read through `Debug`, in assertion messages.
+struct Output {
+    command: String,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Starts an example with piped stdout and stderr.
+fn start(name: &str, args: &[&str]) -> Proc {
+    let path = examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let command = format!("{name} {}", args.join(" "));
+    let child = Command::new(&path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+    Proc { child, command }
+}
+
+/// Waits for a process to close its output and exit, at most [`TIMEOUT`].
+fn finish(mut proc: Proc) -> Output {
+    let (tx, rx) = mpsc::channel();
+    read_in_background(
+        proc.child.stdout.take().expect("stdout is piped"),
+        0,
+        tx.clone(),
+    );
+    read_in_background(proc.child.stderr.take().expect("stderr is piped"), 1, tx);
+    let deadline = Instant::now() + TIMEOUT;
+    let mut texts = [String::new(), String::new()];
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (which, text) = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("`{}` did not finish in {TIMEOUT:?}", proc.command));
+        texts[which] = text;
+    }
+    // Both pipes are closed, so the process has exited or is exiting.
+    let status = proc.child.wait().expect("wait for the example");
+    let [stdout, stderr] = texts;
+    Output {
+        command: proc.command.clone(),
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    finish(start(name, args))
+}
+
+fn read_in_background(
+    mut pipe: impl Read + Send + 'static,
+    which: usize,
+    tx: Sender<(usize, String)>,
+) {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send((which, String::from_utf8_lossy(&bytes).into_owned()));
+    });
+}
+
+/// Starts `NAME server --addr 127.0.0.1:0` and returns it with the address
+/// from its `listening on` line, which it prints once it accepts connections.
+fn start_server(name: &str) -> (Proc, String) {
+    let mut server = start(name, &["server", "--addr", "127.0.0.1:0"]);
+    let stdout = server.child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        // Go on reading so that the server can never block on a full pipe.
+        lines.for_each(drop);
+    });
+    let line = match rx.recv_timeout(TIMEOUT) {
+        Ok(Some(Ok(line))) => line,
+        other => panic!("`{}` printed no address: {other:?}", server.command),
+    };
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    let port: Option<u16> = addr.strip_prefix("127.0.0.1:").and_then(|p| p.parse().ok());
+    assert!(
+        port.is_some_and(|p| p != 0),
+        "unexpected address in {line:?}"
+    );
+    let addr = addr.to_string();
+    (server, addr)
+}
+
+/// Where the example binaries are, after building them once per test run.
+///
+/// This test runs as `TARGET/[TRIPLE/]PROFILE/deps/examples-HASH`; the
+/// examples go to `TARGET/[TRIPLE/]PROFILE/examples`.
+fn examples_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test's own path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test runs from PROFILE/deps");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a profile directory");
+        // Cargo sets CARGO_TARGET_TMPDIR to TARGET/tmp for integration tests.
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("TARGET/tmp");
+
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--examples", "--quiet", "--manifest-path"]);
+        cargo.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+        cargo.arg("--target-dir").arg(target_dir);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            custom => {
+                cargo.args(["--profile", custom]);
+            }
+        }
+        // With `--target TRIPLE`, the profile directory sits in TARGET/TRIPLE.
+        let parent = profile_dir.parent().expect("a target directory");
+        if !same_dir(parent, target_dir) {
+            cargo
+                .arg("--target")
+                .arg(parent.file_name().expect("a target triple"));
+        }
+        let out = cargo.output().expect("run cargo");
+        assert!(
+            out.status.success(),
+            "{cargo:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("examples")
+    })
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
