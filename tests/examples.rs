@@ -6,6 +6,8 @@
 //! runs a stale binary. Every child process is killed when its test ends,
 //! whether it passes or fails, and every wait gives up after [`TIMEOUT`].
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -113,6 +115,83 @@ fn view_counter_clients_share_a_server_process() {
     assert!(out.status.success(), "{out:#?}");
     assert_eq!(out.stdout, "last count seen: 200\n", "{out:#?}");
     drop(server);
+}
+
+/// Issue 3's acceptance: stock CPython 3.11, 3.12 and 3.13
+/// `multiprocessing.connection.Client`s authenticate to `kv_store server`,
+/// and `kv_store client` authenticates to stock `Listener`s.
+#[test]
+fn kv_store_and_stock_python_authenticate_to_each_other() {
+    let (server, addr) = start_server("kv_store");
+    let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
+    for (version, python) in common::python::interpreters() {
+        let script = format!(
+            "import multiprocessing.connection as c, signal\n\
+             signal.alarm(20)\n\
+             conn = c.Client(('{host}', {port}), authkey=b'password')\n\
+             print('AUTH-OK')\n\
+             conn.close()\n\
+             try:\n    c.Client(('{host}', {port}), authkey=b'wrong')\n\
+             except c.AuthenticationError:\n    print('AUTH-FAIL')\n"
+        );
+        let out = python_output(&python, &["-c", &script]);
+        assert_eq!(out.stdout, "AUTH-OK\nAUTH-FAIL\n", "{version}: {out:#?}");
+    }
+    drop(server);
+
+    // The listener accepts one connection (the handshake is all it checks),
+    // prints ACCEPTED and closes; kv_store client then fails at its first call.
+    let listener = "import multiprocessing.connection as c, signal, sys\n\
+                    signal.alarm(20)\n\
+                    l = c.Listener(('127.0.0.1', 0), authkey=b'password')\n\
+                    print(l.address[1], flush=True)\n\
+                    conn = l.accept()\n\
+                    print('ACCEPTED', flush=True)\n\
+                    conn.close()\n";
+    for (version, python) in common::python::interpreters() {
+        let mut py = Command::new(&python)
+            .args(["-c", listener])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start python");
+        let mut lines = BufReader::new(py.stdout.take().expect("stdout is piped")).lines();
+        let port = lines.next().and_then(|l| l.ok()).expect("listener port");
+        let py = Proc {
+            child: py,
+            command: format!("{version} listener"),
+        };
+        let client = run(
+            "kv_store",
+            &["client", "--addr", &format!("127.0.0.1:{port}")],
+        );
+        let accepted = lines.next().and_then(|l| l.ok());
+        assert_eq!(
+            accepted.as_deref(),
+            Some("ACCEPTED"),
+            "{version}: {client:#?}"
+        );
+        // The listener closed after the handshake, so the first call fails cleanly.
+        assert!(!client.status.success(), "{client:#?}");
+        assert!(client.stderr.starts_with("error: "), "{client:#?}");
+        drop(py);
+    }
+}
+
+/// Runs a Python command to completion, at most [`TIMEOUT`].
+fn python_output(python: &Path, args: &[&str]) -> Output {
+    let child = Command::new(python)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    finish(Proc {
+        child,
+        command: format!("{} {}", python.display(), args.join(" ")),
+    })
 }
 
 fn assert_kv_store_lines(out: &Output) {
