@@ -216,8 +216,11 @@ impl Client {
         self.inner.max_frame
     }
 
-    /// Registers and queues a call; a caller about to wait writes it at once,
-    /// a detached one leaves it to the flusher.
+    /// Registers and queues a call. A caller alone on the connection writes
+    /// it at once (no thread hop on the sequential path); when other calls
+    /// are outstanding, or the call is detached, the background flusher
+    /// writes it together with whatever else is queued (one system call for
+    /// many requests under fan-in).
     fn send_call(
         &self,
         method: &str,
@@ -225,13 +228,13 @@ impl Client {
         detached: bool,
     ) -> Result<(u64, Arc<Slot>)> {
         let inner = &*self.inner;
-        let (id, slot) = inner.replies.register(detached)?;
+        let (id, slot, busy) = inner.replies.register(detached)?;
         let queued = inner.outbox.queue_with(|buf| {
             envelope::call_head(buf, id, method);
             args(buf);
         });
         let sent = queued.and_then(|()| {
-            if detached {
+            if detached || busy {
                 inner.outbox.flush_soon()
             } else {
                 inner.outbox.flush()
