@@ -20,6 +20,7 @@ mod error;
 mod frame;
 mod outbox;
 mod pool;
+mod quickack;
 mod registry;
 mod server;
 mod stream;

@@ -22,6 +22,7 @@ use crate::error::RemoteKind;
 use crate::error::{Error, Result};
 use crate::frame;
 use crate::pool::Pool;
+use crate::quickack;
 use crate::registry::{self, Handler, Registry};
 use crate::stream::{Acceptor, Deadline, Stream};
 
@@ -488,6 +489,9 @@ fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Stream) {
         shared.connection_closed(id);
         return;
     }
+    // A stock Python client's first request would otherwise wait ~40 ms for
+    // our delayed acknowledgement of its #WELCOME# (see quickack.rs).
+    quickack::enable(&stream);
     let conn = match Conn::new(id, Arc::clone(shared), stream) {
         Ok(conn) => Arc::new(conn),
         Err(_) => {
