@@ -8,12 +8,12 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::address::ToAddress;
+use crate::address::{Address, ToAddress};
 use crate::auth;
 use crate::codec::{Decode, Encode, from_slice};
 use crate::config::Config;
@@ -51,15 +51,53 @@ use replies::{Replies, Slot};
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    link: Arc<Link>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peer = match &*self.link {
+            Link::Fixed(inner) => inner.peer.clone(),
+            Link::Reconnecting { current, .. } => lock(current).peer.clone(),
+        };
         f.debug_struct("Client")
-            .field("peer", &self.inner.peer)
+            .field("peer", &peer)
             .finish_non_exhaustive()
     }
+}
+
+/// The connection behind a client: fixed for its lifetime, or replaced by a
+/// new one when it drops (with [`Config::reconnect`]).
+enum Link {
+    Fixed(Arc<Inner>),
+    Reconnecting {
+        current: Mutex<Arc<Inner>>,
+        addrs: Vec<Address>,
+        authkey: Vec<u8>,
+        config: Config,
+        budget: Duration,
+    },
+}
+
+/// The connection a call uses: borrowed from a fixed link, or a counted
+/// reference to a reconnecting link's current one.
+enum InnerRef<'a> {
+    Borrowed(&'a Inner),
+    Counted(Arc<Inner>),
+}
+
+impl std::ops::Deref for InnerRef<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        match self {
+            InnerRef::Borrowed(inner) => inner,
+            InnerRef::Counted(inner) => inner,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Inner {
@@ -85,7 +123,65 @@ impl Client {
     /// # Errors
     /// As [`connect`](Client::connect).
     pub fn connect_with(addr: impl ToAddress, authkey: &[u8], config: Config) -> Result<Client> {
-        let stream = Stream::connect(&addr.to_addresses()?, config.connect_timeout)?;
+        let addrs = addr.to_addresses()?;
+        let inner = Arc::new(Inner::connect(&addrs, authkey, &config)?);
+        let link = match config.reconnect {
+            None => Link::Fixed(inner),
+            Some(budget) => Link::Reconnecting {
+                current: Mutex::new(inner),
+                addrs,
+                authkey: authkey.to_vec(),
+                config,
+                budget,
+            },
+        };
+        Ok(Client {
+            link: Arc::new(link),
+        })
+    }
+
+    /// The connection to use now. A reconnecting client whose connection
+    /// has dropped opens a new one first, retrying with exponential backoff
+    /// (10 ms doubling to 1 s) for at most the configured budget.
+    fn inner(&self) -> Result<InnerRef<'_>> {
+        match &*self.link {
+            Link::Fixed(inner) => Ok(InnerRef::Borrowed(inner)),
+            Link::Reconnecting {
+                current,
+                addrs,
+                authkey,
+                config,
+                budget,
+            } => {
+                let mut cur = lock(current);
+                if cur.replies.is_closed() {
+                    let give_up = Instant::now() + *budget;
+                    let mut pause = Duration::from_millis(10);
+                    *cur = loop {
+                        match Inner::connect(addrs, authkey, config) {
+                            Ok(inner) => break Arc::new(inner),
+                            // A key the server refuses will not change by retrying.
+                            Err(e @ (Error::Auth(_) | Error::UnsupportedDigest(_))) => {
+                                return Err(e);
+                            }
+                            Err(e) if Instant::now() + pause > give_up => return Err(e),
+                            Err(_) => {
+                                std::thread::sleep(pause);
+                                pause = (pause * 2).min(Duration::from_secs(1));
+                            }
+                        }
+                    };
+                }
+                Ok(InnerRef::Counted(Arc::clone(&cur)))
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Opens and authenticates one connection.
+    fn connect(addrs: &[Address], authkey: &[u8], config: &Config) -> Result<Inner> {
+        let stream = Stream::connect(addrs, config.connect_timeout)?;
         let mut deadline = Deadline::new(&stream, config.handshake_timeout);
         auth::client(&mut deadline, authkey, config.strict_auth)?;
         deadline.finish()?;
@@ -97,16 +193,16 @@ impl Client {
             config.max_write_backlog,
             Arc::new(AtomicU64::new(0)),
         );
-        Ok(Client {
-            inner: Arc::new(Inner {
-                outbox,
-                replies,
-                max_frame: config.max_frame,
-                peer,
-            }),
+        Ok(Inner {
+            outbox,
+            replies,
+            max_frame: config.max_frame,
+            peer,
         })
     }
+}
 
+impl Client {
     /// Calls `method` with `args` and waits for the result.
     ///
     /// Several arguments go as a tuple: `client.call("put", ("a".to_string(), 1i64))`;
@@ -117,8 +213,9 @@ impl Client {
     /// which), [`Error::Decode`] when the result is not an `R`,
     /// [`Error::ConnectionClosed`], [`Error::FrameTooLarge`].
     pub fn call<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<R> {
-        let (id, slot) = self.send_call(method, |buf| args.encode(buf), false)?;
-        decode_reply(self.inner.replies.wait(id, &slot, None))
+        let inner = self.inner()?;
+        let (id, slot) = self.send_call(&inner, method, |buf| args.encode(buf), false)?;
+        decode_reply(inner.replies.wait(id, &slot, None))
     }
 
     /// Like [`call`](Client::call), giving up after `timeout`.
@@ -133,8 +230,9 @@ impl Client {
         timeout: Duration,
     ) -> Result<R> {
         let deadline = Instant::now() + timeout;
-        let (id, slot) = self.send_call(method, |buf| args.encode(buf), false)?;
-        decode_reply(self.inner.replies.wait(id, &slot, Some(deadline)))
+        let inner = self.inner()?;
+        let (id, slot) = self.send_call(&inner, method, |buf| args.encode(buf), false)?;
+        decode_reply(inner.replies.wait(id, &slot, Some(deadline)))
     }
 
     /// Sends a call and returns at once with a handle to its result, for
@@ -146,11 +244,12 @@ impl Client {
     /// # Errors
     /// The call could not be queued (connection closed, frame too large).
     pub fn start<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<Pending<R>> {
-        let (id, slot) = self.send_call(method, |buf| args.encode(buf), true)?;
+        let inner = self.inner()?;
+        let (id, slot) = self.send_call(&inner, method, |buf| args.encode(buf), true)?;
         Ok(Pending {
             slot,
             id,
-            replies: Arc::clone(&self.inner.replies),
+            replies: Arc::clone(&inner.replies),
             _result: PhantomData,
         })
     }
@@ -162,8 +261,10 @@ impl Client {
     /// # Errors
     /// As [`call`](Client::call).
     pub fn call_raw(&self, method: &str, args: &[u8]) -> Result<Vec<u8>> {
-        let (id, slot) = self.send_call(method, |buf| buf.extend_from_slice(args), false)?;
-        self.inner.replies.wait(id, &slot, None)
+        let inner = self.inner()?;
+        let (id, slot) =
+            self.send_call(&inner, method, |buf| buf.extend_from_slice(args), false)?;
+        inner.replies.wait(id, &slot, None)
     }
 
     /// Sends a one-way notification: no reply, no waiting for the server.
@@ -177,14 +278,15 @@ impl Client {
     /// # Errors
     /// The notification could not be queued (connection closed, frame too large).
     pub fn notify<A: Encode>(&self, method: &str, args: A) -> Result<()> {
-        if self.inner.replies.is_closed() {
+        let inner = self.inner()?;
+        if inner.replies.is_closed() {
             return Err(Error::ConnectionClosed);
         }
-        self.inner.outbox.queue_with(|buf| {
+        inner.outbox.queue_with(|buf| {
             envelope::notify_head(buf, method);
             args.encode(buf);
         })?;
-        self.inner.outbox.flush_soon()
+        inner.outbox.flush_soon()
     }
 
     /// Writes everything queued (notifications, started calls) before returning.
@@ -192,8 +294,9 @@ impl Client {
     /// # Errors
     /// The connection failed.
     pub fn flush(&self) -> Result<()> {
-        self.inner.outbox.flush()?;
-        self.inner.outbox.wait_drained();
+        let inner = self.inner()?;
+        inner.outbox.flush()?;
+        inner.outbox.wait_drained();
         Ok(())
     }
 
@@ -206,14 +309,21 @@ impl Client {
     /// # Errors
     /// None at present; the `Result` leaves room for reporting a failed flush.
     pub fn close(self) -> Result<()> {
-        self.inner.shutdown_write();
-        self.inner.replies.drain_to_end();
+        let inner = match &*self.link {
+            Link::Fixed(inner) => Arc::clone(inner),
+            Link::Reconnecting { current, .. } => Arc::clone(&lock(current)),
+        };
+        inner.shutdown_write();
+        inner.replies.drain_to_end();
         Ok(())
     }
 
     /// The largest frame this client sends or accepts.
     pub fn max_frame(&self) -> usize {
-        self.inner.max_frame
+        match &*self.link {
+            Link::Fixed(inner) => inner.max_frame,
+            Link::Reconnecting { config, .. } => config.max_frame,
+        }
     }
 
     /// Registers and queues a call. A caller alone on the connection writes
@@ -223,11 +333,11 @@ impl Client {
     /// many requests under fan-in).
     fn send_call(
         &self,
+        inner: &Inner,
         method: &str,
         args: impl FnOnce(&mut Vec<u8>),
         detached: bool,
     ) -> Result<(u64, Arc<Slot>)> {
-        let inner = &*self.inner;
         let (id, slot, busy) = inner.replies.register(detached)?;
         let queued = inner.outbox.queue_with(|buf| {
             envelope::call_head(buf, id, method);

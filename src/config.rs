@@ -28,6 +28,7 @@ pub struct Config {
     pub(crate) max_in_flight: usize,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) max_write_backlog: usize,
+    pub(crate) reconnect: Option<Duration>,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             max_in_flight: 128,
             connect_timeout: Some(Duration::from_secs(10)),
             max_write_backlog: 4 * 1024 * 1024,
+            reconnect: None,
         }
     }
 }
@@ -114,6 +116,19 @@ impl Config {
     /// frame if that is larger.
     pub fn max_write_backlog(mut self, bytes: usize) -> Config {
         self.max_write_backlog = bytes;
+        self
+    }
+
+    /// Reconnect automatically after the connection drops (client). Default
+    /// `None`: a dropped connection stays dropped.
+    ///
+    /// With `Some(budget)`, calls in flight when the connection drops fail
+    /// with [`Error::ConnectionClosed`](crate::Error::ConnectionClosed); the
+    /// next call opens a new connection first, retrying with exponential
+    /// backoff (10 ms doubling to 1 s) for at most `budget`, and then goes
+    /// through it. An authentication failure is not retried.
+    pub fn reconnect(mut self, budget: Option<Duration>) -> Config {
+        self.reconnect = budget;
         self
     }
 }
