@@ -29,6 +29,8 @@ pub struct Config {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) max_write_backlog: usize,
     pub(crate) reconnect: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -43,6 +45,8 @@ impl Default for Config {
             connect_timeout: Some(Duration::from_secs(10)),
             max_write_backlog: 4 * 1024 * 1024,
             reconnect: None,
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: None,
         }
     }
 }
@@ -129,6 +133,24 @@ impl Config {
     /// through it. An authentication failure is not retried.
     pub fn reconnect(mut self, budget: Option<Duration>) -> Config {
         self.reconnect = budget;
+        self
+    }
+
+    /// How long a server waits for a peer to take bytes it is sending
+    /// (server). Default 30 s; a peer that reads nothing for that long while
+    /// replies wait for it is disconnected, so it cannot hold a thread, its
+    /// reply backlog, or a shutdown. `None` waits forever.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Config {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Closes an authenticated connection that sends nothing for this long
+    /// while none of its calls is running (server). Default `None`: Python's
+    /// `BaseManager` proxies hold connections open indefinitely, and so may
+    /// clients of ours.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Config {
+        self.idle_timeout = timeout;
         self
     }
 }

@@ -95,10 +95,17 @@ impl Outbox {
     pub(crate) fn queue_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         let sh = &*self.shared;
         let mut st = sh.lock();
-        while !st.broken && st.writing && st.queued.len() >= sh.backlog {
-            st.waiting += 1;
-            st = sh.drained.wait(st).unwrap_or_else(|e| e.into_inner());
-            st.waiting -= 1;
+        while !st.broken && st.queued.len() >= sh.backlog {
+            if st.writing {
+                st.waiting += 1;
+                st = sh.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.waiting -= 1;
+            } else {
+                // Over the limit and nobody writing: write the backlog here
+                // before adding to it.
+                sh.write_queued(st)?;
+                st = sh.lock();
+            }
         }
         if st.broken {
             return Err(Error::ConnectionClosed);
@@ -273,6 +280,9 @@ impl Shared {
                 st.writing = false;
                 st.queued = Vec::new();
                 drop(st);
+                // The connection is unusable: wake whoever is blocked reading
+                // it, so it is torn down rather than left half alive.
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
                 self.wake_flusher.notify_all();
                 return Err(Error::from_io(e));
             }

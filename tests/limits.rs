@@ -231,3 +231,38 @@ fn garbage_after_authentication_closes_only_that_connection() {
     });
     running.shutdown().unwrap();
 }
+
+#[test]
+fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let config = Config::default().idle_timeout(Some(Duration::from_millis(100)));
+    let mut server = Server::with_config(b"k", config);
+    server.register("ping", || 1u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    assert_eq!(client.call::<_, u8>("ping", ()).unwrap(), 1);
+    wait_until("the idle connection is closed", || {
+        running.stats().open_connections == 0
+    });
+    assert!(client.call::<_, u8>("ping", ()).is_err());
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_dropped_and_cannot_hang_shutdown() {
+    let config = Config::default().write_timeout(Some(Duration::from_millis(200)));
+    let mut server = Server::with_config(b"k", config);
+    server.register("blob", || vec![0u8; 1 << 20]);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+    let mut raw = raw_authenticated(addr, b"k");
+    // Ask for 64 MiB of replies and read none of them.
+    for id in 1..=64u8 {
+        raw.write_all(&[0, 0, 0, 7, 0x01, id, 0x04, b'b', b'l', b'o', b'b'])
+            .unwrap();
+    }
+    wait_until("the stalled connection is dropped", || {
+        running.stats().open_connections == 0
+    });
+    running.shutdown().unwrap();
+    drop(raw);
+}

@@ -110,6 +110,8 @@ impl Conn {
             Arc::clone(&shared.counters.bytes_out),
         );
         let frames = FrameReader::new(config.max_frame);
+        stream.set_write_timeout(config.write_timeout)?;
+        stream.set_read_timeout(config.idle_timeout)?;
         Ok(Conn {
             id,
             outbox,
@@ -177,14 +179,20 @@ impl Conn {
         }
         let ReaderRole { stream, frames, .. } = role;
         let mut src = &*stream;
-        let frame = match frames.next(&mut src) {
-            Ok(Some(frame)) => frame,
-            Ok(None) | Err(Error::ConnectionClosed) => return Err(()),
-            Err(_) => {
-                if !shared.stopping() {
-                    shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let frame = loop {
+            match frames.next(&mut src) {
+                Ok(Some(frame)) => break frame,
+                // Idle past the limit: close, unless a call is still running
+                // (its caller is waiting, not idle).
+                Err(Error::Timeout) if self.in_flight_now() > 0 => {}
+                Err(Error::Timeout) => return Err(()),
+                Ok(None) | Err(Error::ConnectionClosed) => return Err(()),
+                Err(_) => {
+                    if !shared.stopping() {
+                        shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(());
                 }
-                return Err(());
             }
         };
         shared
@@ -301,6 +309,10 @@ impl Conn {
         if turn.waiters > 0 {
             self.notify_turn_changed.notify_all();
         }
+    }
+
+    fn in_flight_now(&self) -> u64 {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).value
     }
 
     fn acquire_in_flight(&self) {
