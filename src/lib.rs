@@ -6,7 +6,9 @@
 //! - the authkey handshake of `multiprocessing.connection`, both roles;
 //! - messages: call, notification, reply (see `docs/PROTOCOL.md`);
 //! - values: the std codec ([`Encode`], [`Decode`]), byte-identical to
-//!   bincode 2's standard configuration.
+//!   bincode 2's standard configuration;
+//! - Python values: [`Value`], a data-only pickle subset ([`from_pickle`],
+//!   [`to_pickle`]) for stock `multiprocessing.managers` peers.
 
 mod address;
 mod auth;
@@ -19,6 +21,7 @@ mod envelope;
 mod error;
 mod frame;
 mod outbox;
+mod pickle;
 mod pool;
 mod quickack;
 mod registry;
@@ -30,6 +33,7 @@ pub use client::{Client, Pending};
 pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
 pub use config::Config;
 pub use error::{Error, RemoteKind, Result};
+pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_with, to_pickle};
 pub use registry::{Handler, Reply};
 pub use server::{Bound, Running, Server, ShutdownHandle, Stats};
 
