@@ -9,6 +9,10 @@
 //! cargo run --example kv_store -- client --addr 192.0.2.7:4343 --authkey s3cret
 //! ```
 //!
+//! The methods are declared once with `stdrpc::service!`, which gives the
+//! server a trait to implement (registered as `Kv.get`, `Kv.put` and
+//! `Kv.get_uname`) and the client a typed stub, `KvClient`.
+//!
 //! The client prints what the post's Python client printed: the method name
 //! and the result, with `None` for a missing value and for `put`'s unit result.
 //!
@@ -27,9 +31,9 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use stdrpc::{Client, Server};
+use stdrpc::Server;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:4343";
 const DEFAULT_AUTHKEY: &str = "password";
@@ -41,6 +45,20 @@ usage: kv_store                    run a server and a client in this process
 options:
        --addr HOST:PORT            default 127.0.0.1:4343 (server and client)
        --authkey KEY               default 'password' (server and client)";
+
+stdrpc::service! {
+    /// The post's key-value store.
+    trait Kv {
+        /// The value stored under `key`, or `None`.
+        fn get(&self, key: String) -> Option<i64>;
+        /// Stores `value` under `key`.
+        fn put(&self, key: String, value: i64);
+        /// The server host's system, in the spirit of Python's `str(os.uname())`.
+        fn get_uname(&self) -> String;
+    }
+    /// The typed client of `Kv`.
+    struct KvClient;
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -71,8 +89,8 @@ fn main() -> ExitCode {
     let result = match options.mode {
         Mode::Demo => demo(&options.authkey),
         Mode::Server => serve(&options.addr, &options.authkey),
-        Mode::Client => Client::connect(options.addr.as_str(), options.authkey.as_bytes())
-            .and_then(|c| run_client(&c)),
+        Mode::Client => KvClient::connect(options.addr.as_str(), options.authkey.as_bytes())
+            .and_then(|kv| run_client(&kv)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,18 +151,29 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
 }
 
 /// The server's methods over a shared map, as the post's `obj = {}`.
+#[derive(Default)]
+struct Store {
+    map: Mutex<HashMap<String, i64>>,
+}
+
+impl Kv for Store {
+    fn get(&self, key: String) -> Option<i64> {
+        self.map.lock().unwrap().get(&key).copied()
+    }
+
+    fn put(&self, key: String, value: i64) {
+        self.map.lock().unwrap().insert(key, value);
+    }
+
+    fn get_uname(&self) -> String {
+        uname()
+    }
+}
+
+/// A server with the store registered under `Kv`.
 fn kv_server(authkey: &str) -> Server {
-    let store = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
     let mut server = Server::new(authkey.as_bytes());
-    let map = Arc::clone(&store);
-    server.register("get", move |key: String| -> Option<i64> {
-        map.lock().unwrap().get(&key).copied()
-    });
-    let map = store;
-    server.register("put", move |key: String, value: i64| {
-        map.lock().unwrap().insert(key, value);
-    });
-    server.register("get_uname", uname);
+    Store::default().register_on(&mut server);
     server
 }
 
@@ -159,14 +188,14 @@ fn serve(addr: &str, authkey: &str) -> stdrpc::Result<()> {
 }
 
 /// The post's client calls, printed the way Python's `print` shows them.
-fn run_client(client: &Client) -> stdrpc::Result<()> {
-    let value: Option<i64> = client.call("get", "a")?;
+fn run_client(kv: &KvClient) -> stdrpc::Result<()> {
+    let value = kv.get("a".into())?;
     println!("get {}", py(value));
-    let () = client.call("put", ("a", 10i64))?;
+    kv.put("a".into(), 10)?;
     println!("put None");
-    let value: Option<i64> = client.call("get", "a")?;
+    let value = kv.get("a".into())?;
     println!("get {}", py(value));
-    let uname: String = client.call("get_uname", ())?;
+    let uname = kv.get_uname()?;
     println!("get_uname {uname}");
     Ok(())
 }
@@ -174,9 +203,9 @@ fn run_client(client: &Client) -> stdrpc::Result<()> {
 /// No arguments: a server on a background thread and a client against it.
 fn demo(authkey: &str) -> stdrpc::Result<()> {
     let running = kv_server(authkey).bind("127.0.0.1:0")?.spawn()?;
-    let client = Client::connect(running.local_addr(), authkey.as_bytes())?;
-    let result = run_client(&client);
-    client.close()?;
+    let kv = KvClient::connect(running.local_addr(), authkey.as_bytes())?;
+    let result = run_client(&kv);
+    kv.into_client().close()?;
     running.shutdown()?;
     result
 }

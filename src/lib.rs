@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //!
 //! # Layers
 //!
@@ -10,9 +11,16 @@
 //! - Python values: [`Value`], a data-only pickle subset ([`from_pickle`],
 //!   [`to_pickle`]) for stock `multiprocessing.managers` peers.
 
+#[macro_use]
+mod service;
+#[macro_use]
+mod message;
+
 mod address;
 mod auth;
 mod client;
+#[cfg(feature = "bincode")]
+mod compat;
 mod codec;
 mod config;
 #[doc(hidden)]
@@ -25,21 +33,28 @@ mod pickle;
 mod pool;
 mod quickack;
 mod registry;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod server;
 mod stream;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
+#[cfg(feature = "bincode")]
+pub use compat::Compat;
 pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
 pub use config::Config;
 pub use error::{Error, RemoteKind, Result};
 pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_with, to_pickle};
 pub use registry::{Handler, Reply};
 pub use server::{Bound, Running, Server, ShutdownHandle, Stats};
+pub use service::stub;
 
 /// Not public API: items that the crate's macros and its own integration tests
 /// need. Nothing here is covered by semver.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::crypto;
+    pub use crate::message::private as message;
+    pub use crate::service::private as service;
 }
