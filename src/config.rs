@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::frame::DEFAULT_MAX_FRAME;
 
-/// Limits and settings for a [`Server`](crate::Server), a
-/// [`Client`](crate::Client) or a bare [`Connection`](crate::Connection).
+/// Limits and settings for a [`Server`](crate::Server) or a
+/// [`Client`](crate::Client).
 ///
 /// Start from [`Config::default()`] and change what you need; each setting
 /// says which side reads it.
@@ -31,6 +31,7 @@ pub struct Config {
     pub(crate) reconnect: Option<Duration>,
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) python_shutdown: bool,
 }
 
 impl Default for Config {
@@ -47,6 +48,7 @@ impl Default for Config {
             reconnect: None,
             write_timeout: Some(Duration::from_secs(30)),
             idle_timeout: None,
+            python_shutdown: false,
         }
     }
 }
@@ -151,6 +153,14 @@ impl Config {
     /// clients of ours.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Config {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// Lets a stock Python `BaseManager` client stop the server with
+    /// `manager.shutdown()` (server). Default `false`: the request is
+    /// answered with an error and the server goes on.
+    pub fn allow_python_shutdown(mut self, allow: bool) -> Config {
+        self.python_shutdown = allow;
         self
     }
 }
