@@ -25,6 +25,7 @@ struct Inner {
     work: Condvar,
     exited: Condvar,
     max: usize,
+    name: &'static str,
 }
 
 #[derive(Default)]
@@ -47,13 +48,14 @@ impl std::fmt::Debug for State {
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize) -> Pool {
+    pub(crate) fn new(max: usize, name: &'static str) -> Pool {
         Pool {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
                 exited: Condvar::new(),
                 max: max.max(1),
+                name,
             }),
         }
     }
@@ -69,7 +71,7 @@ impl Pool {
             st.threads += 1;
             let inner = Arc::clone(&self.inner);
             let spawned = std::thread::Builder::new()
-                .name("stdrpc-handler".into())
+                .name(self.inner.name.into())
                 .spawn(move || inner.work_loop());
             if spawned.is_err() {
                 st.threads -= 1;
@@ -83,8 +85,12 @@ impl Pool {
                 }
             }
         }
+        // Waking costs a system call: only when a thread is waiting to be woken.
+        let wake = st.idle > 0;
         drop(st);
-        self.inner.work.notify_one();
+        if wake {
+            self.inner.work.notify_one();
+        }
     }
 
     /// Lets the threads finish the queued jobs, then waits until all have ended.
@@ -153,7 +159,7 @@ mod tests {
 
     #[test]
     fn slow_job_does_not_delay_the_next() {
-        let pool = Pool::new(4);
+        let pool = Pool::new(4, "test");
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::channel();
         let d1 = done_tx.clone();
@@ -177,7 +183,7 @@ mod tests {
 
     #[test]
     fn shutdown_runs_queued_jobs_first() {
-        let pool = Pool::new(1);
+        let pool = Pool::new(1, "test");
         let (tx, rx) = mpsc::channel();
         for i in 0..100 {
             let tx = tx.clone();

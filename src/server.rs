@@ -111,7 +111,10 @@ impl Server {
         let local = acceptor.local_addr()?;
         let wake = acceptor.wake_address()?;
         let shared = Arc::new(Shared {
-            pool: Pool::new(self.config.workers),
+            pool: Pool::new(self.config.workers, "stdrpc-handler"),
+            // A connection's thread outlives it, idle, for a while: the
+            // next connection reuses it instead of paying for a new thread.
+            conn_threads: Pool::new(self.config.max_connections, "stdrpc-conn"),
             authkey: self.authkey,
             registry: self.registry,
             config: self.config,
@@ -300,6 +303,7 @@ struct Shared {
     config: Config,
     registry: Registry,
     pool: Pool,
+    conn_threads: Pool,
     stopping: AtomicBool,
     conns: Mutex<Conns>,
     conns_closed: Condvar,
@@ -384,6 +388,7 @@ impl Shared {
         }
         drop(conns);
         self.pool.shutdown();
+        self.conn_threads.shutdown();
         self.watchdog.stop();
     }
 
@@ -443,12 +448,9 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
         };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         let for_thread = Arc::clone(shared);
-        let spawned = std::thread::Builder::new()
-            .name("stdrpc-conn".into())
-            .spawn(move || serve_connection(&for_thread, id, stream));
-        if spawned.is_err() {
-            shared.connection_closed(id);
-        }
+        shared
+            .conn_threads
+            .execute(move || serve_connection(&for_thread, id, stream));
     }
 }
 

@@ -214,13 +214,20 @@ impl Drop for Acceptor {
     }
 }
 
-/// A stream whose reads and writes all end by one instant: each operation
-/// gets the time that is left, so a peer trickling one byte at a time cannot
-/// stretch the exchange.
+/// A stream whose reads and writes all end by one instant, so a peer
+/// trickling one byte at a time cannot stretch the exchange.
+///
+/// Socket timeouts are set only when the time left drops below half of the
+/// one in force, so a handshake costs a few `setsockopt` calls rather than
+/// one per read; a read begun just before the deadline can overrun it by at
+/// most half the time that was left, so the exchange ends within one and a
+/// half times the deadline at worst.
 #[derive(Debug)]
 pub(crate) struct Deadline<'a> {
     stream: &'a Stream,
     until: Instant,
+    read_set: Option<Duration>,
+    write_set: Option<Duration>,
 }
 
 impl<'a> Deadline<'a> {
@@ -228,9 +235,12 @@ impl<'a> Deadline<'a> {
         Deadline {
             stream,
             until: Instant::now() + timeout,
+            read_set: None,
+            write_set: None,
         }
     }
 
+    /// The time left, or a timeout error once it is gone.
     fn remaining(&self) -> io::Result<Duration> {
         let left = self.until.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -243,16 +253,30 @@ impl<'a> Deadline<'a> {
         }
     }
 
+    /// Whether the socket timeout in force must shrink to fit `left`.
+    fn needs(set: Option<Duration>, left: Duration) -> bool {
+        set.is_none_or(|t| left < t / 2)
+    }
+
     /// Clears the timeouts this wrapper set, for the long-lived connection.
     pub(crate) fn finish(self) -> io::Result<()> {
-        self.stream.set_read_timeout(None)?;
-        self.stream.set_write_timeout(None)
+        if self.read_set.is_some() {
+            self.stream.set_read_timeout(None)?;
+        }
+        if self.write_set.is_some() {
+            self.stream.set_write_timeout(None)?;
+        }
+        Ok(())
     }
 }
 
 impl Read for Deadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.set_read_timeout(Some(self.remaining()?))?;
+        let left = self.remaining()?;
+        if Self::needs(self.read_set, left) {
+            self.stream.set_read_timeout(Some(left))?;
+            self.read_set = Some(left);
+        }
         let mut s = self.stream;
         s.read(buf)
     }
@@ -260,7 +284,11 @@ impl Read for Deadline<'_> {
 
 impl Write for Deadline<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.set_write_timeout(Some(self.remaining()?))?;
+        let left = self.remaining()?;
+        if Self::needs(self.write_set, left) {
+            self.stream.set_write_timeout(Some(left))?;
+            self.write_set = Some(left);
+        }
         let mut s = self.stream;
         s.write(buf)
     }

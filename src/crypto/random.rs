@@ -29,9 +29,21 @@ pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
 #[cfg(unix)]
 fn fill_from_urandom(buf: &mut [u8]) -> io::Result<()> {
     use std::io::Read;
-    // `File::open` sets O_CLOEXEC; `read_exact` retries on EINTR and short reads.
-    let mut urandom = std::fs::File::open("/dev/urandom")?;
-    urandom.read_exact(buf)
+    use std::sync::OnceLock;
+    // Opened once and kept: two challenges per connection would otherwise
+    // cost an open and a close each. `File::open` sets O_CLOEXEC;
+    // `read_exact` retries on EINTR and short reads. If the first open fails,
+    // later calls try again (nothing is cached but a success).
+    static URANDOM: OnceLock<std::fs::File> = OnceLock::new();
+    let file = match URANDOM.get() {
+        Some(f) => f,
+        None => {
+            let opened = std::fs::File::open("/dev/urandom")?;
+            URANDOM.get_or_init(|| opened)
+        }
+    };
+    let mut reader: &std::fs::File = file;
+    reader.read_exact(buf)
 }
 
 /// The non-Unix source: SHA-256 over fresh `RandomState` hashes, a
