@@ -282,11 +282,10 @@ impl Client {
         if inner.replies.is_closed() {
             return Err(Error::ConnectionClosed);
         }
-        inner.outbox.queue_with(|buf| {
+        inner.outbox.send_soon(|buf| {
             envelope::notify_head(buf, method);
             args.encode(buf);
-        })?;
-        inner.outbox.flush_soon()
+        })
     }
 
     /// Writes everything queued (notifications, started calls) before returning.
@@ -339,17 +338,15 @@ impl Client {
         detached: bool,
     ) -> Result<(u64, Arc<Slot>)> {
         let (id, slot, busy) = inner.replies.register(detached)?;
-        let queued = inner.outbox.queue_with(|buf| {
+        let encode = |buf: &mut Vec<u8>| {
             envelope::call_head(buf, id, method);
             args(buf);
-        });
-        let sent = queued.and_then(|()| {
-            if detached || busy {
-                inner.outbox.flush_soon()
-            } else {
-                inner.outbox.flush()
-            }
-        });
+        };
+        let sent = if detached || busy {
+            inner.outbox.send_soon(encode)
+        } else {
+            inner.outbox.send_now(encode)
+        };
         if let Err(e) = sent {
             inner.replies.forget(id);
             return Err(e);

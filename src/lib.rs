@@ -28,6 +28,7 @@ pub mod crypto;
 mod envelope;
 mod error;
 mod frame;
+mod manager;
 mod outbox;
 mod pickle;
 mod pool;

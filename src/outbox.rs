@@ -6,7 +6,7 @@
 //! - [`Outbox::flush`]: the first thread to find nobody writing becomes the
 //!   writer and writes everything queued with one system call, then whatever
 //!   others appended meanwhile, until the buffer is empty; or
-//! - [`Outbox::flush_soon`]: a background flusher thread is woken (only if it
+//! - [`Outbox::send_soon`]: a background flusher thread is woken (only if it
 //!   is asleep) to do the same, so a thread streaming calls or notifications
 //!   never waits for a system call and its frames leave in large batches.
 //!
@@ -87,12 +87,36 @@ impl Outbox {
 
     /// Appends one frame whose payload `encode` writes into the buffer, and
     /// does not write it yet: follow with [`flush`](Outbox::flush) or
-    /// [`flush_soon`](Outbox::flush_soon).
+    /// [`send_soon`](Outbox::send_soon).
     ///
     /// # Errors
     /// [`Error::FrameTooLarge`] (nothing is queued), or
     /// [`Error::ConnectionClosed`] once the connection has failed.
     pub(crate) fn queue_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        self.append(encode).map(drop)
+    }
+
+    /// Queues a frame and writes everything queued at once (or leaves it to
+    /// the thread already writing): [`queue_with`](Outbox::queue_with) and
+    /// [`flush`](Outbox::flush) under one lock.
+    pub(crate) fn send_now(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        let st = self.append(encode)?;
+        if st.writing {
+            return Ok(());
+        }
+        self.shared.write_queued(st)
+    }
+
+    /// Queues a frame for the background flusher:
+    /// [`queue_with`](Outbox::queue_with) and
+    /// [`send_soon`](Outbox::send_soon) under one lock.
+    pub(crate) fn send_soon(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        let st = self.append(encode)?;
+        self.flush_soon_locked(st)
+    }
+
+    /// Appends one frame and returns the lock, still held.
+    fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<MutexGuard<'_, State>> {
         let sh = &*self.shared;
         let mut st = sh.lock();
         while !st.broken && st.queued.len() >= sh.backlog {
@@ -138,7 +162,7 @@ impl Outbox {
             let at = start + 4;
             buf.splice(at..at, (len as u64).to_be_bytes());
         }
-        Ok(())
+        Ok(st)
     }
 
     /// Appends one frame with the given payload; see [`queue_with`](Outbox::queue_with).
@@ -170,9 +194,8 @@ impl Outbox {
     ///
     /// # Errors
     /// As [`flush`](Outbox::flush).
-    pub(crate) fn flush_soon(&self) -> Result<()> {
+    fn flush_soon_locked<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<()> {
         let sh = &self.shared;
-        let mut st = sh.lock();
         if st.broken {
             return Err(Error::ConnectionClosed);
         }

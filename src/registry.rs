@@ -10,9 +10,11 @@
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt::Display;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::codec::{Decode, Decoder, Encode};
+use crate::pickle::Value;
 use crate::error::RemoteKind;
 
 /// Why a handler produced no result: the kind and message sent to the caller.
@@ -39,11 +41,20 @@ impl Failure {
 /// argument type; the typed adapters below are the one place to teach it.)
 pub(crate) type ErasedFn = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
 
-/// A handler with its types erased, ready for the method table. Opaque: made
-/// only by [`Handler`] implementations.
+/// The same handler for a Python caller: positional arguments in, one
+/// Python value out (see `src/pickle/convert.rs` for the mapping).
+pub(crate) type ValueFn = dyn Fn(Vec<Value>) -> Result<Value, Failure> + Send + Sync;
+
+/// A handler with its types erased, ready for the method table: one entry
+/// point for stdrpc's encoding and one for Python values. Opaque: made only
+/// by [`Handler`] implementations.
 #[doc(hidden)]
 #[derive(Clone)]
-pub struct Erased(Arc<ErasedFn>);
+pub struct Erased {
+    bytes: Arc<ErasedFn>,
+    /// `None` for raw-bytes handlers, which have no typed form to convert.
+    value: Option<Arc<ValueFn>>,
+}
 
 impl std::fmt::Debug for Erased {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -187,6 +198,24 @@ fn decode_args<A: Decode>(bytes: &[u8]) -> Result<A, Failure> {
         .map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
 }
 
+/// Converts a Python call's positional arguments into a handler's arguments.
+fn convert_args<A: Decode>(args: Vec<Value>) -> Result<A, Failure> {
+    A::from_args(args).map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
+}
+
+/// A handler's return as a Python value.
+fn finish_value<R: Reply>(result: R) -> Result<Value, Failure> {
+    match result.into_reply() {
+        Ok(value) => value.to_value().map_err(|e| {
+            Failure::new(
+                RemoteKind::Handler,
+                format!("the result has no Python form: {e}"),
+            )
+        }),
+        Err(message) => Err(Failure::new(RemoteKind::Handler, message)),
+    }
+}
+
 fn finish<R: Reply>(result: R, out: &mut Vec<u8>) -> Result<(), Failure> {
     match result.into_reply() {
         Ok(value) => {
@@ -203,10 +232,18 @@ where
     R: Reply,
 {
     fn into_erased(self) -> Erased {
-        Erased(Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-            decode_args::<()>(args)?;
-            finish(self(), out)
-        }))
+        let f = Arc::new(self);
+        let g = Arc::clone(&f);
+        Erased {
+            bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+                decode_args::<()>(args)?;
+                finish(f(), out)
+            }),
+            value: Some(Arc::new(move |args: Vec<Value>| {
+                convert_args::<()>(args)?;
+                finish_value(g())
+            })),
+        }
     }
 }
 
@@ -220,10 +257,18 @@ macro_rules! handler_arity {
             $($a: Decode + 'static,)+
         {
             fn into_erased(self) -> Erased {
-                Erased(Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-                    let ($($a,)+) = decode_args::<($($a,)+)>(args)?;
-                    finish(self($($a),+), out)
-                }))
+                let f = Arc::new(self);
+                let g = Arc::clone(&f);
+                Erased {
+                    bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+                        let ($($a,)+) = decode_args::<($($a,)+)>(args)?;
+                        finish(f($($a),+), out)
+                    }),
+                    value: Some(Arc::new(move |args: Vec<Value>| {
+                        let ($($a,)+) = convert_args::<($($a,)+)>(args)?;
+                        finish_value(g($($a),+))
+                    })),
+                }
             }
         }
     )*};
@@ -240,21 +285,47 @@ where
     F: Fn(&[u8]) -> Result<Vec<u8>, E> + Send + Sync + 'static,
     E: Display,
 {
-    Erased(Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-        match f(args) {
+    Erased {
+        bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| match f(args) {
             Ok(bytes) => {
                 out.extend_from_slice(&bytes);
                 Ok(())
             }
             Err(e) => Err(Failure::new(RemoteKind::Handler, e.to_string())),
-        }
-    }))
+        }),
+        value: None,
+    }
 }
 
 /// The method table. Built before a server starts, read-only while it runs.
 #[derive(Default, Clone)]
 pub(crate) struct Registry {
-    methods: HashMap<Box<str>, Erased>,
+    methods: HashMap<Box<str>, Erased, BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a: a method name is hashed on every request, and SipHash's
+/// protection against chosen collisions buys nothing here. The table is
+/// filled only by the server's own `register` calls, so a peer can choose
+/// what it looks up but never what collides inside the table.
+#[derive(Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -272,7 +343,7 @@ impl Registry {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&ErasedFn> {
-        self.methods.get(name).map(|h| &*h.0)
+        self.methods.get(name).map(|h| &*h.bytes)
     }
 
     /// Runs a method, catching a panic and turning every failure into the
@@ -284,30 +355,57 @@ impl Registry {
         out: &mut Vec<u8>,
     ) -> Result<(), Failure> {
         let Some(handler) = self.get(name) else {
-            return Err(Failure::new(
-                RemoteKind::NoSuchMethod,
-                format!("no method named {name:?}"),
-            ));
+            return Err(no_such_method(name));
         };
         let mark = out.len();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(args, out)));
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(failure)) => {
-                out.truncate(mark);
-                Err(failure)
-            }
-            Err(payload) => {
-                out.truncate(mark);
-                Err(Failure::new(
-                    RemoteKind::Panicked,
-                    format!(
-                        "handler for {name:?} panicked: {}",
-                        panic_message(&*payload)
-                    ),
-                ))
-            }
+        let result = catch(name, || handler(args, out));
+        if result.is_err() {
+            out.truncate(mark);
         }
+        result
+    }
+
+    /// Runs a method for a Python caller: positional arguments in, a Python
+    /// value out; failures as in [`dispatch`](Registry::dispatch).
+    pub(crate) fn dispatch_value(&self, name: &str, args: Vec<Value>) -> Result<Value, Failure> {
+        let Some(entry) = self.methods.get(name) else {
+            return Err(no_such_method(name));
+        };
+        let Some(handler) = &entry.value else {
+            return Err(Failure::new(
+                RemoteKind::BadArguments,
+                format!("{name:?} takes raw bytes and cannot be called with Python values"),
+            ));
+        };
+        catch(name, || handler(args))
+    }
+
+    /// The registered method names, sorted.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.methods.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+fn no_such_method(name: &str) -> Failure {
+    Failure::new(
+        RemoteKind::NoSuchMethod,
+        format!("no method named {name:?}"),
+    )
+}
+
+/// Runs `f`, turning a panic into a [`RemoteKind::Panicked`] failure.
+fn catch<T>(name: &str, f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => Err(Failure::new(
+            RemoteKind::Panicked,
+            format!(
+                "handler for {name:?} panicked: {}",
+                panic_message(&*payload)
+            ),
+        )),
     }
 }
 
@@ -392,6 +490,26 @@ mod tests {
         let p = call(&r, "panic", &[]).unwrap_err();
         assert_eq!(p.kind, RemoteKind::Panicked);
         assert!(p.message.contains("boom"), "{}", p.message);
+    }
+
+    #[test]
+    fn python_values_reach_the_same_closures() {
+        let r = registry();
+        assert_eq!(r.dispatch_value("zero", vec![]).unwrap(), Value::Int(42));
+        assert_eq!(
+            r.dispatch_value("one", vec![Value::from("abc")]).unwrap(),
+            Value::Int(3)
+        );
+        let two = vec![Value::Int(2), Value::Int(3)];
+        assert_eq!(r.dispatch_value("two", two.clone()).unwrap(), Value::Int(5));
+        assert_eq!(r.dispatch_value("tuple", two).unwrap(), Value::Int(6));
+        let f = r.dispatch_value("fail", vec![Value::Int(-1)]).unwrap_err();
+        assert_eq!(f, Failure::new(RemoteKind::Handler, "not positive"));
+        let f = r.dispatch_value("one", vec![Value::Int(1)]).unwrap_err();
+        assert_eq!(f.kind, RemoteKind::BadArguments);
+        assert_eq!(r.dispatch_value("panic", vec![]).unwrap_err().kind, RemoteKind::Panicked);
+        assert_eq!(r.dispatch_value("raw", vec![]).unwrap_err().kind, RemoteKind::BadArguments);
+        assert_eq!(r.dispatch_value("nope", vec![]).unwrap_err().kind, RemoteKind::NoSuchMethod);
     }
 
     #[test]

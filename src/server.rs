@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::error::RemoteKind;
 use crate::error::{Error, Result};
 use crate::frame;
+use crate::manager;
 use crate::pool::Pool;
 use crate::quickack;
 use crate::registry::{self, Handler, Registry};
@@ -123,6 +124,7 @@ impl Server {
             conns_closed: Condvar::new(),
             counters: Counters::default(),
             watchdog: Arc::new(Watchdog::new()),
+            objects: manager::Objects::default(),
             wake,
         });
         let (dog, weak) = (Arc::clone(&shared.watchdog), Arc::downgrade(&shared));
@@ -309,6 +311,8 @@ struct Shared {
     conns_closed: Condvar,
     counters: Counters,
     watchdog: Arc<Watchdog>,
+    /// The objects stock Python clients created (`BaseManager.create`).
+    objects: manager::Objects,
     wake: Address,
 }
 

@@ -22,6 +22,7 @@ use super::Shared;
 use crate::envelope::{self, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
+use crate::manager;
 use crate::outbox::Outbox;
 use crate::stream::Stream;
 
@@ -38,8 +39,7 @@ pub(super) struct Conn {
     reader: Mutex<ReaderRole>,
     /// Handlers of this connection running now, and threads waiting for
     /// that number to change.
-    in_flight: Mutex<Waited>,
-    in_flight_changed: Condvar,
+    in_flight: Gauge,
     /// When the handler the last reader started inline began, in nanoseconds
     /// since the server's epoch; 0 while no handler runs inline.
     pub(super) inline_since: AtomicU64,
@@ -48,32 +48,56 @@ pub(super) struct Conn {
     /// How many requests have run inline (the watchdog's sign of activity).
     pub(super) runs: AtomicU64,
     /// The ticket of the next notification to run.
-    notify_turn: Mutex<Waited>,
-    notify_turn_changed: Condvar,
+    notify_turn: Gauge,
 }
 
-/// A counter and how many threads wait for it to change: notifying a
-/// condition variable costs a system call even with nobody waiting, so it
-/// is only done when somebody is.
+/// A counter that threads can wait on. The common case, nobody waiting,
+/// costs one atomic operation: no lock, and no `futex` call for a
+/// notification nobody needs (std's condition variables make one per
+/// `notify` otherwise).
 #[derive(Default)]
-struct Waited {
-    value: u64,
-    waiters: u32,
+struct Gauge {
+    value: AtomicU64,
+    waiters: AtomicU64,
+    lock: Mutex<()>,
+    changed: Condvar,
 }
 
-impl Waited {
-    /// Waits on `cv` until `done` holds.
-    fn wait_until<'a>(
-        mut guard: MutexGuard<'a, Waited>,
-        cv: &Condvar,
-        done: impl Fn(u64) -> bool,
-    ) -> MutexGuard<'a, Waited> {
-        while !done(guard.value) {
-            guard.waiters += 1;
-            guard = cv.wait(guard).unwrap_or_else(|e| e.into_inner());
-            guard.waiters -= 1;
+impl Gauge {
+    fn get(&self) -> u64 {
+        self.value.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until `done` holds for the value.
+    fn wait_until(&self, done: impl Fn(u64) -> bool) {
+        if done(self.get()) {
+            return;
         }
-        guard
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Registering before the re-check pairs with `notify`'s order
+        // (change, then look for waiters): one of the two sees the other.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        while !done(self.get()) {
+            guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn add(&self, n: u64) {
+        self.value.fetch_add(n, Ordering::SeqCst);
+        self.notify();
+    }
+
+    fn sub(&self, n: u64) {
+        self.value.fetch_sub(n, Ordering::SeqCst);
+        self.notify();
+    }
+
+    fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.changed.notify_all();
+        }
     }
 }
 
@@ -82,22 +106,69 @@ struct ReaderRole {
     frames: FrameReader,
     /// The next notification ticket to hand out.
     next_ticket: u64,
+    /// The first message has been looked at (only it may switch the
+    /// connection to Python's protocol).
+    python_checked: bool,
     /// The connection has ended; a thread that takes the role leaves at once.
     done: bool,
 }
 
 /// What the reader does with a message after releasing the role.
 enum Work {
-    Call {
-        id: u64,
-        method: String,
-        args: Vec<u8>,
-    },
-    Notify {
-        ticket: u64,
-        method: String,
-        args: Vec<u8>,
-    },
+    /// The connection's first message is a pickle: a stock Python
+    /// `BaseManager` client. The whole connection is served as one.
+    Python(Vec<u8>),
+    /// `data` holds the method name's bytes, then the arguments.
+    Call { id: u64, data: Scratch, split: usize },
+    Notify { ticket: u64, data: Scratch, split: usize },
+}
+
+thread_local! {
+    /// Each thread's reusable buffers: a request copied out of the read
+    /// buffer, and a reply being built. Reusing them keeps allocation off the
+    /// per-message path.
+    static SCRATCH: std::cell::Cell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// A thread's scratch buffer for one message, returned to the thread when
+/// dropped (unless it grew large).
+struct Scratch {
+    buf: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Scratch {
+    fn take() -> Scratch {
+        let (mut buf, mut reply) = SCRATCH.with(|s| s.take());
+        buf.clear();
+        reply.clear();
+        Scratch { buf, reply }
+    }
+
+    /// The method name and the argument bytes.
+    fn parts(&self, split: usize) -> (&str, &[u8]) {
+        let (name, args) = self.buf.split_at(split.min(self.buf.len()));
+        (std::str::from_utf8(name).unwrap_or_default(), args)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        if self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
+            let pair = (std::mem::take(&mut self.buf), std::mem::take(&mut self.reply));
+            SCRATCH.with(|s| s.set(pair));
+        }
+    }
+}
+
+/// Copies a message's method name and arguments into a scratch buffer.
+fn copy_out(method: &str, args: &[u8]) -> (Scratch, usize) {
+    let mut data = Scratch::take();
+    data.buf.extend_from_slice(method.as_bytes());
+    data.buf.extend_from_slice(args);
+    (data, method.len())
 }
 
 impl Conn {
@@ -116,18 +187,17 @@ impl Conn {
             id,
             outbox,
             reader: Mutex::new(ReaderRole {
+                python_checked: false,
                 stream,
                 frames,
                 next_ticket: 0,
                 done: false,
             }),
-            in_flight: Mutex::default(),
-            in_flight_changed: Condvar::new(),
+            in_flight: Gauge::default(),
             inline_since: AtomicU64::new(0),
             handed_off: AtomicBool::new(false),
             runs: AtomicU64::new(0),
-            notify_turn: Mutex::default(),
-            notify_turn_changed: Condvar::new(),
+            notify_turn: Gauge::default(),
             shared,
         })
     }
@@ -145,6 +215,11 @@ impl Conn {
                 return;
             }
             let work = match self.next_work(&mut role) {
+                Ok(Some(Work::Python(first))) => {
+                    self.serve_python(&mut role, first);
+                    self.finish(role);
+                    return;
+                }
                 Ok(Some(work)) => work,
                 Ok(None) => continue,
                 Err(()) => {
@@ -199,58 +274,100 @@ impl Conn {
             .counters
             .bytes_in
             .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
-        match Message::parse(frame) {
+        let work = match Message::parse(frame) {
             Ok(Message::Call { id, method, args }) => {
                 if shared.stopping() {
                     let message = format!("{method:?} was not run");
                     self.send_error(id, RemoteKind::ShuttingDown, &message);
                     return Ok(None);
                 }
-                Ok(Some(Work::Call {
-                    id,
-                    method: method.to_owned(),
-                    args: args.to_vec(),
-                }))
+                let (data, split) = copy_out(method, args);
+                Ok(Some(Work::Call { id, data, split }))
             }
             Ok(Message::Notify { method, args }) => {
                 let ticket = role.next_ticket;
                 role.next_ticket += 1;
-                Ok(Some(Work::Notify {
-                    ticket,
-                    method: method.to_owned(),
-                    args: args.to_vec(),
-                }))
+                let (data, split) = copy_out(method, args);
+                Ok(Some(Work::Notify { ticket, data, split }))
+            }
+            Err(_) if frame.first() == Some(&0x80) && !role.python_checked => {
+                Ok(Some(Work::Python(frame.to_vec())))
             }
             Ok(Message::Ok { .. } | Message::Error { .. }) | Err(_) => {
                 shared.counters.errors.fetch_add(1, Ordering::Relaxed);
                 Err(())
             }
+        };
+        role.python_checked = true;
+        work
+    }
+
+    /// Serves a stock Python client on this thread until it disconnects.
+    fn serve_python(&self, role: &mut ReaderRole, first: Vec<u8>) {
+        let shared = &*self.shared;
+        let shutdown = || shared.begin_shutdown();
+        let address = match &role.stream {
+            Stream::Tcp(s) => s.local_addr().ok(),
+            #[cfg(unix)]
+            Stream::Unix(_) => None,
+        };
+        let host = manager::Host {
+            registry: &shared.registry,
+            objects: &shared.objects,
+            address,
+            allow_shutdown: shared.config.python_shutdown,
+            shutdown: &shutdown,
+            max_frame: shared.config.max_frame,
+        };
+        let ReaderRole { stream, frames, .. } = role;
+        if manager::serve(&host, stream, frames, first).is_err() && !shared.stopping() {
+            shared.counters.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Runs one request on this thread, under the watchdog's eye.
     fn run_inline(self: &Arc<Self>, work: Work) {
         self.acquire_in_flight();
-        self.handed_off.store(false, Ordering::Relaxed);
-        self.shared.watchdog.watch(self);
         match work {
-            Work::Call { id, method, args } => self.run_call(id, &method, &args),
+            Work::Call { id, mut data, split } => {
+                self.watch();
+                let mut reply = std::mem::take(&mut data.reply);
+                let (method, args) = data.parts(split);
+                self.run_call(id, method, args, &mut reply);
+                data.reply = reply;
+            }
             Work::Notify {
                 ticket,
-                method,
-                args,
-            } => self.run_notify(ticket, &method, &args),
+                data,
+                split,
+            } => {
+                // Waiting for an earlier notification is not running long:
+                // only the handler itself is watched, or a queue of waiting
+                // notifications would each pull in another follower.
+                self.notify_turn.wait_until(|t| t == ticket);
+                self.watch();
+                let (method, args) = data.parts(split);
+                self.run_notify(method, args);
+            }
+            // Never run inline: `serve` hands the connection to `serve_python`.
+            Work::Python(_) => {}
         }
         self.inline_since.store(0, Ordering::SeqCst);
         self.release_in_flight();
     }
 
-    fn run_call(&self, id: u64, method: &str, args: &[u8]) {
+    /// Tells the watchdog a handler starts running inline now.
+    fn watch(self: &Arc<Self>) {
+        self.handed_off.store(false, Ordering::Relaxed);
+        self.shared.watchdog.watch(self);
+    }
+
+    fn run_call(&self, id: u64, method: &str, args: &[u8], reply: &mut Vec<u8>) {
         let shared = &*self.shared;
-        let mut reply = Vec::with_capacity(64);
-        envelope::ok_head(&mut reply, id);
+        reply.clear();
+        envelope::ok_head(reply, id);
         let head = reply.len();
-        let outcome = shared.registry.dispatch(method, args, &mut reply);
+        let outcome = shared.registry.dispatch(method, args, reply);
         let failure = match outcome {
             Ok(()) if reply.len() <= shared.config.max_frame => None,
             // The handler succeeded but its result cannot be sent.
@@ -268,7 +385,7 @@ impl Conn {
             None => {
                 shared.counters.calls.fetch_add(1, Ordering::Relaxed);
                 // A failed queue means the connection is gone; the reader notices.
-                let _ = self.outbox.queue(&reply);
+                let _ = self.outbox.queue(reply);
             }
             Some((kind, message)) => {
                 shared.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -292,50 +409,44 @@ impl Conn {
             .queue_with(|buf| envelope::error(buf, id, kind, message));
     }
 
-    fn run_notify(&self, ticket: u64, method: &str, args: &[u8]) {
+    /// Runs a notification whose turn has come, and passes the turn on.
+    fn run_notify(&self, method: &str, args: &[u8]) {
         let shared = &*self.shared;
-        let turn = self.notify_turn.lock().unwrap_or_else(|e| e.into_inner());
-        drop(Waited::wait_until(turn, &self.notify_turn_changed, |t| {
-            t == ticket
-        }));
         let mut scratch = Vec::new();
         let counter = match shared.registry.dispatch(method, args, &mut scratch) {
             Ok(()) => &shared.counters.calls,
             Err(_) => &shared.counters.errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let mut turn = self.notify_turn.lock().unwrap_or_else(|e| e.into_inner());
-        turn.value += 1;
-        if turn.waiters > 0 {
-            self.notify_turn_changed.notify_all();
-        }
+        self.notify_turn.add(1);
     }
 
     fn in_flight_now(&self) -> u64 {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).value
+        self.in_flight.get()
     }
 
+    /// Takes a slot for a running request, waiting while the connection is
+    /// at its limit (back-pressure: meanwhile nobody reads it).
     fn acquire_in_flight(&self) {
         let max = self.shared.config.max_in_flight as u64;
-        let n = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let mut n = Waited::wait_until(n, &self.in_flight_changed, |v| v < max);
-        n.value += 1;
+        loop {
+            if self.in_flight.value.fetch_add(1, Ordering::SeqCst) < max {
+                return;
+            }
+            self.in_flight.sub(1);
+            self.in_flight.wait_until(|v| v < max);
+        }
     }
 
     fn release_in_flight(&self) {
-        let mut n = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        n.value -= 1;
-        if n.waiters > 0 {
-            self.in_flight_changed.notify_all();
-        }
+        self.in_flight.sub(1);
     }
 
     /// The connection ended: let the handlers still running answer, send
     /// everything, close, and leave the server's table.
     fn finish(&self, mut role: MutexGuard<'_, ReaderRole>) {
         role.done = true;
-        let n = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        drop(Waited::wait_until(n, &self.in_flight_changed, |v| v == 0));
+        self.in_flight.wait_until(|v| v == 0);
         let _ = self.outbox.flush();
         self.outbox.wait_drained();
         self.outbox.close();
