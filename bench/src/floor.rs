@@ -1,0 +1,323 @@
+//! The physical floor: the same traffic with nothing but std sockets — no
+//! framing library, no codec, no handshake, no thread hand-offs beyond the
+//! one each scenario needs.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crate::util::{Budget, Measured, Meter, err, socket_path, timed_loop};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Unix,
+}
+
+/// A connected byte stream of either kind.
+pub trait Duplex: Read + Write + Send + 'static {
+    fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>>;
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Duplex for TcpStream {
+    fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl Duplex for UnixStream {
+    fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// Opens one connection to a server thread running `serve` on the accepted
+/// end. TCP sockets get TCP_NODELAY on both ends.
+fn pair(
+    transport: Transport,
+    serve: impl FnOnce(Box<dyn Duplex>) + Send + 'static,
+) -> io::Result<(Box<dyn Duplex>, JoinHandle<()>)> {
+    match transport {
+        Transport::Tcp => {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let server = std::thread::spawn(move || {
+                if let Ok((s, _)) = listener.accept() {
+                    let _ = s.set_nodelay(true);
+                    serve(Box::new(s));
+                }
+            });
+            let c = TcpStream::connect(addr)?;
+            c.set_nodelay(true)?;
+            Ok((Box::new(c), server))
+        }
+        Transport::Unix => {
+            let path = socket_path("floor");
+            let listener = UnixListener::bind(&path)?;
+            let server = std::thread::spawn(move || {
+                if let Ok((s, _)) = listener.accept() {
+                    serve(Box::new(s));
+                }
+            });
+            let c = UnixStream::connect(&path)?;
+            let _ = std::fs::remove_file(&path);
+            Ok((Box::new(c), server))
+        }
+    }
+}
+
+/// Ping-pong of a 12-byte frame (4-byte length + 8-byte payload): one thread
+/// each side, the server an echo loop. Returns per round trip.
+pub fn ping_pong(transport: Transport, budget: Budget) -> Result<Measured, String> {
+    let (mut c, server) = pair(transport, |mut s| {
+        let mut buf = [0u8; 12];
+        while s.read_exact(&mut buf).is_ok() {
+            if s.write_all(&buf).is_err() {
+                break;
+            }
+        }
+    })
+    .map_err(err("floor connect"))?;
+    let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    let mut buf = [0u8; 12];
+    let mut round_trip = |_| -> Result<(), String> {
+        c.write_all(&frame).map_err(err("write"))?;
+        c.read_exact(&mut buf).map_err(err("read"))?;
+        Ok(())
+    };
+    timed_loop(budget.warmup(), 100, &mut round_trip)?;
+    let m = timed_loop(budget, 100, &mut round_trip)?;
+    drop(c);
+    let _ = server.join();
+    Ok(m)
+}
+
+/// Reads one frame (4-byte big-endian length, then payload) into `buf`;
+/// `None` at end of stream.
+fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    let mut hdr = [0u8; 4];
+    match r.read_exact(&mut hdr) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(hdr) as usize;
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    r.read_exact(&mut buf[..len])?;
+    Ok(Some(len))
+}
+
+/// A frame echo server: buffered both ways, flushing whenever it has read
+/// everything that arrived.
+fn buffered_echo(s: Box<dyn Duplex>) {
+    let Ok(clone) = s.try_clone_box() else { return };
+    let mut r = BufReader::with_capacity(8192, clone);
+    let mut w = BufWriter::with_capacity(8192, s);
+    let mut buf = Vec::new();
+    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+        let ok =
+            w.write_all(&(len as u32).to_be_bytes()).is_ok() && w.write_all(&buf[..len]).is_ok();
+        if !ok {
+            return;
+        }
+        if r.buffer().is_empty() && w.flush().is_err() {
+            return;
+        }
+    }
+    let _ = w.flush();
+}
+
+/// Pipelined echo of 36-byte frames (4 + 32) on one connection: this thread
+/// writes through an 8 KiB `BufWriter`, a reader thread counts the echoes.
+/// A zero-length frame ends the stream. Returns per message.
+pub fn pipelined(budget: Budget) -> Result<Measured, String> {
+    let run = |budget: Budget| -> Result<Measured, String> {
+        let (c, server) = pair(Transport::Tcp, buffered_echo).map_err(err("floor connect"))?;
+        let rc = c.try_clone_box().map_err(err("clone"))?;
+        let reader = std::thread::spawn(move || -> io::Result<u64> {
+            let mut r = BufReader::with_capacity(8192, rc);
+            let mut buf = Vec::new();
+            let mut n = 0;
+            while let Some(len) = read_frame(&mut r, &mut buf)? {
+                if len == 0 {
+                    return Ok(n);
+                }
+                n += 1;
+            }
+            Err(io::ErrorKind::UnexpectedEof.into())
+        });
+        let meter = Meter::start();
+        let mut w = BufWriter::with_capacity(8192, c);
+        let mut frame = [7u8; 36];
+        frame[..4].copy_from_slice(&32u32.to_be_bytes());
+        let mut sent = 0u64;
+        'send: while sent < budget.iters {
+            for _ in 0..1024 {
+                w.write_all(&frame).map_err(err("write"))?;
+                sent += 1;
+                if sent == budget.iters {
+                    break 'send;
+                }
+            }
+            if meter.elapsed() >= budget.time {
+                break;
+            }
+        }
+        w.write_all(&[0, 0, 0, 0]).map_err(err("write"))?;
+        w.flush().map_err(err("flush"))?;
+        let echoed = reader
+            .join()
+            .map_err(|_| "reader panicked".to_string())?
+            .map_err(err("read"))?;
+        let m = meter.stop(echoed);
+        if echoed != sent {
+            return Err(format!("sent {sent}, echoed {echoed}"));
+        }
+        let c = w.into_inner().map_err(|_| "flush".to_string())?;
+        let _ = c.shutdown_write();
+        drop(c);
+        let _ = server.join();
+        Ok(m)
+    };
+    run(budget.warmup())?;
+    run(budget)
+}
+
+/// One-way stream of `frame` (a whole frame, length included) through an
+/// 8 KiB `BufWriter`; the server parses and counts frames and acknowledges
+/// the count once it sees a zero-length frame. Returns per message, timed
+/// until the server has counted every one.
+pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
+    let run = |budget: Budget| -> Result<Measured, String> {
+        let (c, server) = pair(Transport::Tcp, |s| {
+            let Ok(mut ack) = s.try_clone_box() else {
+                return;
+            };
+            let mut r = BufReader::with_capacity(8192, s);
+            let mut buf = Vec::new();
+            let mut n = 0u64;
+            while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+                if len == 0 {
+                    let _ = ack.write_all(&n.to_be_bytes());
+                    return;
+                }
+                std::hint::black_box(&buf[..len]);
+                n += 1;
+            }
+        })
+        .map_err(err("floor connect"))?;
+        let mut rc = c.try_clone_box().map_err(err("clone"))?;
+        let meter = Meter::start();
+        let mut w = BufWriter::with_capacity(8192, c);
+        let mut sent = 0u64;
+        'send: while sent < budget.iters {
+            for _ in 0..1024 {
+                w.write_all(frame).map_err(err("write"))?;
+                sent += 1;
+                if sent == budget.iters {
+                    break 'send;
+                }
+            }
+            if meter.elapsed() >= budget.time {
+                break;
+            }
+        }
+        w.write_all(&[0, 0, 0, 0]).map_err(err("write"))?;
+        w.flush().map_err(err("flush"))?;
+        let mut ack = [0u8; 8];
+        rc.read_exact(&mut ack).map_err(err("read ack"))?;
+        let m = meter.stop(sent);
+        let counted = u64::from_be_bytes(ack);
+        if counted != sent {
+            return Err(format!("sent {sent}, server counted {counted}"));
+        }
+        drop(w);
+        let _ = server.join();
+        Ok(m)
+    };
+    run(budget.warmup())?;
+    run(budget)
+}
+
+/// `size`-byte request, then the same bytes echoed back, one at a time.
+/// Returns per echo (request + response).
+pub fn big_echo(size: usize, budget: Budget) -> Result<Measured, String> {
+    let (mut c, server) = pair(Transport::Tcp, |s| {
+        let Ok(mut w) = s.try_clone_box() else { return };
+        let mut r = s;
+        let mut buf = Vec::new();
+        while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+            let ok = w.write_all(&(len as u32).to_be_bytes()).is_ok()
+                && w.write_all(&buf[..len]).is_ok();
+            if !ok {
+                return;
+            }
+        }
+    })
+    .map_err(err("floor connect"))?;
+    let payload = vec![0x5au8; size];
+    let mut back = Vec::new();
+    let mut echo = |_| -> Result<(), String> {
+        c.write_all(&(size as u32).to_be_bytes())
+            .map_err(err("write"))?;
+        c.write_all(&payload).map_err(err("write"))?;
+        match read_frame(&mut c, &mut back).map_err(err("read"))? {
+            Some(n) if n == size => Ok(()),
+            other => Err(format!("bad echo: {other:?}")),
+        }
+    };
+    timed_loop(budget.warmup(), 1, &mut echo)?;
+    let m = timed_loop(budget, 1, &mut echo)?;
+    drop(c);
+    let _ = server.join();
+    Ok(m)
+}
+
+/// A new TCP connection (TCP_NODELAY) plus one 12-byte round trip; the
+/// server accepts and answers inline on one thread. Returns per connection.
+pub fn connect(budget: Budget) -> Result<Measured, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(err("bind"))?;
+    let addr = listener.local_addr().map_err(err("bind"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 12];
+        for s in listener.incoming() {
+            if stop2.load(Ordering::Acquire) {
+                return;
+            }
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_nodelay(true);
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(&buf);
+            }
+        }
+    });
+    let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    let mut one = |_| -> Result<(), String> {
+        let mut c = TcpStream::connect(addr).map_err(err("connect"))?;
+        c.set_nodelay(true).map_err(err("nodelay"))?;
+        c.write_all(&frame).map_err(err("write"))?;
+        let mut buf = [0u8; 12];
+        c.read_exact(&mut buf).map_err(err("read"))?;
+        Ok(())
+    };
+    let result =
+        timed_loop(budget.warmup(), 10, &mut one).and_then(|_| timed_loop(budget, 10, &mut one));
+    stop.store(true, Ordering::Release);
+    let _ = TcpStream::connect(addr);
+    let _ = server.join();
+    result
+}

@@ -1,0 +1,726 @@
+//! The stdrpc benchmark suite: every scenario of the performance issue,
+//! measured for a raw std floor, tarpc, stock CPython and stdrpc, in one run.
+//!
+//! ```text
+//! cargo run --release -p stdrpc-bench                      # everything, 5 rounds (~2-4 min), writes BENCHMARKS.md
+//! cargo run --release -p stdrpc-bench -- --quick           # smoke run: fewer iterations, 3 rounds (< 1 min)
+//! cargo run --release -p stdrpc-bench -- --only pipelined  # scenarios whose key or title contains the text
+//! cargo run --release -p stdrpc-bench -- --rounds 7 --out /tmp/BENCHMARKS.md
+//! ```
+//!
+//! The table (medians over the rounds, each with its ratio to the same run's
+//! floor and best tarpc setup, and the issue's target) goes to stdout and to
+//! `BENCHMARKS.md` at the workspace root; progress goes to stderr. All
+//! traffic stays on 127.0.0.1 (port 0) and Unix sockets in a temporary
+//! directory. Every measurement is bounded in iterations and in time.
+
+mod floor;
+mod memory;
+mod peer;
+mod python;
+mod report;
+mod rpc;
+mod util;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use floor::Transport;
+use peer::Runtime;
+use util::{Budget, Measured};
+
+const USAGE: &str = "\
+usage: cargo run --release -p stdrpc-bench -- [--rounds N] [--quick] [--only SCENARIO] [--out PATH]
+  --rounds N       rounds per measurement, median reported (default 5, 3 with --quick; at least 3)
+  --quick          fewer iterations and 1,000 instead of 10,000 connections: a smoke run
+  --only SCENARIO  only scenarios whose key or title contains SCENARIO (e.g. seq, fan-in,
+                   pipelined, notify, 1mib, memory, connect, python)
+  --out PATH       where to write the report (default BENCHMARKS.md at the workspace root)";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rounds: usize,
+    pub quick: bool,
+    pub only: Option<String>,
+    pub out: PathBuf,
+    pub args: Vec<String>,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
+    let mut rounds = None;
+    let mut quick = false;
+    let mut only = None;
+    let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--rounds" => {
+                let n: usize = value()?.parse().map_err(|_| "--rounds needs a number")?;
+                if n < 3 {
+                    return Err("--rounds must be at least 3".into());
+                }
+                rounds = Some(n);
+            }
+            "--quick" => quick = true,
+            "--only" => only = Some(value()?.to_lowercase()),
+            "--out" => out = PathBuf::from(value()?),
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if let Ok(canonical) = out.parent().map(std::fs::canonicalize).transpose() {
+        if let (Some(dir), Some(name)) = (canonical, out.file_name()) {
+            out = dir.join(name);
+        }
+    }
+    Ok(Some(Options {
+        rounds: rounds.unwrap_or(if quick { 3 } else { 5 }),
+        quick,
+        only,
+        out,
+        args,
+    }))
+}
+
+/// Which way is better for a scenario's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// What a row is to its scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The raw std floor: the "ratio to floor" denominator.
+    Floor,
+    /// tarpc: the "ratio to best peer" denominator is the best of these.
+    Peer,
+    /// stdrpc.
+    Subject,
+    /// Shown for context, compared with nothing (CPython, raw threads).
+    Reference,
+}
+
+/// The issue's target for a scenario, checked on its stdrpc row.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    FloorAtMost(f64),
+    FloorAtLeast(f64),
+    PeerAtLeast(f64),
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+    pub target: Option<Target>,
+    /// The scenario whose floor row this one's ratios use (itself if it has one).
+    pub floor_of: Option<&'static str>,
+    /// What the scenario measures, for the notes.
+    pub about: &'static str,
+}
+
+/// One round's result for one row.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub value: f64,
+    /// Shown beside the median in the main table (from the last round).
+    pub short: Option<String>,
+    pub cpu_us_per_op: Option<f64>,
+    pub csw_per_op: Option<f64>,
+    pub note: Option<String>,
+}
+
+impl Sample {
+    fn plain(value: f64) -> Sample {
+        Sample {
+            value,
+            short: None,
+            cpu_us_per_op: None,
+            csw_per_op: None,
+            note: None,
+        }
+    }
+
+    fn profiled(value: f64, m: &Measured) -> Sample {
+        Sample {
+            value,
+            short: None,
+            cpu_us_per_op: Some(m.cpu_us_per_op()),
+            csw_per_op: Some(m.csw_per_op()),
+            note: None,
+        }
+    }
+
+    fn us_per_op(m: Measured) -> Sample {
+        Sample::profiled(m.us_per_op(), &m)
+    }
+
+    fn per_sec(m: Measured) -> Sample {
+        Sample::profiled(m.per_sec(), &m)
+    }
+
+    fn mb_per_sec(m: Measured, bytes_per_op: f64) -> Sample {
+        Sample::profiled(m.per_sec() * bytes_per_op / 1e6, &m)
+    }
+}
+
+type Run = Box<dyn Fn() -> Result<Sample, String>>;
+
+pub struct Case {
+    pub scenario: &'static str,
+    pub system: String,
+    pub role: Role,
+    /// The row the scenario's target is checked on.
+    pub has_target: bool,
+    run: Run,
+}
+
+pub struct RowResult {
+    pub case: Case,
+    pub rounds: Vec<Result<Sample, String>>,
+}
+
+const ONE_MIB: usize = 1 << 20;
+const WINDOW: usize = 1024;
+const FAN_IN: usize = 64;
+const PYTHONS: [&str; 3] = ["3.11.7", "3.12.1", "3.13.0"];
+/// The memory scenario opens 10,000 connections per row and round and its
+/// figures agree to 0.5% between rounds: it runs in the first three rounds.
+const MEMORY_ROUNDS: usize = 3;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            key: "seq-tcp",
+            title: "1. sequential call, small args, TCP",
+            unit: "µs/call",
+            better: Better::Lower,
+            target: Some(Target::FloorAtMost(1.25)),
+            floor_of: Some("seq-tcp"),
+            about: "one thread, one connection, one call at a time (round trip): `add(i64, i64) -> i64`; floor: a 12-byte frame echoed by a server thread, TCP_NODELAY",
+        },
+        Scenario {
+            key: "seq-unix",
+            title: "1b. sequential call, small args, Unix socket",
+            unit: "µs/call",
+            better: Better::Lower,
+            target: None,
+            floor_of: Some("seq-unix"),
+            about: "as 1, over a Unix socket in a temporary directory (no target in the issue)",
+        },
+        Scenario {
+            key: "fan-in",
+            title: "2. 64 threads sharing one client (1 connection)",
+            unit: "calls/s",
+            better: Better::Higher,
+            target: Some(Target::PeerAtLeast(1.25)),
+            floor_of: None,
+            about: "64 threads (tarpc: 64 tasks) share one client and one connection, each calling `add` in a loop; no floor applies (a raw socket has no sharing to do), so the comparison is with tarpc's 1 connection x 64 in flight",
+        },
+        Scenario {
+            key: "pipelined",
+            title: "3. pipelined from one thread, 1 connection",
+            unit: "calls/s",
+            better: Better::Higher,
+            target: Some(Target::AtLeast(3e6)),
+            floor_of: Some("pipelined"),
+            about: "one thread keeps up to 1024 calls in flight on one connection (stdrpc: `start()`, then `wait()` on the oldest once 1024 are pending; tarpc: a FuturesUnordered window of 1024); floor: 36-byte frames through an 8 KiB BufWriter, echoed by a buffered server, counted by a reader thread",
+        },
+        Scenario {
+            key: "notify",
+            title: "4. one-way notifications (FX tick)",
+            unit: "ticks/s",
+            better: Better::Higher,
+            target: Some(Target::AtLeast(5e6)),
+            floor_of: Some("notify"),
+            about: "`notify(\"tick\", (\"EURUSD\", \"2024-01-01T00:00:00.000\", 1.0812, 1.0814))` in a loop, timed until `close()` returns (the server has run every one; its handler counts them and the count is checked); floor: the same frame bytes streamed one way through an 8 KiB BufWriter, parsed and counted by the server, which acknowledges the count; tarpc has no one-way messages. `close()` is given 5 s (3 s with `--quick`): if it has not returned by then, the figure is the number the server had run divided by the time, and the per-round note says so",
+        },
+        Scenario {
+            key: "1mib",
+            title: "5. 1 MiB argument echoed",
+            unit: "MB/s",
+            better: Better::Higher,
+            target: Some(Target::FloorAtLeast(0.75)),
+            floor_of: Some("1mib"),
+            about: "one call at a time whose argument is 1 MiB of bytes, returned unchanged; MB/s counts request plus response payload (2 x 1,048,576 bytes per echo, MB = 10^6 bytes); floor: a 1 MiB frame written, read whole by the server and written back",
+        },
+        Scenario {
+            key: "memory",
+            title: "6. memory per idle connection",
+            unit: "KiB/conn",
+            better: Better::Lower,
+            target: Some(Target::AtMost(64.0)),
+            floor_of: None,
+            about: "server RSS (VmRSS of a child process running only the server) before and after 10,000 clients (a second child process) connect, authenticate (stdrpc) and make one call each, then sit idle; (after - before) / connections; measured in the first 3 rounds only (it is slow and its figures agree to 0.5%). Kernel memory (socket buffers, each thread's kernel stack) is not in RSS. This machine allows a process at most 20,000 open files (a hard limit that even root cannot raise here), so a server holding 3 descriptors per connection, as stdrpc's does, stops near 6,660 connections; the table then says how many were held",
+        },
+        Scenario {
+            key: "connect",
+            title: "7. connect + handshake",
+            unit: "µs/conn",
+            better: Better::Lower,
+            target: Some(Target::FloorAtMost(3.0)),
+            floor_of: Some("connect"),
+            about: "open a new connection and drop it, in a loop; stdrpc: `Client::connect` (TCP, TCP_NODELAY, the mutual HMAC-SHA256 handshake: three round trips); tarpc has no handshake, so its row is connect + its first call; floor: TCP connect + one 12-byte round trip, accepted and answered inline",
+        },
+        Scenario {
+            key: "python",
+            title: "8. CPython reference rows",
+            unit: "µs/call",
+            better: Better::Lower,
+            target: None,
+            floor_of: Some("seq-tcp"),
+            about: "stock CPython through pyenv, client and server in two processes on 127.0.0.1 (Python sets no TCP_NODELAY); ratios are to the TCP ping-pong floor of scenario 1. No stdrpc row here yet (Python client -> stdrpc server is planned)",
+        },
+    ]
+}
+
+struct Budgets {
+    seq: Budget,
+    fan_in: Budget,
+    pipelined: Budget,
+    notify: Budget,
+    /// How long `close()` may take after the notifications were sent.
+    close_limit: Duration,
+    big: Budget,
+    connect: Budget,
+    memory_conns: usize,
+    py_rtt: u64,
+    py_proxy: u64,
+    py_percall: u64,
+}
+
+impl Budgets {
+    fn new(quick: bool) -> Budgets {
+        let ms = Duration::from_millis;
+        if quick {
+            Budgets {
+                seq: Budget::new(3_000, ms(80)),
+                fan_in: Budget::new(10_000, ms(100)),
+                pipelined: Budget::new(300_000, ms(100)),
+                notify: Budget::new(500_000, ms(100)),
+                close_limit: ms(3_000),
+                big: Budget::new(40, ms(80)),
+                connect: Budget::new(300, ms(80)),
+                memory_conns: 1_000,
+                py_rtt: 300,
+                py_proxy: 300,
+                py_percall: 3,
+            }
+        } else {
+            Budgets {
+                seq: Budget::new(20_000, ms(400)),
+                fan_in: Budget::new(64_000, ms(500)),
+                pipelined: Budget::new(3_000_000, ms(500)),
+                notify: Budget::new(5_000_000, ms(500)),
+                close_limit: ms(5_000),
+                big: Budget::new(400, ms(400)),
+                connect: Budget::new(2_000, ms(400)),
+                memory_conns: 10_000,
+                py_rtt: 2_000,
+                py_proxy: 2_000,
+                py_percall: 5,
+            }
+        }
+    }
+}
+
+/// The bytes of one stdrpc notification frame of the tick, for the floor.
+fn tick_frame() -> Vec<u8> {
+    let args = stdrpc::to_vec(&rpc::TICK);
+    let mut payload = vec![0x02, 4];
+    payload.extend_from_slice(b"tick");
+    payload.extend_from_slice(&args);
+    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+fn cases(b: &Budgets) -> Vec<Case> {
+    let mut v: Vec<Case> = Vec::new();
+    let mut add =
+        |scenario: &'static str, system: String, role: Role, has_target: bool, run: Run| {
+            v.push(Case {
+                scenario,
+                system,
+                role,
+                has_target,
+                run,
+            })
+        };
+    let runtimes = [
+        (
+            Runtime::MultiThread,
+            "default multi-thread runtimes (2 workers each side)",
+        ),
+        (Runtime::CurrentThread, "current-thread runtimes both sides"),
+    ];
+
+    // 1 and 1b: sequential.
+    for (key, t, floor_label) in [
+        (
+            "seq-tcp",
+            Transport::Tcp,
+            "raw std TCP ping-pong, 12-byte frame, TCP_NODELAY, echo thread",
+        ),
+        (
+            "seq-unix",
+            Transport::Unix,
+            "raw std Unix-socket ping-pong, 12-byte frame, echo thread",
+        ),
+    ] {
+        let budget = b.seq;
+        add(
+            key,
+            floor_label.into(),
+            Role::Floor,
+            false,
+            Box::new(move || floor::ping_pong(t, budget).map(Sample::us_per_op)),
+        );
+        for (rt, label) in runtimes {
+            add(
+                key,
+                format!("tarpc 0.38 add(), {label}"),
+                Role::Peer,
+                false,
+                Box::new(move || peer::sequential(rt, t, budget).map(Sample::us_per_op)),
+            );
+        }
+        add(
+            key,
+            "stdrpc `call(\"add\", (i64, i64))`".into(),
+            Role::Subject,
+            key == "seq-tcp",
+            Box::new(move || rpc::sequential(t, budget).map(Sample::us_per_op)),
+        );
+    }
+
+    // 2: fan-in.
+    let budget = b.fan_in;
+    for (rt, label) in runtimes {
+        add(
+            "fan-in",
+            format!("tarpc 0.38, 64 tasks on 1 client, {label}"),
+            Role::Peer,
+            false,
+            Box::new(move || peer::fan_in(rt, FAN_IN, budget).map(Sample::per_sec)),
+        );
+    }
+    add(
+        "fan-in",
+        "stdrpc, 64 threads calling through 1 shared `Client`".into(),
+        Role::Subject,
+        true,
+        Box::new(move || rpc::fan_in(FAN_IN, budget).map(Sample::per_sec)),
+    );
+
+    // 3: pipelined.
+    let budget = b.pipelined;
+    add(
+        "pipelined",
+        "raw std pipelined echo, 36-byte frames, 8 KiB BufWriter, reader thread".into(),
+        Role::Floor,
+        false,
+        Box::new(move || floor::pipelined(budget).map(Sample::per_sec)),
+    );
+    for (rt, label) in runtimes {
+        add(
+            "pipelined",
+            format!("tarpc 0.38, 1 task, 1024 in flight, {label}"),
+            Role::Peer,
+            false,
+            Box::new(move || peer::pipelined(rt, WINDOW, budget).map(Sample::per_sec)),
+        );
+    }
+    add(
+        "pipelined",
+        "stdrpc `start()`, 1024 pending (sliding window), `wait()`".into(),
+        Role::Subject,
+        true,
+        Box::new(move || rpc::pipelined(WINDOW, budget).map(Sample::per_sec)),
+    );
+
+    // 4: notifications.
+    let budget = b.notify;
+    let close_limit = b.close_limit;
+    let frame = tick_frame();
+    let frame_label = format!(
+        "raw std one-way stream of the same {}-byte frames, 8 KiB BufWriter",
+        frame.len()
+    );
+    add(
+        "notify",
+        frame_label,
+        Role::Floor,
+        false,
+        Box::new(move || floor::one_way(&frame, budget).map(Sample::per_sec)),
+    );
+    add(
+        "notify",
+        "stdrpc `notify(\"tick\", tick)` x N, then `close()`".into(),
+        Role::Subject,
+        true,
+        Box::new(move || {
+            rpc::notify(budget, close_limit).map(|(m, note)| Sample {
+                note,
+                ..Sample::per_sec(m)
+            })
+        }),
+    );
+
+    // 5: 1 MiB echo.
+    let budget = b.big;
+    let bytes = 2.0 * ONE_MIB as f64;
+    add(
+        "1mib",
+        "raw std: 1 MiB frame, then 1 MiB echo".into(),
+        Role::Floor,
+        false,
+        Box::new(move || floor::big_echo(ONE_MIB, budget).map(|m| Sample::mb_per_sec(m, bytes))),
+    );
+    for (rt, label) in runtimes {
+        add(
+            "1mib",
+            format!("tarpc 0.38 echo(serde_bytes::ByteBuf), {label}"),
+            Role::Peer,
+            false,
+            Box::new(move || {
+                peer::big_echo(rt, ONE_MIB, budget).map(|m| Sample::mb_per_sec(m, bytes))
+            }),
+        );
+    }
+    add(
+        "1mib",
+        "stdrpc `call::<_, Vec<u8>>(\"echo\", &data)`".into(),
+        Role::Subject,
+        true,
+        Box::new(move || {
+            rpc::big_echo(ONE_MIB, false, budget).map(|m| Sample::mb_per_sec(m, bytes))
+        }),
+    );
+    add(
+        "1mib",
+        "stdrpc `call_raw` / `register_raw` (bytes, no codec)".into(),
+        Role::Subject,
+        false,
+        Box::new(move || {
+            rpc::big_echo(ONE_MIB, true, budget).map(|m| Sample::mb_per_sec(m, bytes))
+        }),
+    );
+
+    // 6: memory.
+    let conns = b.memory_conns;
+    for (system, role, target, label) in [
+        (
+            memory::System::RawThreads,
+            Role::Reference,
+            false,
+            "raw std: a thread per connection (default 2 MiB stack) blocked in read",
+        ),
+        (
+            memory::System::Tarpc,
+            Role::Peer,
+            false,
+            "tarpc 0.38, default multi-thread runtime (no handshake)",
+        ),
+        (
+            memory::System::Stdrpc,
+            Role::Subject,
+            true,
+            "stdrpc server, authenticated connections",
+        ),
+    ] {
+        add(
+            "memory",
+            label.into(),
+            role,
+            target,
+            Box::new(move || {
+                memory::measure(system, conns).map(|r| Sample {
+                    short: (r.connected < r.asked)
+                        .then(|| format!("with {} connections", r.connected)),
+                    note: Some(r.note),
+                    ..Sample::plain(r.kib_per_conn)
+                })
+            }),
+        );
+    }
+
+    // 7: connect.
+    let budget = b.connect;
+    add(
+        "connect",
+        "raw std TCP connect + one 12-byte round trip".into(),
+        Role::Floor,
+        false,
+        Box::new(move || floor::connect(budget).map(Sample::us_per_op)),
+    );
+    for (rt, label) in runtimes {
+        add(
+            "connect",
+            format!("tarpc 0.38 connect + first add() (no handshake), {label}"),
+            Role::Peer,
+            false,
+            Box::new(move || peer::connect_first_call(rt, budget).map(Sample::us_per_op)),
+        );
+    }
+    add(
+        "connect",
+        "stdrpc `Client::connect` (TCP + mutual HMAC-SHA256 handshake)".into(),
+        Role::Subject,
+        true,
+        Box::new(move || rpc::connect(budget).map(Sample::us_per_op)),
+    );
+
+    // 8: CPython.
+    for version in PYTHONS {
+        let runs: Vec<(&str, u64, String)> = {
+            let mut r = vec![
+                (
+                    "rtt",
+                    b.py_rtt,
+                    format!(
+                        "CPython {version} `multiprocessing.connection` Client <-> Listener, 15-byte round trip"
+                    ),
+                ),
+                (
+                    "proxy",
+                    b.py_proxy,
+                    format!(
+                        "CPython {version} BaseManager, method of a shared object over a persistent proxy connection"
+                    ),
+                ),
+            ];
+            if version.starts_with("3.11") {
+                r.push(("percall", b.py_percall, format!("CPython {version} BaseManager, the seed's per-call pattern `m.add(i, 1).conjugate()`")));
+            }
+            r
+        };
+        for (mode, n, label) in runs {
+            add(
+                "python",
+                label,
+                Role::Reference,
+                false,
+                Box::new(move || {
+                    let python = python::interpreter(version)?;
+                    python::run(&python, mode, n).map(|secs| Sample::plain(secs * 1e6))
+                }),
+            );
+        }
+    }
+    v
+}
+
+fn fmt_progress(unit: &str, s: &Result<Sample, String>) -> String {
+    match s {
+        Ok(s) => format!("{} {unit}", report::fmt_value(s.value, unit)),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("__mem-server") => return child(memory::server_main(&args[1..])),
+        Some("__mem-clients") => return child(memory::clients_main(&args[1..])),
+        _ => {}
+    }
+    let options = match parse_args(args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("stdrpc-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let machine = report::Machine::read();
+    let scenarios = scenarios();
+    let budgets = Budgets::new(options.quick);
+    // `--only` matches scenario keys; if no key matches, titles.
+    let by_key = |f: &str| scenarios.iter().any(|s| s.key.contains(f));
+    let selected = |s: &Scenario| match &options.only {
+        None => true,
+        Some(f) if by_key(f) => s.key.contains(f.as_str()),
+        Some(f) => s.title.to_lowercase().contains(f.as_str()),
+    };
+    let mut rows: Vec<RowResult> = cases(&budgets)
+        .into_iter()
+        .filter(|c| scenarios.iter().any(|s| s.key == c.scenario && selected(s)))
+        .map(|case| RowResult {
+            case,
+            rounds: Vec::new(),
+        })
+        .collect();
+    if rows.is_empty() {
+        eprintln!("stdrpc-bench: no scenario matches {:?}", options.only);
+        return ExitCode::from(2);
+    }
+    // Measurements that open many connections need descriptors.
+    util::raise_nofile(65_536);
+    for round in 0..options.rounds {
+        for row in &mut rows {
+            if row.case.scenario == "memory" && round >= MEMORY_ROUNDS {
+                continue;
+            }
+            let scenario = scenarios
+                .iter()
+                .find(|s| s.key == row.case.scenario)
+                .expect("known scenario");
+            eprint!(
+                "[round {}/{}] {} | {} ... ",
+                round + 1,
+                options.rounds,
+                scenario.key,
+                row.case.system
+            );
+            let t = Instant::now();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| (row.case.run)()))
+                .unwrap_or_else(|_| Err("panicked".to_string()));
+            eprintln!(
+                "{} ({:.2} s)",
+                fmt_progress(scenario.unit, &result),
+                t.elapsed().as_secs_f64()
+            );
+            row.rounds.push(result);
+        }
+    }
+    let _ = std::fs::remove_dir_all(util::temp_dir());
+    let elapsed = started.elapsed();
+    let text = report::render(&options, &machine, &scenarios, &rows, elapsed);
+    println!("{}", report::table(&scenarios, &rows));
+    match std::fs::write(&options.out, &text) {
+        Ok(()) => eprintln!(
+            "wrote {} ({:.0} s in all)",
+            options.out.display(),
+            elapsed.as_secs_f64()
+        ),
+        Err(e) => {
+            eprintln!("stdrpc-bench: cannot write {}: {e}", options.out.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn child(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stdrpc-bench child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
