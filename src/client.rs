@@ -185,7 +185,10 @@ impl Inner {
         let mut deadline = Deadline::new(&stream, config.handshake_timeout);
         auth::client(&mut deadline, authkey, config.strict_auth)?;
         deadline.finish()?;
-        let replies = Arc::new(Replies::new(stream.try_clone()?, config.max_frame));
+        // One socket shared by the reading and the writing side: a clone
+        // would cost a second descriptor per connection.
+        let stream = Arc::new(stream);
+        let replies = Arc::new(Replies::new(Arc::clone(&stream), config.max_frame));
         let peer = stream.peer();
         let outbox = Outbox::new(
             stream,

@@ -31,7 +31,7 @@ pub(crate) struct Outbox {
 
 #[derive(Debug)]
 struct Shared {
-    stream: Stream,
+    stream: Arc<Stream>,
     max_frame: usize,
     backlog: usize,
     state: Mutex<State>,
@@ -67,7 +67,7 @@ enum Flusher {
 
 impl Outbox {
     pub(crate) fn new(
-        stream: Stream,
+        stream: Arc<Stream>,
         max_frame: usize,
         backlog: usize,
         written: Arc<AtomicU64>,
@@ -290,7 +290,7 @@ impl Shared {
             let mut batch = std::mem::take(&mut st.queued);
             st.queued = std::mem::take(&mut st.spare);
             drop(st);
-            let outcome = (&self.stream).write_all(&batch);
+            let outcome = (&*self.stream).write_all(&batch);
             let written = batch.len() as u64;
             batch.clear();
             st = self.lock();

@@ -334,7 +334,7 @@ struct Conns {
 #[derive(Debug)]
 struct Entry {
     /// A handle on the socket, to stop reading at shutdown.
-    stream: Stream,
+    stream: Arc<Stream>,
     /// Set once the peer has authenticated.
     conn: Option<Arc<Conn>>,
 }
@@ -425,7 +425,7 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
             }
             Err(e) => return Err(e.into()),
         };
-        let id = {
+        let (id, stream) = {
             let mut conns = shared.conns();
             if shared.stopping() {
                 return Ok(());
@@ -436,19 +436,17 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
                 refuse(&stream);
                 continue;
             }
-            let Ok(clone) = stream.try_clone() else {
-                continue;
-            };
             let id = conns.next_id;
             conns.next_id += 1;
+            let stream = Arc::new(stream);
             conns.open.insert(
                 id,
                 Entry {
-                    stream: clone,
+                    stream: Arc::clone(&stream),
                     conn: None,
                 },
             );
-            id
+            (id, stream)
         };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         let for_thread = Arc::clone(shared);
@@ -482,7 +480,7 @@ fn refuse(stream: &Stream) {
 
 /// A new connection's thread: authenticate the peer, then read and run its
 /// requests until the connection ends or a follower takes over the reading.
-fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Stream) {
+fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     let config = &shared.config;
     let mut deadline = Deadline::new(&stream, config.handshake_timeout);
     let authenticated = auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_ok();

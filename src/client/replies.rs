@@ -54,7 +54,7 @@ enum Background {
 
 /// The reader role: whoever holds this lock reads from the socket.
 struct ReaderRole {
-    stream: Stream,
+    stream: Arc<Stream>,
     frames: FrameReader,
     /// The read timeout currently set on the socket.
     timeout: Option<Duration>,
@@ -120,7 +120,7 @@ impl Slot {
 }
 
 impl Replies {
-    pub(super) fn new(stream: Stream, max_frame: usize) -> Replies {
+    pub(super) fn new(stream: Arc<Stream>, max_frame: usize) -> Replies {
         Replies {
             table: Mutex::new(Table {
                 next_id: 1,
@@ -319,7 +319,7 @@ impl Replies {
     /// Reads one frame and delivers the reply in it.
     fn read_one(&self, role: &mut ReaderRole) -> Result<()> {
         let ReaderRole { stream, frames, .. } = role;
-        let mut src = &*stream;
+        let mut src: &Stream = stream;
         let frame = frames.next(&mut src)?.ok_or(Error::ConnectionClosed)?;
         let (id, reply) = match Message::parse(frame)? {
             Message::Ok { id, result } => (id, Ok(result.to_vec())),

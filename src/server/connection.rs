@@ -102,7 +102,7 @@ impl Gauge {
 }
 
 struct ReaderRole {
-    stream: Stream,
+    stream: Arc<Stream>,
     frames: FrameReader,
     /// The next notification ticket to hand out.
     next_ticket: u64,
@@ -172,10 +172,10 @@ fn copy_out(method: &str, args: &[u8]) -> (Scratch, usize) {
 }
 
 impl Conn {
-    pub(super) fn new(id: u64, shared: Arc<Shared>, stream: Stream) -> std::io::Result<Conn> {
+    pub(super) fn new(id: u64, shared: Arc<Shared>, stream: Arc<Stream>) -> std::io::Result<Conn> {
         let config = &shared.config;
         let outbox = Outbox::new(
-            stream.try_clone()?,
+            Arc::clone(&stream),
             config.max_frame,
             config.max_write_backlog,
             Arc::clone(&shared.counters.bytes_out),
@@ -253,7 +253,7 @@ impl Conn {
             }
         }
         let ReaderRole { stream, frames, .. } = role;
-        let mut src = &*stream;
+        let mut src: &Stream = stream;
         let frame = loop {
             match frames.next(&mut src) {
                 Ok(Some(frame)) => break frame,
@@ -306,7 +306,7 @@ impl Conn {
     fn serve_python(&self, role: &mut ReaderRole, first: Vec<u8>) {
         let shared = &*self.shared;
         let shutdown = || shared.begin_shutdown();
-        let address = match &role.stream {
+        let address = match &*role.stream {
             Stream::Tcp(s) => s.local_addr().ok(),
             #[cfg(unix)]
             Stream::Unix(_) => None,
