@@ -19,9 +19,9 @@ mod message;
 mod address;
 mod auth;
 mod client;
+mod codec;
 #[cfg(feature = "bincode")]
 mod compat;
-mod codec;
 mod config;
 #[doc(hidden)]
 pub mod crypto;
@@ -41,11 +41,12 @@ mod stream;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
+pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
 #[cfg(feature = "bincode")]
 pub use compat::Compat;
-pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
 pub use config::Config;
 pub use error::{Error, RemoteKind, Result};
+pub use manager::{PyManager, PyProxy};
 pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_with, to_pickle};
 pub use registry::{Handler, Reply};
 pub use server::{Bound, Running, Server, ShutdownHandle, Stats};

@@ -1,17 +1,67 @@
-//! Serving stock Python `multiprocessing.managers.BaseManager` clients on
-//! the same port as stdrpc clients (a connection whose first message is a
-//! pickle, byte `0x80`, is one of theirs).
+//! Python's `multiprocessing.managers` protocol, both roles.
 //!
-//! (Interface only for now: every request is answered with a `#TRACEBACK`.)
+//! # Serving stock Python clients
+//!
+//! A connection whose first message is a pickle (byte `0x80`) comes from a
+//! stock Python `BaseManager` client; the server hands it to [`serve`],
+//! which answers it as Python's manager server would:
+//!
+//! * `create(typeid, *args)` runs the handler registered as `typeid` (the
+//!   same closure Rust callers use, Python's positional arguments as its
+//!   arguments) and keeps the result as a *referent* under an opaque ident,
+//!   with one reference; the reply lists the methods a proxy may call
+//!   (see `methods.rs`: Python's list for numbers, the non-mutating methods
+//!   for containers and strings);
+//! * `incref`/`decref` count references; a referent is freed at zero, and
+//!   the table is bounded ([`objects::DEFAULT_MAX_OBJECTS`]);
+//! * `accept_connection` turns the connection into a proxy's method-call
+//!   channel: `#GETVALUE`, `__repr__`, `__str__` and the exposed methods;
+//! * `get_methods`, `number_of_objects`, `debug_info`, `dummy`, and
+//!   `shutdown` when the server allows it.
+//!
+//! Errors reach Python as it expects them: a method that raises answers
+//! `#ERROR` with the builtin exception (the proxy raises it as is); every
+//! other failure (unknown typeid, wrong arguments, a handler's `Err` or
+//! panic) answers `#TRACEBACK`, which Python raises as `RemoteError`.
+//!
+//! # Object types: the fast path
+//!
+//! Handlers registered as `Type.method` (which `service!` does for its
+//! methods) make `Type` an *object type*: `create('Type')` answers a
+//! referent exposing those methods, and each proxy method call runs the
+//! handler `Type.method` on the proxy's persistent connection:
+//!
+//! ```python
+//! from multiprocessing.managers import BaseManager
+//! BaseManager.register("Counter")
+//! m = BaseManager(("127.0.0.1", 4343), authkey=b"password"); m.connect()
+//! counter = m.Counter()            # one create, incref, decref
+//! for _ in range(1000):
+//!     counter.inc("hikakin")       # one round trip each, one connection
+//! print(counter.get("hikakin"))
+//! ```
+//!
+//! # Calling stock Python servers
+//!
+//! [`PyManager`] and [`PyProxy`] are the client side: create a registered
+//! typeid, call its methods, fetch its value, with references counted as
+//! Python's `AutoProxy` counts them.
 
-use std::net::SocketAddr;
-use std::sync::Mutex;
+mod client;
+mod eq;
+mod methods;
+mod numbers;
+pub(crate) mod objects;
+mod pyerr;
+mod server;
 
 use crate::error::Result;
-use crate::frame::{self, FrameReader};
-use crate::pickle::{Value, from_pickle, to_pickle};
+use crate::frame::FrameReader;
 use crate::registry::Registry;
 use crate::stream::Stream;
+
+pub use client::{PyManager, PyProxy};
+pub(crate) use objects::Objects;
 
 /// What the BaseManager protocol needs from the server that hosts it.
 pub(crate) struct Host<'a> {
@@ -20,8 +70,6 @@ pub(crate) struct Host<'a> {
     pub(crate) registry: &'a Registry,
     /// The shared objects ("referents") of all Python connections.
     pub(crate) objects: &'a Objects,
-    /// The address this connection reached, for the `Token`s handed out.
-    pub(crate) address: Option<SocketAddr>,
     /// Whether a Python client may shut the server down (`shutdown`).
     pub(crate) allow_shutdown: bool,
     /// Starts the server's shutdown.
@@ -30,36 +78,16 @@ pub(crate) struct Host<'a> {
     pub(crate) max_frame: usize,
 }
 
-/// The referents created by Python clients, with their reference counts.
-#[derive(Debug, Default)]
-pub(crate) struct Objects {
-    _table: Mutex<()>,
-}
-
 /// Serves one Python connection whose first request is `first`, until the
 /// client closes it.
+///
+/// # Errors
+/// An I/O error or a frame over the limit; the connection is then closed.
 pub(crate) fn serve(
     host: &Host<'_>,
     stream: &Stream,
     frames: &mut FrameReader,
     first: Vec<u8>,
 ) -> Result<()> {
-    let mut request = first;
-    loop {
-        // The request is decoded (bounded, data only) to check it is one,
-        // and answered with a refusal Python raises as RemoteError.
-        let names = host.registry.names().join(", ");
-        let message = match from_pickle(&request) {
-            Ok(_) => format!("stdrpc does not serve BaseManager requests yet (methods: {names})"),
-            Err(e) => format!("stdrpc: {e}"),
-        };
-        let reply = Value::Tuple(vec![Value::from("#TRACEBACK"), Value::from(message)]);
-        frame::write(&mut &*stream, &to_pickle(&reply, 4))?;
-        let _ = (host.objects, host.address, host.allow_shutdown, host.shutdown);
-        let _ = host.registry.dispatch_value("", Vec::new());
-        match frames.next(&mut &*stream)? {
-            Some(next) if next.len() <= host.max_frame => request = next.to_vec(),
-            _ => return Ok(()),
-        }
-    }
+    server::serve(host, stream, frames, &first)
 }

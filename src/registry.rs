@@ -14,8 +14,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::codec::{Decode, Decoder, Encode};
-use crate::pickle::Value;
 use crate::error::RemoteKind;
+use crate::pickle::Value;
 
 /// Why a handler produced no result: the kind and message sent to the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,9 +507,18 @@ mod tests {
         assert_eq!(f, Failure::new(RemoteKind::Handler, "not positive"));
         let f = r.dispatch_value("one", vec![Value::Int(1)]).unwrap_err();
         assert_eq!(f.kind, RemoteKind::BadArguments);
-        assert_eq!(r.dispatch_value("panic", vec![]).unwrap_err().kind, RemoteKind::Panicked);
-        assert_eq!(r.dispatch_value("raw", vec![]).unwrap_err().kind, RemoteKind::BadArguments);
-        assert_eq!(r.dispatch_value("nope", vec![]).unwrap_err().kind, RemoteKind::NoSuchMethod);
+        assert_eq!(
+            r.dispatch_value("panic", vec![]).unwrap_err().kind,
+            RemoteKind::Panicked
+        );
+        assert_eq!(
+            r.dispatch_value("raw", vec![]).unwrap_err().kind,
+            RemoteKind::BadArguments
+        );
+        assert_eq!(
+            r.dispatch_value("nope", vec![]).unwrap_err().kind,
+            RemoteKind::NoSuchMethod
+        );
     }
 
     #[test]

@@ -355,8 +355,8 @@ impl Shared {
             accepted: c.accepted.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             auth_failures: c.auth_failures.load(Ordering::Relaxed),
-            calls: c.calls.load(Ordering::Relaxed),
-            errors: c.errors.load(Ordering::Relaxed),
+            calls: c.calls.load(Ordering::Relaxed) + self.objects.calls(),
+            errors: c.errors.load(Ordering::Relaxed) + self.objects.errors(),
             bytes_in: c.bytes_in.load(Ordering::Relaxed),
             bytes_out: c.bytes_out.load(Ordering::Relaxed),
         }

@@ -654,7 +654,9 @@ macro_rules! tuple {
 // from a call with one positional argument, the field is that argument.
 tuple!(@impl [A] {
     fn from_args(args: Vec<Value>) -> Result<Self> {
-        A::from_value(convert::args_value(args)).map(|a| (a,))
+        // `A` may itself be a one-field tuple (the `service!` macro's
+        // one-argument methods): let it bind the arguments the same way.
+        A::from_args(args).map(|a| (a,))
     }
 });
 tuple!(A B);

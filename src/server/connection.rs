@@ -119,8 +119,16 @@ enum Work {
     /// `BaseManager` client. The whole connection is served as one.
     Python(Vec<u8>),
     /// `data` holds the method name's bytes, then the arguments.
-    Call { id: u64, data: Scratch, split: usize },
-    Notify { ticket: u64, data: Scratch, split: usize },
+    Call {
+        id: u64,
+        data: Scratch,
+        split: usize,
+    },
+    Notify {
+        ticket: u64,
+        data: Scratch,
+        split: usize,
+    },
 }
 
 thread_local! {
@@ -157,7 +165,10 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         const KEEP: usize = 64 * 1024;
         if self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
-            let pair = (std::mem::take(&mut self.buf), std::mem::take(&mut self.reply));
+            let pair = (
+                std::mem::take(&mut self.buf),
+                std::mem::take(&mut self.reply),
+            );
             SCRATCH.with(|s| s.set(pair));
         }
     }
@@ -288,7 +299,11 @@ impl Conn {
                 let ticket = role.next_ticket;
                 role.next_ticket += 1;
                 let (data, split) = copy_out(method, args);
-                Ok(Some(Work::Notify { ticket, data, split }))
+                Ok(Some(Work::Notify {
+                    ticket,
+                    data,
+                    split,
+                }))
             }
             Err(_) if frame.first() == Some(&0x80) && !role.python_checked => {
                 Ok(Some(Work::Python(frame.to_vec())))
@@ -306,15 +321,9 @@ impl Conn {
     fn serve_python(&self, role: &mut ReaderRole, first: Vec<u8>) {
         let shared = &*self.shared;
         let shutdown = || shared.begin_shutdown();
-        let address = match &*role.stream {
-            Stream::Tcp(s) => s.local_addr().ok(),
-            #[cfg(unix)]
-            Stream::Unix(_) => None,
-        };
         let host = manager::Host {
             registry: &shared.registry,
             objects: &shared.objects,
-            address,
             allow_shutdown: shared.config.python_shutdown,
             shutdown: &shutdown,
             max_frame: shared.config.max_frame,
@@ -329,7 +338,11 @@ impl Conn {
     fn run_inline(self: &Arc<Self>, work: Work) {
         self.acquire_in_flight();
         match work {
-            Work::Call { id, mut data, split } => {
+            Work::Call {
+                id,
+                mut data,
+                split,
+            } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
                 let (method, args) = data.parts(split);

@@ -1,0 +1,452 @@
+//! The server side of the BaseManager protocol: one Python connection,
+//! served request by request on the thread that accepted it.
+//!
+//! A connection starts in the server's dispatcher (Python's
+//! `Server._handle_request`): every request names a server function
+//! (`create`, `incref`, ...). `accept_connection` switches it to serving a
+//! proxy's method calls on referents (Python's `Server.serve_client`) until
+//! the client closes it. Python closes a connection after one server
+//! function; we go on reading, which costs nothing and lets a client reuse it.
+
+use super::Host;
+use super::methods;
+use super::objects::{Referent, repr_prefix};
+use super::pyerr::{PyErr, traceback_text};
+use crate::error::{Error, Result};
+use crate::frame::{self, FrameReader};
+use crate::pickle::{Value, from_pickle, to_pickle};
+use crate::stream::Stream;
+
+/// The pickle protocol of our replies: Python's default, which every
+/// Python 3.8+ client reads.
+const PROTOCOL: u8 = 4;
+
+/// The server functions of Python's manager (`Server.public`).
+const PUBLIC: &[&str] = &[
+    "accept_connection",
+    "create",
+    "debug_info",
+    "decref",
+    "dummy",
+    "get_methods",
+    "incref",
+    "number_of_objects",
+    "shutdown",
+];
+
+/// A reply: `(kind, value)`.
+struct Reply {
+    kind: &'static str,
+    value: Value,
+}
+
+impl Reply {
+    fn ok(value: Value) -> Reply {
+        Reply {
+            kind: "#RETURN",
+            value,
+        }
+    }
+
+    /// `#ERROR`: the client raises the exception itself.
+    fn error(e: &PyErr) -> Reply {
+        Reply {
+            kind: "#ERROR",
+            value: e.to_value(),
+        }
+    }
+
+    /// `#TRACEBACK`: the client raises `RemoteError(text)`.
+    fn traceback(e: &PyErr, context: &str) -> Reply {
+        Reply {
+            kind: "#TRACEBACK",
+            value: Value::Str(e.traceback(context)),
+        }
+    }
+
+    /// `#UNSERIALIZABLE`: the client raises `RemoteError`, saying the
+    /// result could not be sent.
+    fn unserializable(line: &str) -> Reply {
+        Reply {
+            kind: "#UNSERIALIZABLE",
+            value: Value::Str(traceback_text("sending the reply", line)),
+        }
+    }
+}
+
+/// What follows a reply.
+#[derive(PartialEq)]
+enum Next {
+    Read,
+    Close,
+}
+
+struct Session<'a, 'h> {
+    host: &'a Host<'h>,
+    stream: &'a Stream,
+    /// `accept_connection` was called: requests are method calls.
+    serving_proxies: bool,
+}
+
+/// Serves one Python connection whose first request is `first`, until the
+/// client closes it (or an idle timeout passes).
+pub(crate) fn serve(
+    host: &Host<'_>,
+    stream: &Stream,
+    frames: &mut FrameReader,
+    first: &[u8],
+) -> Result<()> {
+    let mut session = Session {
+        host,
+        stream,
+        serving_proxies: false,
+    };
+    let mut next = session.handle(first)?;
+    while next == Next::Read {
+        let request = match frames.next(&mut &*stream) {
+            Ok(Some(request)) => request,
+            Ok(None) | Err(Error::ConnectionClosed | Error::Timeout) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        next = session.handle(request)?;
+    }
+    Ok(())
+}
+
+/// A request's four parts.
+struct Request {
+    ident: Value,
+    method: String,
+    args: Vec<Value>,
+    kwds: Vec<(Value, Value)>,
+}
+
+fn parse(bytes: &[u8]) -> Result<Request, PyErr> {
+    let value =
+        from_pickle(bytes).map_err(|e| PyErr::new("_pickle.UnpicklingError", e.to_string()))?;
+    let parts = match value {
+        Value::Tuple(parts) | Value::List(parts) if parts.len() == 4 => parts,
+        other => {
+            return Err(PyErr::value_error(format!(
+                "expected a request (ident, methodname, args, kwds), got {}",
+                repr_prefix(&other, 200)
+            )));
+        }
+    };
+    let mut parts = parts.into_iter();
+    let (ident, method, args, kwds) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let method = match method {
+        Some(Value::Str(m)) => m,
+        other => {
+            return Err(PyErr::type_error(format!(
+                "the method name must be str, not {}",
+                other.as_ref().map_or("NoneType", Value::python_type)
+            )));
+        }
+    };
+    let args = match args {
+        Some(Value::Tuple(a) | Value::List(a)) => a,
+        other => {
+            return Err(PyErr::type_error(format!(
+                "{method}() argument after * must be a tuple, not {}",
+                other.as_ref().map_or("NoneType", Value::python_type)
+            )));
+        }
+    };
+    let kwds = match kwds {
+        Some(Value::Dict(k)) => k,
+        other => {
+            return Err(PyErr::type_error(format!(
+                "{method}() argument after ** must be a mapping, not {}",
+                other.as_ref().map_or("NoneType", Value::python_type)
+            )));
+        }
+    };
+    Ok(Request {
+        ident: ident.unwrap_or(Value::None),
+        method,
+        args,
+        kwds,
+    })
+}
+
+impl Session<'_, '_> {
+    fn handle(&mut self, bytes: &[u8]) -> Result<Next> {
+        let request = match parse(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.send(Reply::traceback(&e, "reading the request"))?;
+                return Ok(Next::Read);
+            }
+        };
+        if self.serving_proxies {
+            let reply = self.method_call(request);
+            self.send(reply)?;
+            return Ok(Next::Read);
+        }
+        let method = request.method.clone();
+        match self.server_function(request) {
+            Ok(Some(value)) => {
+                self.send(Reply::ok(value))?;
+                Ok(Next::Read)
+            }
+            // `accept_connection`: answered, now serving proxies.
+            Ok(None) if method == "accept_connection" => {
+                self.send(Reply::ok(Value::None))?;
+                self.serving_proxies = true;
+                Ok(Next::Read)
+            }
+            // `shutdown`: answered, then the server stops.
+            Ok(None) => {
+                self.send(Reply::ok(Value::None))?;
+                (self.host.shutdown)();
+                Ok(Next::Close)
+            }
+            Err(e) => {
+                self.send(Reply::traceback(&e, &method))?;
+                Ok(Next::Read)
+            }
+        }
+    }
+
+    /// Writes a reply in one write; a reply larger than a frame becomes
+    /// `#UNSERIALIZABLE`, so the client always gets an answer.
+    fn send(&self, reply: Reply) -> Result<()> {
+        let mut ok = reply.kind == "#RETURN";
+        let message = Value::Tuple(vec![Value::from(reply.kind), reply.value]);
+        let mut bytes = to_pickle(&message, PROTOCOL);
+        if bytes.len() > self.host.max_frame {
+            let line = format!(
+                "ValueError: the reply of {} bytes exceeds the server's maximum frame of {} bytes",
+                bytes.len(),
+                self.host.max_frame
+            );
+            let fallback = Reply::unserializable(&line);
+            bytes = to_pickle(
+                &Value::Tuple(vec![fallback.kind.into(), fallback.value]),
+                PROTOCOL,
+            );
+            ok = false;
+        }
+        self.host.objects.count(ok);
+        frame::write(&mut &*self.stream, &bytes).map_err(Error::from_io)
+    }
+
+    /// Runs a server function. `Ok(None)` for the two that reply in their
+    /// own way: `accept_connection` and `shutdown`.
+    fn server_function(&self, request: Request) -> Result<Option<Value>, PyErr> {
+        let Request {
+            method, args, kwds, ..
+        } = request;
+        let objects = self.host.objects;
+        if !PUBLIC.contains(&method.as_str()) {
+            return Err(PyErr::new(
+                "AssertionError",
+                format!("{} unrecognized", py_repr(&method)),
+            ));
+        }
+        if method != "create" && !kwds.is_empty() {
+            return Err(unexpected_keywords(&method, &kwds));
+        }
+        match method.as_str() {
+            "dummy" => exact_args(&method, &args, 0).map(|()| Some(Value::None)),
+            "create" => self.create(args, &kwds).map(Some),
+            "incref" | "decref" => {
+                exact_args(&method, &args, 1)?;
+                let ident = ident_of(args.into_iter().next().unwrap_or(Value::None))?;
+                if method == "incref" {
+                    objects.incref(&ident)?;
+                } else {
+                    objects.decref(&ident)?;
+                }
+                Ok(Some(Value::None))
+            }
+            "accept_connection" => exact_args(&method, &args, 1).map(|()| None),
+            "get_methods" => {
+                exact_args(&method, &args, 1)?;
+                let token = args.into_iter().next().unwrap_or(Value::None);
+                let Some((_, _, id)) = token.as_token() else {
+                    return Err(PyErr::new(
+                        "AttributeError",
+                        format!("'{}' object has no attribute 'id'", token.python_type()),
+                    ));
+                };
+                let referent = objects.get(id).ok_or_else(|| PyErr::key_error(id.into()))?;
+                Ok(Some(exposed_tuple(&referent)))
+            }
+            "number_of_objects" => {
+                exact_args(&method, &args, 0)?;
+                Ok(Some(Value::from(objects.len())))
+            }
+            "debug_info" => {
+                exact_args(&method, &args, 0)?;
+                Ok(Some(Value::Str(objects.debug_info())))
+            }
+            "shutdown" if self.host.allow_shutdown => exact_args(&method, &args, 0).map(|()| None),
+            _ => Err(PyErr::new(
+                "PermissionError",
+                "this stdrpc server does not let Python clients shut it down \
+                 (the server can allow it with Config::allow_python_shutdown)",
+            )),
+        }
+    }
+
+    /// `create(typeid, *args)`: runs the handler named `typeid` and keeps
+    /// its result, or makes an object of the object type `typeid` (handlers
+    /// named `typeid.method`).
+    fn create(&self, args: Vec<Value>, kwds: &[(Value, Value)]) -> Result<Value, PyErr> {
+        let mut args = args.into_iter();
+        let typeid = match args.next() {
+            Some(Value::Str(t)) => t,
+            Some(other) => return Err(PyErr::key_error(other)),
+            None => {
+                return Err(PyErr::type_error(
+                    "create() missing 1 required positional argument: 'typeid'",
+                ));
+            }
+        };
+        if !kwds.is_empty() {
+            return Err(unexpected_keywords(&typeid, kwds));
+        }
+        let args: Vec<Value> = args.collect();
+        let n_args = args.len();
+        let host = self.host;
+        let referent = match host.registry.dispatch_value(&typeid, args) {
+            Ok(value) => Referent::Value(value),
+            Err(f) if f.kind == crate::error::RemoteKind::NoSuchMethod => {
+                let Some(methods) = host.objects.object_type(host.registry, &typeid) else {
+                    return Err(PyErr::new(
+                        "KeyError",
+                        format!(
+                            "{} is not registered on this stdrpc server \
+                             (no handler of that name, no methods '{typeid}.*')",
+                            py_repr(&typeid)
+                        ),
+                    ));
+                };
+                if n_args > 0 {
+                    return Err(PyErr::type_error(format!(
+                        "{typeid}() takes no arguments ({n_args} given): \
+                         it is an object type of the stdrpc server"
+                    )));
+                }
+                Referent::Object { typeid, methods }
+            }
+            Err(f) => {
+                let e = PyErr::from_failure(&f);
+                return Err(PyErr::new(e.class, format!("{typeid}(): {}", f.message)));
+            }
+        };
+        let exposed = exposed_tuple(&referent);
+        let ident = host.objects.insert(referent)?;
+        Ok(Value::Tuple(vec![Value::Str(ident), exposed]))
+    }
+
+    /// A proxy's method call on a referent (`serve_client`).
+    fn method_call(&self, request: Request) -> Reply {
+        let Request {
+            ident,
+            method,
+            args,
+            kwds,
+        } = request;
+        let referent = match &ident {
+            Value::Str(id) => self.host.objects.get(id),
+            _ => None,
+        };
+        let Some(referent) = referent else {
+            return Reply::traceback(&PyErr::key_error(ident), &method);
+        };
+        if referent.exposed().contains(&method.as_str()) {
+            return match &*referent {
+                Referent::Value(v) => match methods::call(v, &method, args, kwds) {
+                    Ok(result) => Reply::ok(result),
+                    Err(e) => Reply::error(&e),
+                },
+                Referent::Object { typeid, .. } => self.object_call(typeid, &method, args, &kwds),
+            };
+        }
+        match (method.as_str(), &*referent) {
+            ("__repr__", r) => Reply::ok(Value::Str(r.repr())),
+            ("__str__", r) => Reply::ok(Value::Str(r.str())),
+            ("#GETVALUE", Referent::Value(v)) => Reply::ok(v.clone()),
+            ("#GETVALUE", Referent::Object { typeid, .. }) => Reply::unserializable(&format!(
+                "TypeError: the {} object lives in the stdrpc server and has no value to copy",
+                py_repr(typeid)
+            )),
+            (_, r) => {
+                let type_name = match r {
+                    Referent::Value(v) => v.python_type().to_owned(),
+                    Referent::Object { typeid, .. } => format!("stdrpc.{typeid}"),
+                };
+                let exposed: Vec<Value> = r.exposed().into_iter().map(Value::from).collect();
+                let e = PyErr::new(
+                    "AttributeError",
+                    format!(
+                        "method {} of <class '{type_name}'> object is not in exposed={}",
+                        py_repr(&method),
+                        Value::Tuple(exposed)
+                    ),
+                );
+                Reply::traceback(&e, &method)
+            }
+        }
+    }
+
+    /// The fast path: a method of an object type runs the handler
+    /// `typeid.method`.
+    fn object_call(
+        &self,
+        typeid: &str,
+        method: &str,
+        args: Vec<Value>,
+        kwds: &[(Value, Value)],
+    ) -> Reply {
+        let name = format!("{typeid}.{method}");
+        if !kwds.is_empty() {
+            return Reply::traceback(&unexpected_keywords(&name, kwds), &name);
+        }
+        match self.host.registry.dispatch_value(&name, args) {
+            Ok(value) => Reply::ok(value),
+            Err(f) => Reply::traceback(&PyErr::from_failure(&f), &name),
+        }
+    }
+}
+
+/// The exposed methods as the tuple of names `create` and `get_methods`
+/// return.
+fn exposed_tuple(referent: &Referent) -> Value {
+    Value::Tuple(referent.exposed().into_iter().map(Value::from).collect())
+}
+
+fn exact_args(method: &str, args: &[Value], n: usize) -> Result<(), PyErr> {
+    if args.len() == n {
+        return Ok(());
+    }
+    Err(PyErr::type_error(format!(
+        "{method}() takes {n} positional argument{} but {} {} given",
+        if n == 1 { "" } else { "s" },
+        args.len(),
+        if args.len() == 1 { "was" } else { "were" }
+    )))
+}
+
+fn ident_of(v: Value) -> Result<String, PyErr> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(PyErr::key_error(other)),
+    }
+}
+
+fn unexpected_keywords(name: &str, kwds: &[(Value, Value)]) -> PyErr {
+    let names: Vec<String> = kwds.iter().map(|(k, _)| k.to_string()).collect();
+    PyErr::type_error(format!(
+        "{name}() got keyword arguments {}: stdrpc handlers take positional arguments only",
+        names.join(", ")
+    ))
+}
+
+/// Python's `repr()` of a string.
+pub(crate) fn py_repr(s: &str) -> String {
+    Value::from(s).to_string()
+}
