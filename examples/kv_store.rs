@@ -20,7 +20,7 @@
 //! get None
 //! put None
 //! get 10
-//! get_uname uname_result(sysname='Linux', nodename='box', release='6.8.0', ...)
+//! get_uname posix.uname_result(sysname='Linux', nodename='box', release='6.8.0', ...)
 //! ```
 //!
 //! `server` prints one line, `listening on HOST:PORT`, once it accepts
@@ -170,11 +170,36 @@ impl Kv for Store {
     }
 }
 
-/// A server with the store registered under `Kv`.
+/// A server with the store registered under `Kv`, and under the post's
+/// plain names `get`, `put` and `get_uname`, which is what a stock Python
+/// `BaseManager` client (the post's client, unchanged) asks for.
 fn kv_server(authkey: &str) -> Server {
     let mut server = Server::new(authkey.as_bytes());
-    Store::default().register_on(&mut server);
+    let store = std::sync::Arc::new(Store::default());
+    let s = std::sync::Arc::clone(&store);
+    server.register("get", move |key: String| s.get(key));
+    let s = std::sync::Arc::clone(&store);
+    server.register("put", move |key: String, value: i64| s.put(key, value));
+    server.register("get_uname", uname);
+    ArcStore(store).register_on(&mut server);
     server
+}
+
+/// The shared store as the `Kv` service (the trait wants an owned value).
+struct ArcStore(std::sync::Arc<Store>);
+
+impl Kv for ArcStore {
+    fn get(&self, key: String) -> Option<i64> {
+        self.0.get(key)
+    }
+
+    fn put(&self, key: String, value: i64) {
+        self.0.put(key, value);
+    }
+
+    fn get_uname(&self) -> String {
+        self.0.get_uname()
+    }
 }
 
 /// Serves until the process is killed.
@@ -253,5 +278,7 @@ fn uname() -> String {
         .into_iter()
         .filter_map(|(name, value)| Some(format!("{name}='{}'", value?)))
         .collect();
-    format!("uname_result({})", fields.join(", "))
+    // Python's `str(os.uname())` names the type `posix.uname_result` on Unix
+    // (`nt.uname_result` does not exist: Windows Python has no os.uname).
+    format!("posix.uname_result({})", fields.join(", "))
 }

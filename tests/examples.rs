@@ -179,6 +179,50 @@ fn kv_store_and_stock_python_authenticate_to_each_other() {
     }
 }
 
+/// Issue 7's acceptance: the post's stock Python clients, changed only in
+/// their address, against the example servers, on every interpreter: the
+/// output a Python server would give, and an exact count.
+#[test]
+fn the_posts_python_clients_run_against_the_example_servers() {
+    use common::seeds::{SEED_KV_CLIENT, SEED_VIEW_CLIENT, seed_client};
+    for (version, python) in common::python::interpreters() {
+        // A fresh store each time: the post expects `get None` first.
+        let (kv, addr) = start_server("kv_store");
+        let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        let script = seed_client(SEED_KV_CLIENT, port);
+        let out = python_output(&python, &["-c", &script]);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 4, "{version}: {out:#?}");
+        assert_eq!(
+            lines[..3],
+            ["get None", "put None", "get 10"],
+            "{version}: {out:#?}"
+        );
+        // Python prints the proxy through repr(): the string in quotes.
+        assert!(
+            lines[3].starts_with("get_uname \"posix.uname_result(sysname='"),
+            "{version}: {out:#?}"
+        );
+        assert!(out.stderr.is_empty(), "{version}: {out:#?}");
+        drop(kv);
+    }
+    let (views, addr) = start_server("view_counter");
+    let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    let mut expected = 0;
+    for (version, python) in common::python::interpreters() {
+        // Shortened: 2 processes x 20 iterations of get + inc.
+        let script = seed_client(SEED_VIEW_CLIENT, port)
+            .replace("range(1000)", "range(20)")
+            .replace("list(range(5))", "list(range(2))");
+        expected += 40;
+        let out = python_output(&python, &["-c", &script]);
+        let last = out.stdout.lines().last().unwrap_or_default();
+        assert_eq!(last, expected.to_string(), "{version}: {out:#?}");
+        assert!(out.stderr.is_empty(), "{version}: {out:#?}");
+    }
+    drop(views);
+}
+
 /// Runs a Python command to completion, at most [`TIMEOUT`].
 fn python_output(python: &Path, args: &[&str]) -> Output {
     let child = Command::new(python)
@@ -199,7 +243,7 @@ fn assert_kv_store_lines(out: &Output) {
     assert_eq!(lines.len(), 4, "{out:#?}");
     assert_eq!(lines[..3], ["get None", "put None", "get 10"], "{out:#?}");
     assert!(
-        lines[3].starts_with("get_uname uname_result(sysname='"),
+        lines[3].starts_with("get_uname posix.uname_result(sysname='"),
         "{out:#?}"
     );
 }

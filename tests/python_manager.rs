@@ -26,65 +26,13 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use stdrpc::{Config, Error, PyManager, RemoteKind, Running, Server, Value};
+use common::seeds::{SEED_KV_CLIENT, SEED_VIEW_CLIENT, seed_client};
 
 /// The longest any Python process may run (its alarm fires a little later,
 /// as a second line of defence).
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The seed's KV store client, verbatim.
-const SEED_KV_CLIENT: &str = r#"from multiprocessing.managers import BaseManager as Manager
-Manager.register("get") # 関数を登録
-Manager.register("put")
-Manager.register("get_uname")
-
-if __name__ == "__main__":
-    port_num = 4343
-
-    manager = Manager(address=('25.48.219.74', port_num), authkey=b"password")
-    manager.connect()
-    print('get', manager.get('a')) # Noneが帰ってくるはず
-    print('put', manager.put('a', 10)) # a -> 10をセット
-    print('get', manager.get('a').conjugate()) # 10が帰ってくるはず, (primitive型などは、conjugate関数で値を取り出す)
-    print('get_uname', manager.get_uname()) # MacOSでクライアントを実行しているが、ServerのLinuxが帰ってくるはず
-"#;
-
-/// The seed's view counter client, verbatim.
-const SEED_VIEW_CLIENT: &str = r#"from concurrent.futures import ProcessPoolExecutor
-import random
-from multiprocessing.managers import BaseManager as Manager
-Manager.register("get")  # 関数を登録
-Manager.register("inc")
-
-def extract(x):
-    if hasattr(x, 'conjugate'):
-        return x.conjugate()
-    else:
-        return x
-
-
-def hikakin_watch(num):
-    port_num = 4343
-    manager = Manager(address=('127.0.0.1', port_num), authkey=b"password")
-    manager.connect()
-    for i in range(1000):
-        try:
-            now = extract(manager.get('hikakin'))
-            print(now)
-            manager.inc('hikakin')
-        except Exception as exc:
-            print(exc)
-
-if __name__ == "__main__":
-    with ProcessPoolExecutor(max_workers=5) as exe:
-        exe.map(hikakin_watch, list(range(5)))
-    
-    port_num = 4343
-    manager = Manager(address=('127.0.0.1', port_num), authkey=b"password")
-    manager.connect()
-    now = extract(manager.get('hikakin'))
-    print(now)
-"#;
+use stdrpc::{Config, Error, PyManager, RemoteKind, Running, Server, Value};
 
 /// The seed's KV store server, verbatim.
 const SEED_KV_SERVER: &str = r#"from multiprocessing.managers import BaseManager as Manager
@@ -122,13 +70,6 @@ const RUNNER: &str = "import runpy, signal, sys\n\
 signal.alarm(int(sys.argv[1]))\n\
 sys.argv = sys.argv[2:]\n\
 runpy.run_path(sys.argv[0], run_name='__main__')\n";
-
-/// The seed's client with its address replaced by ours.
-fn seed_client(source: &str, port: u16) -> String {
-    source
-        .replace("port_num = 4343", &format!("port_num = {port}"))
-        .replace("'25.48.219.74'", "'127.0.0.1'")
-}
 
 /// The seed's view counter, shortened to `procs` processes of `loops`
 /// iterations.

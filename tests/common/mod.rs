@@ -1,3 +1,4 @@
 //! Helpers shared by the integration tests. Each test crate uses a subset.
 
 pub mod python;
+pub mod seeds;
