@@ -59,4 +59,56 @@ pub mod __private {
     pub use crate::crypto;
     pub use crate::message::private as message;
     pub use crate::service::private as service;
+
+    /// Entry points for the fuzz targets in `fuzz/`.
+    pub mod fuzz {
+        use std::io::{Read, Write};
+
+        use crate::error::Result;
+
+        /// Reads one frame of at most `max` bytes, as the handshake does;
+        /// `Ok(None)` at a clean end.
+        pub fn read_frame<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Option<Vec<u8>>> {
+            crate::frame::read(r, max)
+        }
+
+        /// The buffered frame reader of established connections.
+        #[derive(Debug)]
+        pub struct FrameReader(crate::frame::FrameReader);
+
+        impl FrameReader {
+            /// A reader of frames of at most `max` bytes.
+            pub fn new(max: usize) -> FrameReader {
+                FrameReader(crate::frame::FrameReader::new(max))
+            }
+
+            /// The next frame; `Ok(None)` at a clean end of stream.
+            pub fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
+                self.0.next(r)
+            }
+        }
+
+        /// The accepting side of the handshake.
+        pub fn auth_server<S: Read + Write + ?Sized>(
+            s: &mut S,
+            authkey: &[u8],
+            strict: bool,
+        ) -> Result<()> {
+            crate::auth::server(s, authkey, strict)
+        }
+
+        /// The connecting side of the handshake.
+        pub fn auth_client<S: Read + Write + ?Sized>(
+            s: &mut S,
+            authkey: &[u8],
+            strict: bool,
+        ) -> Result<()> {
+            crate::auth::client(s, authkey, strict)
+        }
+
+        /// Parses one message; its `Debug` form when valid.
+        pub fn parse_message(frame: &[u8]) -> Result<String> {
+            crate::envelope::Message::parse(frame).map(|m| format!("{m:?}"))
+        }
+    }
 }
