@@ -223,6 +223,9 @@ impl Client {
 
     /// Like [`call`](Client::call), giving up after `timeout`.
     ///
+    /// A reply that arrives as the timeout passes may still be returned: the
+    /// timeout bounds the wait, it does not discard a result already here.
+    ///
     /// # Errors
     /// [`Error::Timeout`] when no reply came in time (the call may still run
     /// on the server), or as [`call`](Client::call).

@@ -142,6 +142,10 @@ impl Config {
     /// (server). Default 30 s; a peer that reads nothing for that long while
     /// replies wait for it is disconnected, so it cannot hold a thread, its
     /// reply backlog, or a shutdown. `None` waits forever.
+    ///
+    /// It bounds each write, not the whole stall: the kernel's socket
+    /// buffers absorb replies first, so a stalled peer is dropped this long
+    /// after they fill.
     pub fn write_timeout(mut self, timeout: Option<Duration>) -> Config {
         self.write_timeout = timeout;
         self
