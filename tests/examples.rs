@@ -7,11 +7,11 @@
 //! whether it passes or fails, and every wait gives up after [`TIMEOUT`].
 
 mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
@@ -274,7 +274,7 @@ struct Output {
 
 /// Starts an example with piped stdout and stderr.
 fn start(name: &str, args: &[&str]) -> Proc {
-    let path = examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let path = support::examples::example(name);
     let command = format!("{name} {}", args.join(" "));
     let child = Command::new(&path)
         .args(args)
@@ -357,62 +357,4 @@ fn start_server(name: &str) -> (Proc, String) {
     );
     let addr = addr.to_string();
     (server, addr)
-}
-
-/// Where the example binaries are, after building them once per test run.
-///
-/// This test runs as `TARGET/[TRIPLE/]PROFILE/deps/examples-HASH`; the
-/// examples go to `TARGET/[TRIPLE/]PROFILE/examples`.
-fn examples_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test's own path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test runs from PROFILE/deps");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("a profile directory");
-        // Cargo sets CARGO_TARGET_TMPDIR to TARGET/tmp for integration tests.
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("TARGET/tmp");
-
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--examples", "--quiet", "--manifest-path"]);
-        cargo.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-        cargo.arg("--target-dir").arg(target_dir);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cargo.arg("--release");
-            }
-            custom => {
-                cargo.args(["--profile", custom]);
-            }
-        }
-        // With `--target TRIPLE`, the profile directory sits in TARGET/TRIPLE.
-        let parent = profile_dir.parent().expect("a target directory");
-        if !same_dir(parent, target_dir) {
-            cargo
-                .arg("--target")
-                .arg(parent.file_name().expect("a target triple"));
-        }
-        let out = cargo.output().expect("run cargo");
-        assert!(
-            out.status.success(),
-            "{cargo:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples")
-    })
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }

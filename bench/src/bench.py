@@ -9,6 +9,8 @@
                                  function called through the manager each time
                                  (create + incref + decref connections, plus the
                                  proxied `.conjugate()` that reads the value)
+    python bench.py percall N PORT   the same pattern against a server already
+                                 listening on 127.0.0.1:PORT (a stdrpc server)
 """
 
 import subprocess
@@ -107,8 +109,11 @@ def proxy(n):
     return dt / n
 
 
-def percall(n):
-    p, addr = spawn("manager")
+def percall(n, port=None):
+    if port is None:
+        p, addr = spawn("manager")
+    else:
+        p, addr = None, ("127.0.0.1", port)
     try:
         Manager.register("add")
         m = Manager(address=addr, authkey=KEY)
@@ -120,7 +125,8 @@ def percall(n):
                 raise SystemExit("bad sum")
         dt = time.perf_counter() - t
     finally:
-        p.kill()
+        if p is not None:
+            p.kill()
     return dt / n
 
 
@@ -132,5 +138,8 @@ if __name__ == "__main__":
         manager_server()
     else:
         n = int(sys.argv[2])
-        secs = {"rtt": rtt, "proxy": proxy, "percall": percall}[mode](n)
+        if mode == "percall" and len(sys.argv) > 3:
+            secs = percall(n, int(sys.argv[3]))
+        else:
+            secs = {"rtt": rtt, "proxy": proxy, "percall": percall}[mode](n)
         print(f"{secs * 1e6:.3f}")

@@ -616,6 +616,32 @@ fn cases(b: &Budgets) -> Vec<Case> {
                 }),
             );
         }
+        if version.starts_with("3.11") {
+            // The same stock client and pattern against a stdrpc server
+            // registering the same function: issue 7's benchmark row.
+            let n = b.py_percall * 50;
+            add(
+                "python",
+                format!(
+                    "CPython {version} BaseManager client, the seed's per-call pattern, against a **stdrpc server**"
+                ),
+                Role::Reference,
+                false,
+                Box::new(move || {
+                    let python = python::interpreter(version)?;
+                    let mut server = stdrpc::Server::new(b"stdrpc-bench");
+                    server.register("add", |a: i64, b: i64| a + b);
+                    let running = server
+                        .bind("127.0.0.1:0")
+                        .and_then(|b| b.spawn())
+                        .map_err(|e| e.to_string())?;
+                    let port = running.local_addr().as_tcp().map(|a| a.port()).unwrap_or(0);
+                    let result = python::run_with(&python, "percall", n, &[port.to_string()]);
+                    let _ = running.shutdown();
+                    result.map(|secs| Sample::plain(secs * 1e6))
+                }),
+            );
+        }
     }
     v
 }

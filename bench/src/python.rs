@@ -30,6 +30,16 @@ pub fn interpreter(version: &str) -> Result<PathBuf, String> {
 
 /// Runs `bench.py MODE N` and returns seconds per operation.
 pub fn run(python: &std::path::Path, mode: &str, n: u64) -> Result<f64, String> {
+    run_with(python, mode, n, &[])
+}
+
+/// Runs `bench.py MODE N EXTRA...` and returns seconds per operation.
+pub fn run_with(
+    python: &std::path::Path,
+    mode: &str,
+    n: u64,
+    extra: &[String],
+) -> Result<f64, String> {
     let script = temp_dir().join("bench.py");
     if !script.exists() {
         std::fs::write(&script, SCRIPT).map_err(err("write bench.py"))?;
@@ -38,6 +48,7 @@ pub fn run(python: &std::path::Path, mode: &str, n: u64) -> Result<f64, String> 
         .arg(&script)
         .arg(mode)
         .arg(n.to_string())
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
