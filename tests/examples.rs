@@ -117,6 +117,37 @@ fn view_counter_clients_share_a_server_process() {
     drop(server);
 }
 
+#[test]
+fn tick_stream_delivers_every_tick_once_and_in_order() {
+    let out = run("tick_stream", &["--producers", "2", "--ticks", "2000"]);
+    assert!(out.status.success(), "{out:#?}");
+    assert!(
+        out.stdout.contains("4000 ticks in ")
+            && out.stdout.contains("every one delivered once and in order"),
+        "{out:#?}"
+    );
+    let (server, addr) = start_server("tick_stream");
+    for producer in ["3", "4"] {
+        let out = run(
+            "tick_stream",
+            &[
+                "client",
+                "--addr",
+                &addr,
+                "--producer",
+                producer,
+                "--ticks",
+                "1500",
+            ],
+        );
+        assert!(out.status.success(), "{out:#?}");
+        let expected =
+            format!("producer {producer}: 1500 of 1500 ticks, 0 out of order, checksum matches");
+        assert!(out.stdout.contains(&expected), "{out:#?}");
+    }
+    drop(server);
+}
+
 /// Issue 3's acceptance: stock CPython 3.11, 3.12 and 3.13
 /// `multiprocessing.connection.Client`s authenticate to `kv_store server`,
 /// and `kv_store client` authenticates to stock `Listener`s.
