@@ -184,7 +184,7 @@ impl Inner {
         let stream = Stream::connect(addrs, config.connect_timeout)?;
         let mut deadline = Deadline::new(&stream, config.handshake_timeout);
         auth::client(&mut deadline, authkey, config.strict_auth)?;
-        deadline.finish()?;
+        deadline.finish(None)?;
         // One socket shared by the reading and the writing side: a clone
         // would cost a second descriptor per connection.
         let stream = Arc::new(stream);

@@ -328,6 +328,8 @@ impl std::fmt::Debug for Conn {
 #[derive(Debug, Default)]
 struct Conns {
     next_id: u64,
+    /// Threads waiting on `conns_closed` (in `finish`).
+    waiting: usize,
     open: HashMap<u64, Entry>,
 }
 
@@ -385,10 +387,12 @@ impl Shared {
     fn finish(&self) {
         let mut conns = self.conns();
         while !conns.open.is_empty() {
+            conns.waiting += 1;
             conns = self
                 .conns_closed
                 .wait(conns)
                 .unwrap_or_else(|e| e.into_inner());
+            conns.waiting -= 1;
         }
         drop(conns);
         self.pool.shutdown();
@@ -407,8 +411,13 @@ impl Shared {
 
     /// Removes a connection from the table once it has closed.
     fn connection_closed(&self, id: u64) {
-        self.conns().open.remove(&id);
-        self.conns_closed.notify_all();
+        let mut conns = self.conns();
+        conns.open.remove(&id);
+        // Only a shutdown waits here; a notification nobody awaits would
+        // still cost a system call on every close.
+        if conns.waiting > 0 {
+            self.conns_closed.notify_all();
+        }
     }
 }
 
@@ -484,7 +493,9 @@ fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     let config = &shared.config;
     let mut deadline = Deadline::new(&stream, config.handshake_timeout);
     let authenticated = auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_ok();
-    if !authenticated || deadline.finish().is_err() {
+    // The connection's own read timeout (the idle timeout) replaces the
+    // handshake deadline's; `Conn::new` sets the write timeout.
+    if !authenticated || deadline.finish(config.idle_timeout).is_err() {
         shared
             .counters
             .auth_failures

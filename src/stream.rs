@@ -206,20 +206,21 @@ impl Drop for Acceptor {
     }
 }
 
-/// A stream whose reads and writes all end by one instant, so a peer
-/// trickling one byte at a time cannot stretch the exchange.
+/// A stream whose reads all end by one instant, so a peer trickling one byte
+/// at a time cannot stretch the exchange.
 ///
-/// Socket timeouts are set only when the time left drops below half of the
-/// one in force, so a handshake costs a few `setsockopt` calls rather than
-/// one per read; a read begun just before the deadline can overrun it by at
-/// most half the time that was left, so the exchange ends within one and a
-/// half times the deadline at worst.
+/// Only reads are bounded: the handshake's writes are frames of at most 256
+/// bytes into a fresh socket's empty send buffer, which the kernel takes at
+/// once. The socket's read timeout is set only when the time left drops
+/// below half of the one in force, so a handshake costs one or two
+/// `setsockopt` calls rather than one per read; a read begun just before the
+/// deadline can overrun it by at most half the time that was left, so the
+/// exchange ends within one and a half times the deadline at worst.
 #[derive(Debug)]
 pub(crate) struct Deadline<'a> {
     stream: &'a Stream,
     until: Instant,
     read_set: Option<Duration>,
-    write_set: Option<Duration>,
 }
 
 impl<'a> Deadline<'a> {
@@ -228,7 +229,6 @@ impl<'a> Deadline<'a> {
             stream,
             until: Instant::now() + timeout,
             read_set: None,
-            write_set: None,
         }
     }
 
@@ -245,18 +245,11 @@ impl<'a> Deadline<'a> {
         }
     }
 
-    /// Whether the socket timeout in force must shrink to fit `left`.
-    fn needs(set: Option<Duration>, left: Duration) -> bool {
-        set.is_none_or(|t| left < t / 2)
-    }
-
-    /// Clears the timeouts this wrapper set, for the long-lived connection.
-    pub(crate) fn finish(self) -> io::Result<()> {
-        if self.read_set.is_some() {
-            self.stream.set_read_timeout(None)?;
-        }
-        if self.write_set.is_some() {
-            self.stream.set_write_timeout(None)?;
+    /// Sets the read timeout the connection keeps after the handshake
+    /// (`None`: reads block), replacing the deadline's.
+    pub(crate) fn finish(self, read_timeout: Option<Duration>) -> io::Result<()> {
+        if self.read_set != read_timeout {
+            self.stream.set_read_timeout(read_timeout)?;
         }
         Ok(())
     }
@@ -265,7 +258,7 @@ impl<'a> Deadline<'a> {
 impl Read for Deadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.remaining()?;
-        if Self::needs(self.read_set, left) {
+        if self.read_set.is_none_or(|t| left < t / 2) {
             self.stream.set_read_timeout(Some(left))?;
             self.read_set = Some(left);
         }
@@ -276,11 +269,8 @@ impl Read for Deadline<'_> {
 
 impl Write for Deadline<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.remaining()?;
-        if Self::needs(self.write_set, left) {
-            self.stream.set_write_timeout(Some(left))?;
-            self.write_set = Some(left);
-        }
+        // Checked, not enforced: see the type's documentation.
+        self.remaining()?;
         let mut s = self.stream;
         s.write(buf)
     }

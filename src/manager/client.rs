@@ -435,7 +435,7 @@ fn handshake_deferred(
         let _ = frame::write(&mut d, auth::FAILURE);
         return Err(e);
     }
-    d.finish()?;
+    d.finish(None)?;
     let mut welcome = Vec::with_capacity(4 + auth::WELCOME.len());
     frame::append(&mut welcome, auth::WELCOME);
     Ok(welcome)

@@ -192,8 +192,10 @@ impl Conn {
             Arc::clone(&shared.counters.bytes_out),
         );
         let frames = FrameReader::new(config.max_frame);
-        stream.set_write_timeout(config.write_timeout)?;
-        stream.set_read_timeout(config.idle_timeout)?;
+        // The read timeout (the idle timeout) was set as the handshake ended.
+        if config.write_timeout.is_some() {
+            stream.set_write_timeout(config.write_timeout)?;
+        }
         Ok(Conn {
             id,
             outbox,
