@@ -462,117 +462,47 @@ impl<T: Decode, E: Decode> Decode for std::result::Result<T, E> {
 
 // ---- pointers and references -------------------------------------------------
 
-impl<T: Encode + ?Sized> Encode for &T {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
+// References and smart pointers are encoded as the value they point to.
+macro_rules! pointer_encode {
+    ($($ptr:ty),* $(,)?) => {$(
+        impl<T: Encode + ?Sized> Encode for $ptr {
+            fn encode(&self, out: &mut Vec<u8>) {
+                (**self).encode(out);
+            }
 
-    fn to_value(&self) -> Result<Value> {
-        (**self).to_value()
-    }
+            fn to_value(&self) -> Result<Value> {
+                (**self).to_value()
+            }
 
-    fn to_args(&self) -> Result<Vec<Value>> {
-        (**self).to_args()
-    }
+            fn to_args(&self) -> Result<Vec<Value>> {
+                (**self).to_args()
+            }
+        }
+    )*};
 }
 
-impl<T: Encode + ?Sized> Encode for &mut T {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
+pointer_encode!(&T, &mut T, Box<T>, Rc<T>, Arc<T>);
 
-    fn to_value(&self) -> Result<Value> {
-        (**self).to_value()
-    }
+// Owning pointers decode the value and wrap it.
+macro_rules! pointer_decode {
+    ($($ptr:ident),* $(,)?) => {$(
+        impl<T: Decode> Decode for $ptr<T> {
+            fn decode(d: &mut Decoder<'_>) -> Result<$ptr<T>> {
+                T::decode(d).map($ptr::new)
+            }
 
-    fn to_args(&self) -> Result<Vec<Value>> {
-        (**self).to_args()
-    }
+            fn from_value(v: Value) -> Result<$ptr<T>> {
+                T::from_value(v).map($ptr::new)
+            }
+
+            fn from_args(args: Vec<Value>) -> Result<$ptr<T>> {
+                T::from_args(args).map($ptr::new)
+            }
+        }
+    )*};
 }
 
-impl<T: Encode + ?Sized> Encode for Box<T> {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        (**self).to_value()
-    }
-
-    fn to_args(&self) -> Result<Vec<Value>> {
-        (**self).to_args()
-    }
-}
-
-impl<T: Decode> Decode for Box<T> {
-    fn decode(d: &mut Decoder<'_>) -> Result<Box<T>> {
-        T::decode(d).map(Box::new)
-    }
-
-    fn from_value(v: Value) -> Result<Box<T>> {
-        T::from_value(v).map(Box::new)
-    }
-
-    fn from_args(args: Vec<Value>) -> Result<Box<T>> {
-        T::from_args(args).map(Box::new)
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Rc<T> {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        (**self).to_value()
-    }
-
-    fn to_args(&self) -> Result<Vec<Value>> {
-        (**self).to_args()
-    }
-}
-
-impl<T: Decode> Decode for Rc<T> {
-    fn decode(d: &mut Decoder<'_>) -> Result<Rc<T>> {
-        T::decode(d).map(Rc::new)
-    }
-
-    fn from_value(v: Value) -> Result<Rc<T>> {
-        T::from_value(v).map(Rc::new)
-    }
-
-    fn from_args(args: Vec<Value>) -> Result<Rc<T>> {
-        T::from_args(args).map(Rc::new)
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Arc<T> {
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        (**self).to_value()
-    }
-
-    fn to_args(&self) -> Result<Vec<Value>> {
-        (**self).to_args()
-    }
-}
-
-impl<T: Decode> Decode for Arc<T> {
-    fn decode(d: &mut Decoder<'_>) -> Result<Arc<T>> {
-        T::decode(d).map(Arc::new)
-    }
-
-    fn from_value(v: Value) -> Result<Arc<T>> {
-        T::from_value(v).map(Arc::new)
-    }
-
-    fn from_args(args: Vec<Value>) -> Result<Arc<T>> {
-        T::from_args(args).map(Arc::new)
-    }
-}
+pointer_decode!(Box, Rc, Arc);
 
 /// A `Cow` is encoded as the value it points to (`Cow<str>` as a `str`,
 /// `Cow<[T]>` as a `[T]`).
