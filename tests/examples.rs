@@ -7,12 +7,14 @@
 //! whether it passes or fails, and every wait gives up after [`TIMEOUT`].
 
 mod common;
+
+use common::process::read_in_background;
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -348,18 +350,6 @@ fn finish(mut proc: Proc) -> Output {
 
 fn run(name: &str, args: &[&str]) -> Output {
     finish(start(name, args))
-}
-
-fn read_in_background(
-    mut pipe: impl Read + Send + 'static,
-    which: usize,
-    tx: Sender<(usize, String)>,
-) {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send((which, String::from_utf8_lossy(&bytes).into_owned()));
-    });
 }
 
 /// Starts `NAME server --addr 127.0.0.1:0` and returns it with the address

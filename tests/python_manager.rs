@@ -16,13 +16,15 @@
 
 mod common;
 
+use common::process::read_in_background;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -142,18 +144,6 @@ fn start_script(python: &Path, name: &str, source: &str, args: &[&str], stdin: S
         child,
         what: format!("{name} with {}", python.display()),
     }
-}
-
-fn read_in_background(
-    mut pipe: impl Read + Send + 'static,
-    which: usize,
-    tx: Sender<(usize, String)>,
-) {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send((which, String::from_utf8_lossy(&bytes).into_owned()));
-    });
 }
 
 /// Waits for the process to close its output and exit, at most [`TIMEOUT`].

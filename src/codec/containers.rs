@@ -228,19 +228,14 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
     fn decode(d: &mut Decoder<'_>) -> Result<BTreeMap<K, V>> {
         let len = d.read_len()?;
         let mut map = BTreeMap::new();
-        for _ in 0..len {
-            let k = K::decode(d)?;
-            let v = V::decode(d)?;
+        decode_entries(d, len, |k, v| {
             map.insert(k, v);
-        }
+        })?;
         Ok(map)
     }
 
     fn from_value(v: Value) -> Result<Self> {
-        convert::dict_entries(v)?
-            .into_iter()
-            .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
-            .collect()
+        map_from_value(v)
     }
 }
 
@@ -258,6 +253,29 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
     fn to_value(&self) -> Result<Value> {
         map_to_value(self)
     }
+}
+
+/// Decodes `len` key-value pairs, handing each to `insert` (a repeated key
+/// keeps the last value, as bincode 2 does).
+fn decode_entries<K: Decode, V: Decode>(
+    d: &mut Decoder<'_>,
+    len: usize,
+    mut insert: impl FnMut(K, V),
+) -> Result<()> {
+    for _ in 0..len {
+        let k = K::decode(d)?;
+        let v = V::decode(d)?;
+        insert(k, v);
+    }
+    Ok(())
+}
+
+/// Any map from a Python `dict`.
+fn map_from_value<K: Decode, V: Decode, M: FromIterator<(K, V)>>(v: Value) -> Result<M> {
+    convert::dict_entries(v)?
+        .into_iter()
+        .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
+        .collect()
 }
 
 /// A map as a Python `dict`, in the map's iteration order.
@@ -290,19 +308,14 @@ where
     fn decode(d: &mut Decoder<'_>) -> Result<HashMap<K, V, S>> {
         let len = d.read_len()?;
         let mut map = HashMap::with_capacity_and_hasher(prealloc::<(K, V)>(len, d), S::default());
-        for _ in 0..len {
-            let k = K::decode(d)?;
-            let v = V::decode(d)?;
+        decode_entries(d, len, |k, v| {
             map.insert(k, v);
-        }
+        })?;
         Ok(map)
     }
 
     fn from_value(v: Value) -> Result<Self> {
-        convert::dict_entries(v)?
-            .into_iter()
-            .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
-            .collect()
+        map_from_value(v)
     }
 }
 
