@@ -7,6 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
 
+use crate::error::Context;
+
 /// A server's or a peer's address.
 ///
 /// `Display` prints a TCP address as `HOST:PORT` and a Unix socket as
@@ -66,6 +68,41 @@ fn tcp(addrs: impl ToSocketAddrs) -> io::Result<Vec<Address>> {
     Ok(addrs.to_socket_addrs()?.map(Address::Tcp).collect())
 }
 
+/// What a string address may look like, for error messages.
+#[cfg(unix)]
+const EXPECTED: &str = "expected HOST:PORT, or unix:PATH for a Unix socket";
+#[cfg(not(unix))]
+const EXPECTED: &str = "expected HOST:PORT";
+
+/// `err`, from resolving the string `addr`, with the address and what is
+/// wrong with it: `invalid address "localhost": missing port (expected
+/// HOST:PORT, ...)`, or `resolving "nowhere.invalid:80": failed to lookup
+/// address information: ...`.
+fn string_error(addr: &str, err: io::Error) -> io::Error {
+    let message = if err.kind() == io::ErrorKind::InvalidInput {
+        let problem = match addr.rsplit_once(':') {
+            None | Some((_, "")) => "missing port".to_owned(),
+            Some((_, port)) if port.parse::<u16>().is_err() => {
+                format!("invalid port {port:?}")
+            }
+            Some(_) => "not a socket address".to_owned(),
+        };
+        format!("invalid address {addr:?}: {problem} ({EXPECTED})")
+    } else {
+        format!("resolving {addr:?}: {}", lowercase_first(&err.to_string()))
+    };
+    Context::wrap(err, message)
+}
+
+/// std's messages start with a capital ("Connection refused"); ours do not.
+pub(crate) fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 impl ToAddress for Address {
     fn to_addresses(&self) -> io::Result<Vec<Address>> {
         Ok(vec![self.clone()])
@@ -78,7 +115,7 @@ impl ToAddress for str {
         if let Some(path) = self.strip_prefix("unix:") {
             return Ok(vec![Address::Unix(PathBuf::from(path))]);
         }
-        tcp(self)
+        tcp(self).map_err(|e| string_error(self, e))
     }
 }
 
@@ -111,8 +148,21 @@ via_to_socket_addrs!(
     (IpAddr, u16),
     (Ipv4Addr, u16),
     (Ipv6Addr, u16),
-    (&str, u16),
 );
+
+impl ToAddress for (&str, u16) {
+    fn to_addresses(&self) -> io::Result<Vec<Address>> {
+        tcp(*self).map_err(|e| {
+            let message = format!(
+                "resolving {:?} (port {}): {}",
+                self.0,
+                self.1,
+                lowercase_first(&e.to_string())
+            );
+            Context::wrap(e, message)
+        })
+    }
+}
 
 #[cfg(unix)]
 impl ToAddress for Path {
@@ -144,5 +194,22 @@ mod tests {
             assert_eq!(u[0].to_string(), "unix:/tmp/x.sock");
         }
         assert!("not an address".to_addresses().is_err());
+    }
+
+    #[test]
+    fn a_missing_or_bad_port_is_named() {
+        for (input, problem) in [
+            ("localhost", "missing port"),
+            ("localhost:", "missing port"),
+            ("127.0.0.1", "missing port"),
+            ("localhost:http", "invalid port \"http\""),
+            ("localhost:70000", "invalid port \"70000\""),
+        ] {
+            let err = crate::Error::from(input.to_addresses().unwrap_err());
+            assert_eq!(
+                err.to_string(),
+                format!("invalid address {input:?}: {problem} ({EXPECTED})")
+            );
+        }
     }
 }

@@ -146,9 +146,54 @@ impl Error {
     }
 }
 
+/// An I/O error together with what the library was doing and what to try,
+/// e.g. `connecting to 127.0.0.1:1: connection refused — is the server
+/// running?`.
+///
+/// It travels inside the [`io::Error`] of [`Error::Io`], with the original
+/// error's kind, so callers still match on `e.kind()`; [`Error`]'s `Display`
+/// prints the message alone and its `source()` is the original error.
+#[derive(Debug)]
+pub(crate) struct Context {
+    message: Box<str>,
+    source: io::Error,
+}
+
+impl Context {
+    /// `err` with `message` in front of it; the kind stays `err`'s.
+    pub(crate) fn wrap(err: io::Error, message: impl Into<Box<str>>) -> io::Error {
+        io::Error::new(
+            err.kind(),
+            Context {
+                message: message.into(),
+                source: err,
+            },
+        )
+    }
+
+    /// The context inside `err`, if it carries one.
+    fn of(err: &io::Error) -> Option<&Context> {
+        err.get_ref().and_then(|e| e.downcast_ref::<Context>())
+    }
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Context {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The context already says what failed, in this layer's words.
+            Error::Io(e) if Context::of(e).is_some() => write!(f, "{e}"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::FrameTooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the maximum of {max} bytes")
@@ -167,7 +212,11 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io(e) => match Context::of(e) {
+                // The message already is the context's: skip to its cause.
+                Some(c) => Some(&c.source),
+                None => Some(e),
+            },
             Error::Decode(e) => Some(&**e),
             _ => None,
         }
@@ -221,6 +270,19 @@ mod tests {
         assert_eq!(
             Error::from_io(io::ErrorKind::UnexpectedEof.into()).to_string(),
             "connection closed"
+        );
+    }
+
+    #[test]
+    fn context_replaces_the_io_prefix_and_keeps_the_kind() {
+        let os = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let e = Error::from(Context::wrap(os, "connecting to x: refused"));
+        assert_eq!(e.to_string(), "connecting to x: refused");
+        assert!(matches!(&e, Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused));
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(
+            source.to_string(),
+            io::Error::from(io::ErrorKind::ConnectionRefused).to_string()
         );
     }
 }

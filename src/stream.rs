@@ -10,7 +10,69 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::address::Address;
+use crate::address::{Address, lowercase_first};
+use crate::error::Context;
+
+/// The addresses tried, for error messages: `127.0.0.1:1`, or
+/// `[::1]:1 or 127.0.0.1:1` when a name resolved to several.
+fn names(addrs: &[Address]) -> String {
+    addrs
+        .iter()
+        .map(Address::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// `err` from connecting to `addrs`, saying where and what to try:
+/// `connecting to 127.0.0.1:1: connection refused — is the server running?`.
+fn connect_error(addrs: &[Address], err: io::Error) -> io::Error {
+    use io::ErrorKind as K;
+    if addrs.is_empty() {
+        return err;
+    }
+    let what = match err.kind() {
+        K::ConnectionRefused => "connection refused — is the server running?".to_owned(),
+        K::NotFound => {
+            "no such socket file — is the server running, and is the path right?".to_owned()
+        }
+        K::PermissionDenied => "permission denied — may this user open the socket file?".to_owned(),
+        K::TimedOut | K::WouldBlock => {
+            "timed out — is the server running, and is the address reachable?".to_owned()
+        }
+        K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => format!(
+            "{} — is the address right?",
+            lowercase_first(&err.to_string())
+        ),
+        _ => lowercase_first(&err.to_string()),
+    };
+    let message = format!("connecting to {}: {what}", names(addrs));
+    Context::wrap(err, message)
+}
+
+/// `err` from binding `addrs`, saying where and what to try.
+fn bind_error(addrs: &[Address], err: io::Error) -> io::Error {
+    use io::ErrorKind as K;
+    if addrs.is_empty() {
+        return err;
+    }
+    let unix = addrs.iter().any(|a| a.as_tcp().is_none());
+    let what = match err.kind() {
+        K::AddrInUse if unix => {
+            "the path exists — is a server running, or is it a stale socket file to remove?"
+                .to_owned()
+        }
+        K::AddrInUse => {
+            "address in use — is another server listening there? (port 0 picks a free port)"
+                .to_owned()
+        }
+        K::AddrNotAvailable => {
+            "address not available — is it one of this host's addresses?".to_owned()
+        }
+        _ => lowercase_first(&err.to_string()),
+    };
+    let message = format!("binding {}: {what}", names(addrs));
+    Context::wrap(err, message)
+}
 
 /// A connected socket.
 #[derive(Debug)]
@@ -43,7 +105,7 @@ impl Stream {
                 Err(e) => last = e,
             }
         }
-        Err(last)
+        Err(connect_error(addrs, last))
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -151,7 +213,7 @@ impl Acceptor {
                 Err(e) => last = e,
             }
         }
-        Err(last)
+        Err(bind_error(addrs, last))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<Address> {
