@@ -3,7 +3,7 @@
 //! calls made from Rust with `stdrpc::PyManager`.
 //!
 //! ```text
-//! cargo run --example python_manager                        # CPython 3.11.7 from pyenv
+//! cargo run --example python_manager                        # CPython 3.11 (see --help)
 //! cargo run --example python_manager -- --python python3.12  # any interpreter
 //! ```
 //!
@@ -65,14 +65,26 @@ if __name__ == "__main__":
     manager.shutdown()
 "#;
 
+const USAGE: &str = "\
+usage: python_manager [--python PATH]
+       runs the seed post's BaseManager server in CPython and calls it from Rust
+options:
+       --python PATH   the interpreter; default $STDRPC_PYTHON_3_11, else the newest
+                       CPython 3.11 pyenv has, else python3 on PATH
+       -h, --help      this text";
+
 /// How long the Python server may take to start and to stop.
 const WAIT: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let python = match python_from_args() {
-        Ok(p) => p,
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
-            eprintln!("python_manager: {message}");
+            eprintln!("python_manager: {message}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -85,19 +97,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--python PATH`, else CPython 3.11.7 from pyenv, else `python3`.
-fn python_from_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => Ok(pyenv_python("3.11.7").unwrap_or_else(|| PathBuf::from("python3"))),
-        (Some("--python"), Some(path)) => Ok(PathBuf::from(path)),
-        _ => Err("usage: python_manager [--python PATH]".into()),
+/// `--python PATH`, else `$STDRPC_PYTHON_3_11`, else the newest CPython 3.11
+/// from pyenv, else `python3`; `Ok(None)` asks for the usage text.
+fn python_from_args() -> Result<Option<PathBuf>, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => Ok(Some(
+            std::env::var_os("STDRPC_PYTHON_3_11")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| pyenv_python("3.11"))
+                .unwrap_or_else(|| PathBuf::from("python3")),
+        )),
+        ["--python", path] => Ok(Some(PathBuf::from(path))),
+        ["-h" | "--help", ..] => Ok(None),
+        _ => Err(format!("unexpected arguments {args:?}")),
     }
 }
 
-fn pyenv_python(version: &str) -> Option<PathBuf> {
+/// The newest installed CPython of `minor` (`pyenv prefix 3.11` picks it).
+fn pyenv_python(minor: &str) -> Option<PathBuf> {
     let out = Command::new("pyenv")
-        .args(["prefix", version])
+        .args(["prefix", minor])
         .output()
         .ok()?;
     let prefix = String::from_utf8(out.stdout).ok()?;

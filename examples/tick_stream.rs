@@ -9,9 +9,11 @@
 //! cargo run --release --example tick_stream -- client --producer 7 --ticks 50000
 //! ```
 //!
-//! Each producer sends `(producer, seq, tick)` with `Client::notify`: no reply,
-//! and many notifications per system call. The server keeps, per producer,
-//! the number of ticks, the next expected `seq` (any other is counted as
+//! Each producer sends `(run, producer, seq, tick)` with `Client::notify`: no
+//! reply, and many notifications per system call. `run` is drawn at random
+//! once per process, so two `client` runs against one server, both producer
+//! 0, are told apart. The server keeps, per run and producer, the number of
+//! ticks, the next expected `seq` (any other is counted as
 //! out of order, which catches losses, duplicates and reordering) and a
 //! checksum of every field. After `Client::close`, which returns once the
 //! server has run every notification, the producer asks for its report on a
@@ -21,6 +23,7 @@
 //! connections, as the other examples do.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -40,7 +43,9 @@ options:
        --authkey KEY        default 'password' (server and client)
        --producers N        producers in one-process mode (default 4)
        --ticks N            ticks per producer (default 250000)
-       --producer ID        this client's producer id (default 0)";
+       --producer ID        this client's producer id (default 0); each run also
+                            draws a random run id, so runs never collide
+       -h, --help           this text";
 
 stdrpc::message! {
     /// One FX quote, as the seed post streamed them.
@@ -55,6 +60,22 @@ stdrpc::message! {
         /// The ask price.
         pub ask: f64,
     }
+}
+
+/// A producer of one run: `(run, producer)`.
+type Key = (u64, u32);
+
+/// A run id for this process: random, from the seed std draws for each
+/// `RandomState` (std has no public random number generator), mixed with the
+/// process id and the time.
+fn run_id() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(now.as_nanos());
+    h.finish()
 }
 
 /// What the server saw from one producer.
@@ -100,12 +121,12 @@ fn fold(sum: u64, seq: u64, t: &Tick) -> u64 {
 }
 
 fn server(authkey: &str) -> Server {
-    let seen: Arc<Mutex<HashMap<u32, Seen>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<Key, Seen>>> = Arc::default();
     let mut server = Server::new(authkey.as_bytes());
     let s = Arc::clone(&seen);
-    server.register("tick", move |producer: u32, seq: u64, t: Tick| {
+    server.register("tick", move |run: u64, producer: u32, seq: u64, t: Tick| {
         let mut all = s.lock().unwrap();
-        let p = all.entry(producer).or_default();
+        let p = all.entry((run, producer)).or_default();
         if seq != p.next_seq {
             p.out_of_order += 1;
         }
@@ -113,22 +134,23 @@ fn server(authkey: &str) -> Server {
         p.ticks += 1;
         p.checksum = fold(p.checksum, seq, &t);
     });
-    // (ticks, out of order, checksum) for one producer.
-    server.register("report", move |producer: u32| {
+    // (ticks, out of order, checksum) for one producer of one run. The
+    // report is the run's last word: its entry is dropped, so a long-lived
+    // server does not keep every run it ever saw.
+    server.register("report", move |run: u64, producer: u32| {
         let p = seen
             .lock()
             .unwrap()
-            .get(&producer)
-            .copied()
+            .remove(&(run, producer))
             .unwrap_or_default();
         (p.ticks, p.out_of_order, p.checksum)
     });
     server
 }
 
-/// Streams `ticks` ticks as `producer`, then checks the server's report.
-/// Returns the seconds spent streaming.
-fn produce(addr: &str, authkey: &str, producer: u32, ticks: u64) -> Result<f64, String> {
+/// Streams `ticks` ticks as `producer` of `run`, then checks the server's
+/// report. Returns the seconds spent streaming.
+fn produce(addr: &str, authkey: &str, run: u64, producer: u32, ticks: u64) -> Result<f64, String> {
     let client = Client::connect(addr, authkey.as_bytes()).map_err(|e| e.to_string())?;
     let mut expected = 0;
     let started = Instant::now();
@@ -136,15 +158,16 @@ fn produce(addr: &str, authkey: &str, producer: u32, ticks: u64) -> Result<f64, 
         let t = tick(seq);
         expected = fold(expected, seq, &t);
         client
-            .notify("tick", (producer, seq, t))
+            .notify("tick", (run, producer, seq, t))
             .map_err(|e| e.to_string())?;
     }
     // Returns once the server has run every notification sent before it.
     client.close().map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
     let check = Client::connect(addr, authkey.as_bytes()).map_err(|e| e.to_string())?;
-    let (seen, out_of_order, checksum): (u64, u64, u64) =
-        check.call("report", producer).map_err(|e| e.to_string())?;
+    let (seen, out_of_order, checksum): (u64, u64, u64) = check
+        .call("report", (run, producer))
+        .map_err(|e| e.to_string())?;
     let ok = seen == ticks && out_of_order == 0 && checksum == expected;
     println!(
         "producer {producer}: {seen} of {ticks} ticks, {out_of_order} out of order, checksum {}",
@@ -171,7 +194,8 @@ struct Options {
     producer: u32,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
+/// `Ok(None)` asks for the usage text; `Err` is a message for a bad command line.
+fn parse(args: &[String]) -> Result<Option<Options>, String> {
     let mut o = Options {
         addr: DEFAULT_ADDR.into(),
         authkey: DEFAULT_AUTHKEY.into(),
@@ -192,10 +216,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--producers" => o.producers = number(value()?)?.clamp(1, 64) as u32,
             "--ticks" => o.ticks = number(value()?)?,
             "--producer" => o.producer = number(value()?)? as u32,
+            "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown option {other}")),
         }
     }
-    Ok(o)
+    Ok(Some(o))
 }
 
 fn main() -> ExitCode {
@@ -206,7 +231,11 @@ fn main() -> ExitCode {
         _ => ("both", &args[..]),
     };
     let o = match parse(rest) {
-        Ok(o) => o,
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("error: {e}\n{USAGE}");
             return ExitCode::from(2);
@@ -214,7 +243,12 @@ fn main() -> ExitCode {
     };
     let outcome = match mode {
         "server" => serve(&o),
-        "client" => produce(&o.addr, &o.authkey, o.producer, o.ticks).map(|secs| {
+        "client" => {
+            let run = run_id();
+            println!("run {run:016x}, producer {}", o.producer);
+            produce(&o.addr, &o.authkey, run, o.producer, o.ticks)
+        }
+        .map(|secs| {
             println!(
                 "{} ticks in {secs:.2} s ({:.0} ticks/s)",
                 o.ticks,
@@ -255,11 +289,12 @@ fn both(o: &Options) -> Result<(), String> {
         o.producers, o.ticks
     );
     let started = Instant::now();
+    let run = run_id();
     let results: Vec<Result<f64, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..o.producers)
             .map(|p| {
                 let (addr, key) = (&addr, &o.authkey);
-                s.spawn(move || produce(addr, key, p, o.ticks))
+                s.spawn(move || produce(addr, key, run, p, o.ticks))
             })
             .collect();
         handles

@@ -1,5 +1,6 @@
-//! The examples run as the programs they are: `kv_store` and `view_counter`
-//! in their demo, server and client modes, as separate processes.
+//! The examples run as the programs they are: `kv_store`, `view_counter` and
+//! `tick_stream` in their demo, server and client modes, as separate
+//! processes; every example answers `--help`.
 //!
 //! The example binaries are built once per test run with `cargo build
 //! --examples`, in this test's profile and target directory, so a test never
@@ -148,6 +149,71 @@ fn tick_stream_delivers_every_tick_once_and_in_order() {
         assert!(out.stdout.contains(&expected), "{out:#?}");
     }
     drop(server);
+}
+
+/// Issue 14: `tick_stream client` run again, or twice at once, against one
+/// server, each as producer 0, is not mistaken for lost or duplicated
+/// ticks: every run draws its own run id.
+#[test]
+fn tick_stream_runs_against_one_server_are_told_apart() {
+    let (server, addr) = start_server("tick_stream");
+    let args = ["client", "--addr", &addr, "--ticks", "1000"];
+    let mut outs = vec![run("tick_stream", &args), run("tick_stream", &args)];
+    let at_once: Vec<Proc> = (0..2).map(|_| start("tick_stream", &args)).collect();
+    outs.extend(at_once.into_iter().map(finish));
+    let mut runs = Vec::new();
+    for out in &outs {
+        assert!(out.status.success(), "{out:#?}");
+        assert!(
+            out.stdout
+                .contains("producer 0: 1000 of 1000 ticks, 0 out of order, checksum matches"),
+            "{out:#?}"
+        );
+        let run_line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("run ") && l.ends_with(", producer 0"))
+            .unwrap_or_else(|| panic!("no run id: {out:#?}"));
+        runs.push(run_line.to_owned());
+    }
+    runs.sort();
+    runs.dedup();
+    assert_eq!(runs.len(), 4, "run ids repeat: {runs:?}");
+    drop(server);
+}
+
+/// Issue 14: every example (every file in `examples/`) answers `--help` and
+/// `-h` with its usage on stdout and exit status 0, as do the subcommands.
+#[test]
+fn every_example_answers_help() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    let mut commands: Vec<(&str, Vec<&str>)> = Vec::new();
+    for name in &names {
+        commands.push((name, vec!["--help"]));
+        commands.push((name, vec!["-h"]));
+    }
+    for name in ["kv_store", "view_counter", "tick_stream"] {
+        commands.push((name, vec!["server", "--help"]));
+        commands.push((name, vec!["client", "--help"]));
+    }
+    for (name, args) in commands {
+        let out = run(name, &args);
+        assert_eq!(out.status.code(), Some(0), "{out:#?}");
+        assert!(
+            out.stdout.starts_with(&format!("usage: {name}")),
+            "{out:#?}"
+        );
+        assert!(out.stderr.is_empty(), "{out:#?}");
+    }
 }
 
 /// Issue 3's acceptance: stock CPython 3.11, 3.12 and 3.13

@@ -290,21 +290,21 @@ macro_rules! per_interpreter {
 }
 
 per_interpreter! {
-    python_client_authenticates: py3_11 => "3.11.7", py3_12 => "3.12.1", py3_13 => "3.13.0";
-    python_client_wrong_key_is_refused: py3_11 => "3.11.7", py3_12 => "3.12.1", py3_13 => "3.13.0";
-    client_authenticates_to_python_listener: py3_11 => "3.11.7", py3_12 => "3.12.1", py3_13 => "3.13.0";
-    client_wrong_key_against_python_listener: py3_11 => "3.11.7", py3_12 => "3.12.1", py3_13 => "3.13.0";
-    strict_server_vs_python_client: py3_11 => "3.11.7", py3_12 => "3.12.1", py3_13 => "3.13.0";
-    strict_client_vs_python_listener: py3_11 => "3.11.7", py3_12 => "3.12.1", py3_13 => "3.13.0";
+    python_client_authenticates: py3_11 => "3.11", py3_12 => "3.12", py3_13 => "3.13";
+    python_client_wrong_key_is_refused: py3_11 => "3.11", py3_12 => "3.12", py3_13 => "3.13";
+    client_authenticates_to_python_listener: py3_11 => "3.11", py3_12 => "3.12", py3_13 => "3.13";
+    client_wrong_key_against_python_listener: py3_11 => "3.11", py3_12 => "3.12", py3_13 => "3.13";
+    strict_server_vs_python_client: py3_11 => "3.11", py3_12 => "3.12", py3_13 => "3.13";
+    strict_client_vs_python_listener: py3_11 => "3.11", py3_12 => "3.12", py3_13 => "3.13";
     // 3.11 omitted: its deliver_challenge has no digest_name parameter.
-    python_challenge_digests: py3_12 => "3.12.1", py3_13 => "3.13.0";
+    python_challenge_digests: py3_12 => "3.12", py3_13 => "3.13";
 }
 
 /// The versions spelled out above are exactly the ones `common::python` lists,
 /// so a change there cannot silently leave an interpreter untested.
 #[test]
 fn tests_cover_every_common_version() {
-    assert_eq!(common::python::VERSIONS, ["3.11.7", "3.12.1", "3.13.0"]);
+    assert_eq!(common::python::VERSIONS, ["3.11", "3.12", "3.13"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -331,14 +331,14 @@ impl std::fmt::Display for Python {
     }
 }
 
-/// The interpreter of `version`, looked up once per test binary. Panics (fails
+/// The interpreter of minor version `version` (`3.12`), looked up once per test binary. Panics (fails
 /// the test) when pyenv or any interpreter is missing.
 fn python(version: &str) -> Python {
     static ALL: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     let all = ALL.get_or_init(common::python::interpreters);
     let (version, path) = all
         .iter()
-        .find(|(v, _)| v == version)
+        .find(|(v, _)| common::python::minor_of(v) == version)
         .unwrap_or_else(|| panic!("CPython {version} is not among common::python::VERSIONS"));
     Python {
         version: version.clone(),

@@ -274,7 +274,7 @@ fn seed_kv_client_gets_the_posts_output() {
         assert_clean(&out);
         let lines: Vec<&str> = out.stdout.lines().collect();
         // `put` stored 10 the first time; later interpreters find it there.
-        let first = if version == "3.11.7" {
+        let first = if version.starts_with("3.11.") {
             "get None"
         } else {
             "get 10"
