@@ -1,3 +1,12 @@
+// The README is the crate's front page. Its links to the project's other
+// documents are reference-style links defined at its end as relative file
+// paths, which work in a checkout and on a forge; the definitions below come
+// first, and in Markdown the first definition of a label wins, so in rustdoc
+// (and on docs.rs, which has no checkout to point into) the same links lead
+// to the documents' copies in `stdrpc::docs`.
+//! [protocol]: crate::docs::protocol
+//! [architecture]: crate::docs::architecture
+//! [benchmarks]: crate::docs::benchmarks
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 //!
@@ -5,7 +14,7 @@
 //!
 //! - frames: CPython's 4-byte big-endian length prefix (with its `-1` escape);
 //! - the authkey handshake of `multiprocessing.connection`, both roles;
-//! - messages: call, notification, reply (see `docs/PROTOCOL.md`);
+//! - messages: call, notification, reply (see [the protocol][protocol]);
 //! - values: the std codec ([`Encode`], [`Decode`]), byte-identical to
 //!   bincode 2's standard configuration;
 //! - Python values: [`Value`], a data-only pickle subset ([`from_pickle`],
@@ -51,6 +60,26 @@ pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_w
 pub use registry::{Handler, Reply};
 pub use server::{Bound, Running, Server, ShutdownHandle, Stats};
 pub use service::stub;
+
+/// The project's documents, so that they are part of the crate's
+/// documentation (on docs.rs too): the wire protocol, the architecture, and
+/// the benchmark report. They exist only when documentation is built; there
+/// is no code in them.
+///
+/// Code blocks without a language in these files are byte layouts, not
+/// Rust: rustdoc is told not to parse them.
+#[cfg(all(doc, not(doctest)))]
+#[allow(rustdoc::invalid_rust_codeblocks)]
+pub mod docs {
+    #[doc = include_str!("../docs/PROTOCOL.md")]
+    pub mod protocol {}
+
+    #[doc = include_str!("../ARCHITECTURE.md")]
+    pub mod architecture {}
+
+    #[doc = include_str!("../BENCHMARKS.md")]
+    pub mod benchmarks {}
+}
 
 /// Not public API: items that the crate's macros and its own integration tests
 /// need. Nothing here is covered by semver.
