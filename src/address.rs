@@ -60,7 +60,8 @@ pub trait ToAddress {
     /// Resolves to one or more addresses, tried in order.
     ///
     /// # Errors
-    /// The name does not resolve.
+    /// The name does not resolve, or a string is not `HOST:PORT` (a missing
+    /// or bad port is named in the message).
     fn to_addresses(&self) -> io::Result<Vec<Address>>;
 }
 
