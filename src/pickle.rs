@@ -39,5 +39,6 @@ mod value;
 
 pub use decode::{PickleLimits, from_pickle, from_pickle_with};
 pub use encode::to_pickle;
+pub(crate) use encode::to_pickle_capped;
 pub use int::BigInt;
 pub use value::{Object, Value};

@@ -301,14 +301,16 @@ fn bind(
         };
         let Some(i) = sig.params.iter().position(|p| *p == key) else {
             return Err(PyErr::type_error(format!(
-                "{method}() got an unexpected keyword argument '{key}'"
+                "{method}() got an unexpected keyword argument '{}'",
+                super::pyerr::clip_str(&key, super::pyerr::QUOTE_CHARS)
             )));
         };
         match bound.slots.get_mut(i) {
             Some(slot @ None) => *slot = Some(value),
             _ => {
                 return Err(PyErr::type_error(format!(
-                    "argument for {method}() given by name ('{key}') and position ({})",
+                    "argument for {method}() given by name ('{}') and position ({})",
+                    super::pyerr::clip_str(&key, super::pyerr::QUOTE_CHARS),
                     i + 1
                 )));
             }
