@@ -228,6 +228,53 @@ mod tests {
     }
 
     #[test]
+    fn user_values_are_cut() {
+        let long = "é".repeat(1 << 20);
+        // A key: its repr is cut, and the key itself is not sent back.
+        let e = PyErr::key_error(Value::from(long.as_str()));
+        assert!(e.line().len() < 4 * QUOTE_CHARS, "{}", e.line().len());
+        assert!(e.line().starts_with("KeyError: 'éé"), "{}", e.line());
+        let shared = Value::List(vec![Value::from(long.as_str()); 64]);
+        let e = PyErr::key_error(shared.clone());
+        assert!(e.line().len() < 4 * QUOTE_CHARS);
+        assert!(e.to_value().to_string().len() < 8 * QUOTE_CHARS);
+        // Exception arguments: strings and bytes cut, keeping their type;
+        // containers replaced by their cut repr; at most MAX_ARGS.
+        let e = PyErr::with_args(
+            "UnicodeDecodeError",
+            vec![
+                "utf-8".into(),
+                Value::Bytes(vec![0xff; 1 << 20]),
+                0.into(),
+                1.into(),
+                long.as_str().into(),
+                shared.clone(),
+            ],
+        );
+        assert!(matches!(&e.args[1], Value::Bytes(b) if b.len() == MESSAGE_CHARS));
+        assert!(matches!(&e.args[4], Value::Str(s) if s.chars().count() == MESSAGE_CHARS + 3));
+        assert!(matches!(&e.args[5], Value::Str(s) if s.starts_with("['éé")));
+        let many = PyErr::with_args("ValueError", vec![Value::None; 100]);
+        assert_eq!(many.args.len(), MAX_ARGS);
+        // Messages, and the traceback around them.
+        let e = PyErr::new("RuntimeError", long.clone());
+        let t = e.traceback(&long);
+        assert!(t.len() <= MAX_TRACEBACK_BYTES, "{}", t.len());
+        for e in [
+            PyErr::with_args("ValueError", vec![shared.clone(); 100]),
+            PyErr::with_args("ValueError", vec![Value::from("\u{e0000}".repeat(5000)); 1]),
+            PyErr::key_error(shared),
+        ] {
+            let t = e.traceback(&"\u{e0000}".repeat(5000));
+            assert!(t.len() <= MAX_TRACEBACK_BYTES, "{}", t.len());
+        }
+        assert_eq!(quote("ab"), "'ab'");
+        assert!(quote(&long).ends_with("..."));
+        assert_eq!(clip("abc".into(), 2), "ab...");
+        assert_eq!(clip_str("abc", 3), "abc");
+    }
+
+    #[test]
     fn failures_map_to_python_classes() {
         let f = Failure::new(RemoteKind::NoSuchMethod, "no method named \"x\"");
         assert_eq!(

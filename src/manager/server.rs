@@ -192,8 +192,34 @@ fn parse(bytes: &[u8]) -> Result<Request, PyErr> {
     })
 }
 
+/// Answers a Python request that is refused before it is decoded (too
+/// large for `Config::max_python_frame`, or for the server's memory budget)
+/// with `('#ERROR', MemoryError(message))`: the Python client raises
+/// `MemoryError(message)`, whether it was calling a server function or a
+/// proxy's method. Nothing of the request is looked at, so the connection
+/// stays in step if its frame was read (or skipped) whole.
+///
+/// # Errors
+/// Writing to the stream failed.
+pub(crate) fn refuse_request(stream: &Stream, message: &str) -> Result<()> {
+    let e = PyErr::memory_error(message);
+    let reply = Value::Tuple(vec!["#ERROR".into(), e.to_value()]);
+    frame::write(&mut &*stream, &to_pickle(&reply, PROTOCOL)).map_err(Error::from_io)
+}
+
 impl Session<'_, '_> {
     fn handle(&mut self, bytes: &[u8]) -> Result<Next> {
+        if bytes.len() > self.host.max_request {
+            self.host.objects.count(false);
+            let message = format!(
+                "stdrpc: the request of {} bytes exceeds the server's limit of {} bytes \
+                 for Python requests (Config::max_python_frame); it was not decoded",
+                bytes.len(),
+                self.host.max_request
+            );
+            refuse_request(self.stream, &message)?;
+            return Ok(Next::Read);
+        }
         let request = match parse(bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -352,7 +378,7 @@ impl Session<'_, '_> {
                 let message = clip(f.message, MESSAGE_CHARS);
                 return Err(PyErr::new(
                     e.class,
-                    format!("{}(): {message}", quote(&typeid)),
+                    format!("{}(): {message}", clip_str(&typeid, QUOTE_CHARS)),
                 ));
             }
         };
@@ -451,7 +477,7 @@ impl Reply {
 }
 
 fn too_large_line(max: usize) -> String {
-    format!("ValueError: the reply would exceed the server's maximum frame of {max} bytes")
+    format!("ValueError: the reply exceeds the server's maximum frame of {max} bytes")
 }
 
 /// The pickle of the short reply that replaces one larger than `max`.

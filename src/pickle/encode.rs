@@ -442,6 +442,37 @@ mod tests {
     }
 
     #[test]
+    fn capped_pickles_stop_at_the_limit() {
+        let value = Value::List(vec![s(&"x".repeat(1000)); 100]);
+        let whole = to_pickle(&Value::Tuple(vec![s("#RETURN"), value.clone()]), 4);
+        for proto in 2..=5 {
+            let tuple = Value::Tuple(vec![s("#RETURN"), value.clone()]);
+            let expected = to_pickle(&tuple, proto);
+            let got = to_pickle_capped("#RETURN", &value, proto, expected.len());
+            assert_eq!(got.as_ref(), Some(&expected), "protocol {proto}");
+            assert_eq!(
+                to_pickle_capped("#RETURN", &value, proto, expected.len() - 1),
+                None
+            );
+        }
+        assert!(to_pickle_capped("#RETURN", &value, 4, 5000).is_none());
+        // Refused without writing past the limit: a huge string is never
+        // copied, and no more than one opcode's header is written beyond.
+        let mut p = Pickler::new(4, 100);
+        p.save(&Value::List(vec![s(&"y".repeat(1 << 20))]));
+        assert!(p.over && p.out.len() <= 100 + 16, "{}", p.out.len());
+        let bytes = Value::Bytes(vec![0; 60]);
+        assert!(to_pickle_capped("#RETURN", &bytes, 2, 100).is_none());
+        assert!(to_pickle_capped("#RETURN", &bytes, 4, 100).is_some());
+        assert_eq!(
+            whole.len(),
+            to_pickle_capped("#RETURN", &value, 4, usize::MAX)
+                .unwrap()
+                .len()
+        );
+    }
+
+    #[test]
     fn protocol_is_clamped() {
         assert_eq!(to_pickle(&Value::None, 0), b"\x80\x02N.");
         assert_eq!(to_pickle(&Value::None, 9), b"\x80\x05N.");
