@@ -19,7 +19,7 @@
 mod support;
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use stdrpc::{Config, Server};
@@ -109,6 +109,7 @@ fn serve_in_child() {
     let config = Config::default().max_python_frame(16 << 20);
     let mut server = Server::with_config(KEY, config);
     server.register("echo", |s: String| s);
+    server.register("items", || vec![1i64, 2, 3]);
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
     let addr = running.local_addr().as_tcp().unwrap();
     let dummy = request(b"N", &short_str("dummy"), &[], &[]);
@@ -133,6 +134,52 @@ fn exchange(addr: SocketAddr, pickle: &[u8]) -> Vec<u8> {
 /// byte) against a fresh child server; checks every reply's size and the
 /// child's peak.
 fn check(test: &str, requests: &[(&str, Vec<u8>, u64)]) {
+    measure(test, |addr, record| {
+        for (label, pickle, factor) in requests {
+            let mut s = raw::authenticated(addr, KEY);
+            record(label, &mut s, pickle, *factor);
+        }
+    });
+}
+
+/// Sends `pickle` on `s`, checks that the reply is a short error, and
+/// returns the request's bound and its length.
+fn error_exchange(
+    test: &str,
+    label: &str,
+    s: &mut TcpStream,
+    pickle: &[u8],
+    factor: u64,
+) -> (u64, u64) {
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(&raw::frame(pickle)).unwrap();
+    let reply = raw::read_frame(s).expect("a reply");
+    println!(
+        "{test}: {label}: {} bytes in, {} bytes back",
+        pickle.len(),
+        reply.len()
+    );
+    assert!(
+        reply.len() <= MAX_REPLY,
+        "{label}: a reply of {} bytes",
+        reply.len()
+    );
+    assert_eq!(reply.first(), Some(&0x80), "{label}: a pickle");
+    let is_error = [&b"#TRACEBACK"[..], b"#ERROR", b"#UNSERIALIZABLE"]
+        .iter()
+        .any(|k| reply.windows(k.len()).any(|w| w == *k));
+    assert!(is_error, "{label}: an error reply: {reply:?}");
+    let n = pickle.len() as u64;
+    ((factor + ERROR_FACTOR) * n + WORKING_MEMORY_ALLOWANCE + SLACK, n)
+}
+
+/// A request recorder: label, connection, pickle, decoding factor.
+type Record<'a> = dyn FnMut(&str, &mut TcpStream, &[u8], u64) + 'a;
+
+/// Runs `send` against a fresh child server; `send` hands each request to
+/// the `record` it is given, which sends it and checks the reply. Then
+/// checks the child's peak RSS against the largest bound of the requests.
+fn measure(test: &str, send: impl FnOnce(SocketAddr, &mut Record<'_>)) {
     if sys::peak_rss_kib().is_none() {
         println!("{test}: no VmHWM here; skipped");
         return;
@@ -142,27 +189,11 @@ fn check(test: &str, requests: &[(&str, Vec<u8>, u64)]) {
     let base: u64 = server.expect_line("base ", WAIT).parse().unwrap();
     let mut bound = 0;
     let mut largest = 0;
-    for (label, pickle, factor) in requests {
-        let reply = exchange(addr, pickle);
-        println!(
-            "{test}: {label}: {} bytes in, {} bytes back",
-            pickle.len(),
-            reply.len()
-        );
-        assert!(
-            reply.len() <= MAX_REPLY,
-            "{label}: a reply of {} bytes",
-            reply.len()
-        );
-        assert_eq!(reply.first(), Some(&0x80), "{label}: a pickle");
-        let is_error = [&b"#TRACEBACK"[..], b"#ERROR", b"#UNSERIALIZABLE"]
-            .iter()
-            .any(|k| reply.windows(k.len()).any(|w| w == *k));
-        assert!(is_error, "{label}: an error reply: {reply:?}");
-        let n = pickle.len() as u64;
-        bound = bound.max((factor + ERROR_FACTOR) * n + WORKING_MEMORY_ALLOWANCE + SLACK);
+    send(addr, &mut |label, s, pickle, factor| {
+        let (b, n) = error_exchange(test, label, s, pickle, factor);
+        bound = bound.max(b);
         largest = largest.max(n);
-    }
+    });
     let (lines, status) = server.finish(WAIT);
     assert!(status.success(), "{lines:?}");
     let peak: u64 = lines
@@ -191,11 +222,12 @@ fn check(test: &str, requests: &[(&str, Vec<u8>, u64)]) {
 const PLAIN: u64 = 4;
 
 fn child_role() -> bool {
-    if child::role().as_deref() == Some("server") {
-        serve_in_child();
-        return true;
+    match child::role().as_deref() {
+        Some("server") => serve_in_child(),
+        Some("decode") => decode_in_child(),
+        _ => return false,
     }
-    false
+    true
 }
 
 #[test]
@@ -320,4 +352,255 @@ fn exception_arguments_in_errors_are_bounded() {
             ),
         ],
     );
+}
+
+/// The same values reach errors of a proxy's method calls: an unknown
+/// ident, an unknown method name, keyword names and arguments of a
+/// referent's methods.
+#[test]
+fn method_calls_in_errors_are_bounded() {
+    if child_role() {
+        return;
+    }
+    let big = big_str(BIG);
+    let shared = shared_list(BIG, REFS);
+    let test = "method_calls_in_errors_are_bounded";
+    measure(test, |addr, record| {
+        // A list referent, created over its own connection.
+        let create = request(b"N", &short_str("create"), &[&short_str("items")], &[]);
+        let reply = stdrpc::from_pickle(&exchange(addr, &create)).unwrap();
+        let ident = match &reply {
+            stdrpc::Value::Tuple(parts) => match parts.get(1) {
+                Some(stdrpc::Value::Tuple(token)) => token.first().cloned(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(stdrpc::Value::Str(ident)) = ident else {
+            panic!("a create reply: {reply}")
+        };
+        let ident = short_str(&ident);
+        let mut s = raw::authenticated(addr, KEY);
+        let accept = request(b"N", &short_str("accept_connection"), &[&short_str("x")], &[]);
+        s.write_all(&raw::frame(&accept)).unwrap();
+        raw::read_frame(&mut s).unwrap();
+        let mut big_method = big.clone();
+        big_method.pop();
+        let repr = short_str("__repr__");
+        let index = short_str("index");
+        let requests = [
+            ("an unknown ident (str)", request(&big, &repr, &[], &[]), PLAIN),
+            (
+                "an unknown ident (shared list)",
+                request(&shared, &repr, &[], &[]),
+                WORKING_MEMORY_FACTOR,
+            ),
+            ("an unknown method", request(&ident, &big_method, &[], &[]), PLAIN),
+            (
+                "list.index(**{str: 1})",
+                request(&ident, &index, &[], &[(&big, b"K\x01")]),
+                PLAIN,
+            ),
+            (
+                "list.index(shared list)",
+                request(&ident, &index, &[&shared], &[]),
+                WORKING_MEMORY_FACTOR,
+            ),
+        ];
+        for (label, pickle, factor) in &requests {
+            record(label, &mut s, pickle, *factor);
+        }
+    });
+}
+
+// ---- the decoder's working memory ------------------------------------------
+
+/// The decoder's worst inputs, each about `n` bytes: what costs it the most
+/// memory per input byte.
+fn worst_input(kind: &str, n: usize) -> Vec<u8> {
+    let mut p = b"\x80\x04(".to_vec();
+    match kind {
+        // One node and one stack slot per byte; refused at the budget.
+        "empty lists" => p.resize(p.len() + n, b']'),
+        "empty dicts" => p.resize(p.len() + n, b'}'),
+        // As Python writes `[[] for _ in range(n)]`: each list memoized.
+        "memoized empty lists" => {
+            for _ in 0..n / 2 {
+                p.extend_from_slice(b"]\x94");
+            }
+        }
+        // One list, referred to from the stack once per byte.
+        "DUP" => {
+            p.push(b']');
+            p.resize(p.len() + n, b'2');
+        }
+        // A string memoized, then referred to once per two bytes: the tree
+        // copies it each time, up to the budget.
+        "memo references" => {
+            p.extend(big_str(1 << 16));
+            for _ in 0..n / 2 {
+                p.extend_from_slice(b"h\x00");
+            }
+        }
+        // A shared list of a thousand empty lists, copied by `DUP`s.
+        "DUP of a wide list" => {
+            p.extend_from_slice(b"](");
+            for _ in 0..1000 {
+                p.extend_from_slice(b")");
+            }
+            p.push(b'e');
+            p.resize(p.len() + n, b'2');
+        }
+        // Long ints of 9 bytes, one heap block each.
+        "long ints" => {
+            for _ in 0..n / 11 {
+                p.extend_from_slice(b"\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09");
+            }
+        }
+        "one-byte strings" => {
+            for _ in 0..n / 3 {
+                p.extend_from_slice(b"\x8c\x01a");
+            }
+        }
+        "small ints" => {
+            for _ in 0..n / 2 {
+                p.extend_from_slice(b"K\x01");
+            }
+        }
+        // Tuples nested one inside the next, a node and a block each.
+        "TUPLE1 chain" => {
+            p.push(b')');
+            p.resize(p.len() + n, 0x85);
+        }
+        // set() applied to a shared list, over and over: each call copies.
+        "set() copies" => {
+            p = b"\x80\x02c__builtin__\nset\nq\x00]q\x01(".to_vec();
+            p.resize(p.len() + 1000, b'N');
+            p.extend_from_slice(b"e(");
+            for _ in 0..n / 7 {
+                p.extend_from_slice(b"h\x00h\x01\x85R");
+            }
+        }
+        other => panic!("no input {other:?}"),
+    }
+    p.extend_from_slice(b"l.");
+    p
+}
+
+const WORST_INPUTS: &[&str] = &[
+    "empty lists",
+    "empty dicts",
+    "memoized empty lists",
+    "DUP",
+    "memo references",
+    "DUP of a wide list",
+    "long ints",
+    "one-byte strings",
+    "small ints",
+    "TUPLE1 chain",
+    "set() copies",
+];
+
+/// The child: decodes one worst input and prints its peak RSS before and
+/// after.
+fn decode_in_child() {
+    let kind = child::param("KIND");
+    let n: usize = child::param("LEN").parse().unwrap();
+    let input = worst_input(&kind, n);
+    let before = sys::peak_rss_kib().unwrap_or(0);
+    let result = stdrpc::from_pickle(&input);
+    let after = sys::peak_rss_kib().unwrap_or(0);
+    let outcome = match &result {
+        Ok(_) => "decoded".to_string(),
+        Err(e) => e.to_string().chars().take(80).collect(),
+    };
+    drop(result);
+    child::say(&format!("len {}", input.len()));
+    child::say(&format!("grew {}", (after - before) * 1024));
+    child::say(&format!("outcome {outcome}"));
+}
+
+/// The decoder never takes more than `WORKING_MEMORY_FACTOR` bytes per input
+/// byte (plus the fixed allowance), measured as the peak RSS of a child
+/// process decoding each of the worst inputs found.
+#[test]
+fn decoder_working_memory_stays_within_the_stated_factor() {
+    if child_role() {
+        return;
+    }
+    if sys::peak_rss_kib().is_none() {
+        println!("no VmHWM here; skipped");
+        return;
+    }
+    const LEN: usize = 1 << 20;
+    let mut worst = (0.0, "");
+    for kind in WORST_INPUTS {
+        let child = Proc::reexec(
+            "decoder_working_memory_stays_within_the_stated_factor",
+            "decode",
+            &[("KIND", kind.to_string()), ("LEN", LEN.to_string())],
+        );
+        let (lines, status) = child.finish(WAIT);
+        assert!(status.success(), "{kind}: {lines:?}");
+        let get = |prefix: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("{kind}: no {prefix:?} in {lines:?}"))
+                .to_owned()
+        };
+        let len: u64 = get("len ").parse().unwrap();
+        let grew: u64 = get("grew ").parse().unwrap();
+        let per_byte = grew as f64 / len as f64;
+        println!(
+            "{kind:>22}: {len} bytes, peak RSS +{:.1} MiB, {per_byte:.1} bytes per input byte ({})",
+            grew as f64 / 1048576.0,
+            get("outcome ")
+        );
+        assert!(
+            grew <= WORKING_MEMORY_FACTOR * len + WORKING_MEMORY_ALLOWANCE,
+            "{kind}: decoding {len} bytes took {grew} bytes"
+        );
+        if per_byte > worst.0 {
+            worst = (per_byte, kind);
+        }
+    }
+    println!("worst: {} at {:.1} bytes per input byte", worst.1, worst.0);
+}
+
+// ---- the Python frame limit ------------------------------------------------
+
+/// A request over `Config::max_python_frame` is answered with a
+/// `MemoryError` without being decoded, and the connection goes on.
+#[test]
+fn python_requests_over_the_limit_get_a_memory_error() {
+    if child_role() {
+        return;
+    }
+    let config = Config::default().max_python_frame(4096);
+    let mut server = Server::with_config(KEY, config);
+    server.register("echo", |s: String| s);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+    let mut s = raw::authenticated(addr, KEY);
+    // Garbage after a valid start: decoding it would fail differently.
+    let mut big = request(b"N", &short_str("create"), &[&big_str(8000)], &[]);
+    big.insert(big.len() - 1, 0xff);
+    s.write_all(&raw::frame(&big)).unwrap();
+    let reply = raw::read_frame(&mut s).unwrap();
+    let reply = stdrpc::from_pickle(&reply).unwrap().to_string();
+    assert!(reply.starts_with("('#ERROR', MemoryError("), "{reply}");
+    assert!(reply.contains("stdrpc: the request of"), "{reply}");
+    assert!(reply.contains("max_python_frame"), "{reply}");
+    let echo = request(b"N", &short_str("create"), &[&short_str("echo"), &short_str("hi")], &[]);
+    s.write_all(&raw::frame(&echo)).unwrap();
+    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
+    // A first request over the limit is refused the same way.
+    let mut s = raw::authenticated(addr, KEY);
+    s.write_all(&raw::frame(&big)).unwrap();
+    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    assert!(reply.to_string().contains("MemoryError"), "{reply}");
+    drop(s);
+    running.shutdown().unwrap();
 }

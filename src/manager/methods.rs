@@ -770,7 +770,10 @@ fn codec(name: Option<Value>) -> Result<&'static str, PyErr> {
         "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" => Ok("latin-1"),
         _ => Err(PyErr::new(
             "LookupError",
-            format!("unknown encoding (stdrpc supports utf-8, ascii and latin-1): {name}"),
+            format!(
+                "unknown encoding (stdrpc supports utf-8, ascii and latin-1): {}",
+                super::pyerr::clip_str(&name, super::pyerr::QUOTE_CHARS)
+            ),
         )),
     }
 }
@@ -791,7 +794,10 @@ fn error_handler(v: Option<Value>) -> Result<Errors, PyErr> {
             "replace" => Ok(Errors::Replace),
             other => Err(PyErr::new(
                 "LookupError",
-                format!("unknown error handler name '{other}'"),
+                format!(
+                    "unknown error handler name '{}'",
+                    super::pyerr::clip_str(other, super::pyerr::QUOTE_CHARS)
+                ),
             )),
         },
     }
@@ -1015,7 +1021,10 @@ fn seq_method(v: &Value, items: &[Value], method: &str, a: &mut Bound) -> Result
             match found {
                 Some(i) => Value::from(i + s),
                 None if kind == "list" => {
-                    return Err(PyErr::value_error(format!("{x} is not in list")));
+                    return Err(PyErr::value_error(format!(
+                        "{} is not in list",
+                        super::objects::repr_prefix(&x, super::pyerr::QUOTE_CHARS)
+                    )));
                 }
                 None => return Err(PyErr::value_error("tuple.index(x): x not in tuple")),
             }
