@@ -170,7 +170,10 @@ fn error_exchange(
         .any(|k| reply.windows(k.len()).any(|w| w == *k));
     assert!(is_error, "{label}: an error reply: {reply:?}");
     let n = pickle.len() as u64;
-    ((factor + ERROR_FACTOR) * n + WORKING_MEMORY_ALLOWANCE + SLACK, n)
+    (
+        (factor + ERROR_FACTOR) * n + WORKING_MEMORY_ALLOWANCE + SLACK,
+        n,
+    )
 }
 
 /// A request recorder: label, connection, pickle, decoding factor.
@@ -381,7 +384,12 @@ fn method_calls_in_errors_are_bounded() {
         };
         let ident = short_str(&ident);
         let mut s = raw::authenticated(addr, KEY);
-        let accept = request(b"N", &short_str("accept_connection"), &[&short_str("x")], &[]);
+        let accept = request(
+            b"N",
+            &short_str("accept_connection"),
+            &[&short_str("x")],
+            &[],
+        );
         s.write_all(&raw::frame(&accept)).unwrap();
         raw::read_frame(&mut s).unwrap();
         let mut big_method = big.clone();
@@ -389,13 +397,21 @@ fn method_calls_in_errors_are_bounded() {
         let repr = short_str("__repr__");
         let index = short_str("index");
         let requests = [
-            ("an unknown ident (str)", request(&big, &repr, &[], &[]), PLAIN),
+            (
+                "an unknown ident (str)",
+                request(&big, &repr, &[], &[]),
+                PLAIN,
+            ),
             (
                 "an unknown ident (shared list)",
                 request(&shared, &repr, &[], &[]),
                 WORKING_MEMORY_FACTOR,
             ),
-            ("an unknown method", request(&ident, &big_method, &[], &[]), PLAIN),
+            (
+                "an unknown method",
+                request(&ident, &big_method, &[], &[]),
+                PLAIN,
+            ),
             (
                 "list.index(**{str: 1})",
                 request(&ident, &index, &[], &[(&big, b"K\x01")]),
@@ -592,7 +608,12 @@ fn python_requests_over_the_limit_get_a_memory_error() {
     assert!(reply.starts_with("('#ERROR', MemoryError("), "{reply}");
     assert!(reply.contains("stdrpc: the request of"), "{reply}");
     assert!(reply.contains("max_python_frame"), "{reply}");
-    let echo = request(b"N", &short_str("create"), &[&short_str("echo"), &short_str("hi")], &[]);
+    let echo = request(
+        b"N",
+        &short_str("create"),
+        &[&short_str("echo"), &short_str("hi")],
+        &[],
+    );
     s.write_all(&raw::frame(&echo)).unwrap();
     let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
