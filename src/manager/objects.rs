@@ -300,21 +300,32 @@ impl Objects {
         lock(&self.table).entries.len()
     }
 
-    /// Python's `debug_info`: one entry per referent, sorted by ident.
-    pub(crate) fn debug_info(&self) -> String {
+    /// Python's `debug_info`: one entry per referent, sorted by ident; `None`
+    /// if the text would be longer than `max` bytes (it is not built
+    /// further).
+    pub(crate) fn debug_info(&self, max: usize) -> Option<String> {
         let mut entries: Vec<(String, u64, Arc<Referent>)> = lock(&self.table)
             .entries
             .iter()
             .map(|(k, e)| (k.clone(), e.refs, Arc::clone(&e.referent)))
             .collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let lines: Vec<String> = entries
-            .iter()
-            .map(|(ident, refs, r)| {
-                format!("  {ident}:       refcount={refs}\n    {}", r.str_prefix())
-            })
-            .collect();
-        lines.join("\n")
+        let mut text = String::new();
+        for (i, (ident, refs, r)) in entries.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(
+                text,
+                "  {ident}:       refcount={refs}\n    {}",
+                r.str_prefix()
+            );
+            if text.len() > max {
+                return None;
+            }
+        }
+        Some(text)
     }
 
     /// The methods of the object type `typeid`: the registered handlers
@@ -403,12 +414,14 @@ mod tests {
         );
         assert_eq!(objects.incref("zz").unwrap_err().line(), "KeyError: 'zz'");
         assert_eq!(
-            objects.debug_info(),
+            objects.debug_info(usize::MAX).unwrap(),
             format!("  {b}:       refcount=1\n    x")
         );
         objects.decref(&b).unwrap();
         assert_eq!(objects.len(), 0);
-        assert_eq!(objects.debug_info(), "");
+        assert_eq!(objects.debug_info(usize::MAX).unwrap(), "");
+        objects.insert(Referent::Value(Value::None)).unwrap();
+        assert!(objects.debug_info(10).is_none());
     }
 
     #[test]
@@ -449,7 +462,7 @@ mod tests {
         let objects = Objects::default();
         let long = Value::List((0..1000).map(Value::from).collect());
         objects.insert(Referent::Value(long)).unwrap();
-        let info = objects.debug_info();
+        let info = objects.debug_info(usize::MAX).unwrap();
         let shown = info.lines().nth(1).unwrap().trim_start();
         assert_eq!(shown.chars().count(), DEBUG_WIDTH);
         assert!(shown.starts_with("[0, 1, 2"));

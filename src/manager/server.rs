@@ -321,7 +321,14 @@ impl Session<'_, '_> {
             }
             "debug_info" => {
                 exact_args(&method, &args, 0)?;
-                Ok(Some(Value::Str(objects.debug_info())))
+                // A table too large to list in one frame is refused before
+                // the whole text is built.
+                match objects.debug_info(self.host.max_frame) {
+                    Some(text) => Ok(Some(Value::Str(text))),
+                    None => Err(PyErr::value_error(
+                        "stdrpc: the debug_info text would exceed the server's maximum frame",
+                    )),
+                }
             }
             "shutdown" if self.host.allow_shutdown => exact_args(&method, &args, 0).map(|()| None),
             _ => Err(PyErr::new(
