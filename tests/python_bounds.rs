@@ -16,6 +16,7 @@
 //! The figures are printed; see them with
 //! `cargo test --test python_bounds -- --nocapture`.
 
+mod common;
 mod support;
 
 use std::io::Write;
@@ -623,5 +624,70 @@ fn python_requests_over_the_limit_get_a_memory_error() {
     let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     assert!(reply.to_string().contains("MemoryError"), "{reply}");
     drop(s);
+    running.shutdown().unwrap();
+}
+
+// ---- what stock Python clients see ----------------------------------------
+
+/// A stock CPython client gets a `MemoryError` for a request over the
+/// limit, and short `RemoteError`s for megabyte typeids and idents; the
+/// connection and the server go on.
+#[test]
+fn stock_python_clients_see_bounded_errors() {
+    if child_role() {
+        return;
+    }
+    let config = Config::default().max_python_frame(256 * 1024);
+    let mut server = Server::with_config(KEY, config);
+    server.register("echo", |s: String| s);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let port = running.local_addr().as_tcp().unwrap().port();
+    let script = r#"import sys, signal
+from multiprocessing.managers import BaseManager, RemoteError, dispatch
+signal.alarm(30)
+BaseManager.register("echo")
+m = BaseManager(address=("127.0.0.1", int(sys.argv[1])), authkey=b"python-bounds-key")
+m.connect()
+try:
+    m.echo("x" * 300_000)
+except MemoryError as e:
+    print("too-large: MemoryError", "max_python_frame" in str(e))
+print("small:", m.echo("hi")._getvalue())
+def server_call(name, *args):
+    conn = m._Client(m.address, authkey=m._authkey)
+    try:
+        return dispatch(conn, None, name, args)
+    finally:
+        conn.close()
+for name, arg in [("create", "t" * 200_000), ("decref", "i" * 200_000), ("create", ["s" * 1000] * 200)]:
+    try:
+        server_call(name, arg)
+    except RemoteError as e:
+        text = str(e)
+        print(name + ":", "RemoteError", len(text) < 4096, "..." in text)
+"#;
+    let dir = std::env::temp_dir().join(format!("stdrpc-python-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bounded_errors.py");
+    std::fs::write(&path, script).unwrap();
+    for (version, python) in common::python::interpreters() {
+        let out = std::process::Command::new(&python)
+            .arg(&path)
+            .arg(port.to_string())
+            .output()
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{version}: {out:?}");
+        assert_eq!(
+            stdout,
+            "too-large: MemoryError True\n\
+             small: hi\n\
+             create: RemoteError True True\n\
+             decref: RemoteError True True\n\
+             create: RemoteError True True\n",
+            "{version}: {out:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     running.shutdown().unwrap();
 }
