@@ -514,7 +514,7 @@ impl<'a> Machine<'a> {
                 let text = self.line_str()?;
                 let v: f64 = text
                     .parse()
-                    .map_err(|_| format!("invalid float literal {text:?}"))?;
+                    .map_err(|_| format!("invalid float literal {:?}", clipped(text)))?;
                 self.leaf(Value::Float(v))?;
             }
 
@@ -765,10 +765,10 @@ impl<'a> Machine<'a> {
     fn line_index(&mut self) -> std::result::Result<u32, Fail> {
         let text = self.line_str()?;
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("invalid memo index {text:?}"));
+            return Err(format!("invalid memo index {:?}", clipped(text)));
         }
         text.parse()
-            .map_err(|_| format!("memo index {text} out of range"))
+            .map_err(|_| format!("memo index {} out of range", clipped(text)))
     }
 
     /// Adds items to the container on top of the stack.
@@ -1071,6 +1071,16 @@ fn set_node(g: Global, items: Vec<Id>) -> Node {
     }
 }
 
+/// The first 100 characters of a text from the input, for an error message
+/// (which must not grow with the input), with `...` if cut.
+pub(super) fn clipped(text: &str) -> String {
+    const SHOWN: usize = 100;
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}...", text.get(..at).unwrap_or_default()),
+        None => text.to_owned(),
+    }
+}
+
 /// What a vector of `n` ids costs: at least the smallest block the
 /// allocator hands out.
 fn ids_cost(n: usize) -> usize {
@@ -1125,7 +1135,7 @@ fn encode_text(text: &str, encoding: &str) -> std::result::Result<Vec<u8>, Fail>
             .map(|c| u8::try_from(u32::from(c)).map_err(|_| "character outside latin-1".into()))
             .collect(),
         "utf8" | "utf_8" | "u8" | "utf" => Ok(text.as_bytes().to_vec()),
-        _ => Err(format!("unsupported encoding {encoding:?}")),
+        _ => Err(format!("unsupported encoding {:?}", clipped(encoding))),
     }
 }
 
@@ -1693,6 +1703,22 @@ mod tests {
         p.extend(std::iter::repeat_n(b'x', 255));
         p.extend_from_slice(b"\x940(h\x00h\x00h\x00h\x00t.");
         assert!(from_pickle(&p).is_ok());
+    }
+
+    #[test]
+    fn error_messages_do_not_grow_with_the_input() {
+        let long = "x".repeat(100_000);
+        for body in [
+            format!("F{long}\n."),
+            format!("g{long}\n."),
+            format!("c{long}\n{long}\n."),
+            format!("N(c{long}\n{long}\n."),
+        ] {
+            let mut p = b"\x80\x02".to_vec();
+            p.extend_from_slice(body.as_bytes());
+            let e = err(&p);
+            assert!(e.len() < 600, "{}: {}", e.len(), &e[..200]);
+        }
     }
 
     #[test]
