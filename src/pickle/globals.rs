@@ -242,8 +242,10 @@ pub(crate) fn resolve(module: &str, name: &str, protocol: u8) -> Result<Global, 
     };
     global.ok_or_else(|| {
         format!(
-            "refusing to load global {module}.{name}: only data, builtin exceptions and \
-             multiprocessing.managers.Token/RemoteError can be unpickled"
+            "refusing to load global {}.{}: only data, builtin exceptions and \
+             multiprocessing.managers.Token/RemoteError can be unpickled",
+            super::decode::clipped(module),
+            super::decode::clipped(name)
         )
     })
 }
