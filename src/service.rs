@@ -329,6 +329,10 @@ macro_rules! __service {
                 let this = ::std::sync::Arc::new(self);
                 $(
                     $crate::__service! { @cfg [$([$($attr)*])*] {
+                        // One check per argument, so that a type the server
+                        // cannot decode (`&str`) is reported at the user's own
+                        // line, the type's span.
+                        $( $crate::__private::service::argument::<$ty>(); )*
                         let this = ::std::sync::Arc::clone(&this);
                         server.register(
                             ::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m)),
