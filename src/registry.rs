@@ -203,6 +203,39 @@ plain_reply_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
 
 /// A closure that can serve a method: `Fn(A, B, ...) -> R` for up to six
 /// arguments. `Args` is a marker that keeps the arities apart; you never name it.
+///
+/// Each argument is an owned type implementing [`Decode`], the result a type
+/// implementing [`Encode`] or a `Result<T: Encode, E: Display>`; the
+/// arguments' and result's shapes become the method's signature, which typed
+/// calls are checked against. The compiler explains, with one list of the
+/// causes, a closure that is not a handler:
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// server.register("len", |s: &str| s.len() as u64); // borrowed: use `String`
+/// ```
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// server.register("seven", |a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8| a); // at most six
+/// ```
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// struct Point(i32, i32);
+/// server.register("origin", || Point(0, 0)); // the result is not `Encode`
+/// ```
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// struct NotDisplay;
+/// server.register("fails", || Err::<u8, _>(NotDisplay)); // the error is not `Display`
+/// ```
+///
+/// ```
+/// # let mut server = stdrpc::Server::new(b"k");
+/// server.register("len", |s: String| s.len() as u64); // fine
+/// ```
 #[diagnostic::on_unimplemented(
     message = "this closure cannot be registered as an stdrpc handler",
     label = "not a handler",
