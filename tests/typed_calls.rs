@@ -215,6 +215,14 @@ fn opaque_shapes_are_not_checked() {
     // A raw handler's shape is opaque: any typed call reaches it.
     assert_eq!(c.call::<_, u64>("raw_len", (1u8, 2u8)).unwrap(), 2);
     assert_eq!(c.call::<_, u64>("raw_len", "abc").unwrap(), 4);
+    // A result that cannot be checked and does not decode names the method
+    // and the type the caller asked for.
+    let err = c.call::<_, String>("raw_len", (1u8, 2u8)).unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "decode error: raw_len: result (String): length prefix 2 exceeds the 0 remaining bytes"
+    );
     // A hand-written Encode without a shape is opaque too.
     struct Pair(i64, i64);
     impl stdrpc::Encode for Pair {
