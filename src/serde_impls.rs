@@ -25,23 +25,28 @@ use crate::server::Stats;
 
 // ---- RemoteKind ----------------------------------------------------------------
 
-const REMOTE_KINDS: [(RemoteKind, &str); 6] = [
+const REMOTE_KINDS: [(RemoteKind, &str); 7] = [
     (RemoteKind::NoSuchMethod, "NoSuchMethod"),
     (RemoteKind::BadArguments, "BadArguments"),
     (RemoteKind::Handler, "Handler"),
     (RemoteKind::Panicked, "Panicked"),
     (RemoteKind::ShuttingDown, "ShuttingDown"),
+    (RemoteKind::SignatureMismatch, "SignatureMismatch"),
     (RemoteKind::Other, "Other"),
 ];
 
-const REMOTE_KIND_NAMES: [&str; 6] = [
+const REMOTE_KIND_NAMES: [&str; 7] = [
     "NoSuchMethod",
     "BadArguments",
     "Handler",
     "Panicked",
     "ShuttingDown",
+    "SignatureMismatch",
     "Other",
 ];
+
+/// The index of `Other`, the last variant.
+const OTHER_INDEX: usize = REMOTE_KINDS.len() - 1;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for RemoteKind {
@@ -51,8 +56,8 @@ impl Serialize for RemoteKind {
             .iter()
             .enumerate()
             .find(|(_, (kind, _))| kind == self)
-            .map_or((5, "Other"), |(i, (_, name))| (i, *name));
-        let index = u32::try_from(index).unwrap_or(5);
+            .map_or((OTHER_INDEX, "Other"), |(i, (_, name))| (i, *name));
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
         serializer.serialize_unit_variant("RemoteKind", index, name)
     }
 }
@@ -74,7 +79,7 @@ impl<'de> Deserialize<'de> for KindTag {
                     .and_then(|i| REMOTE_KINDS.get(i))
                     .map(|(kind, _)| KindTag(*kind))
                     .ok_or_else(|| {
-                        E::invalid_value(de::Unexpected::Unsigned(v), &"a variant index 0..=5")
+                        E::invalid_value(de::Unexpected::Unsigned(v), &"a variant index of RemoteKind")
                     })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<KindTag, E> {
