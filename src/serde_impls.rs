@@ -79,7 +79,10 @@ impl<'de> Deserialize<'de> for KindTag {
                     .and_then(|i| REMOTE_KINDS.get(i))
                     .map(|(kind, _)| KindTag(*kind))
                     .ok_or_else(|| {
-                        E::invalid_value(de::Unexpected::Unsigned(v), &"a variant index of RemoteKind")
+                        E::invalid_value(
+                            de::Unexpected::Unsigned(v),
+                            &"a variant index of RemoteKind",
+                        )
                     })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<KindTag, E> {

@@ -282,3 +282,73 @@ fn decode_errors_name_method_position_and_type() {
     );
     running.shutdown().unwrap();
 }
+
+mod support;
+
+#[test]
+fn extension_block_on_the_wire() {
+    use std::io::Write;
+    use support::raw::{self, Reply};
+
+    let (seen, _rx, running, _c) = setup();
+    let addr = match running.local_addr() {
+        stdrpc::Address::Tcp(a) => *a,
+        other => panic!("not TCP: {other}"),
+    };
+    let mut s = raw::authenticated(addr, KEY);
+    let add = <(i64, i64) as stdrpc::Decode>::shape().fingerprint();
+    let int = <i64 as stdrpc::Decode>::shape().fingerprint();
+    let head = |tag: u8, id: u8| {
+        let mut m = vec![tag, id, 3, b'a', b'd', b'd'];
+        m.extend_from_slice(&add.to_le_bytes());
+        m.extend_from_slice(&int.to_le_bytes());
+        m
+    };
+    // 0x15 with a deadline (1500 µs) and an unknown skippable tag: runs.
+    let mut m = head(0x15, 1);
+    m.extend_from_slice(&[9, 0x01, 3, 251, 0xdc, 0x05, 0x02, 2, 0xaa, 0xbb]);
+    m.extend_from_slice(&[4, 6]);
+    // 0x15 with a must-understand tag this version lacks: refused, not run.
+    let mut refused = head(0x15, 2);
+    refused.extend_from_slice(&[2, 0x90, 0, 4, 6]);
+    s.write_all(&[raw::frame(&m), raw::frame(&refused)].concat())
+        .unwrap();
+    let mut replies = [
+        raw::parse_reply(&raw::read_frame(&mut s).unwrap()),
+        raw::parse_reply(&raw::read_frame(&mut s).unwrap()),
+    ];
+    replies.sort_by_key(Reply::id);
+    assert_eq!(
+        replies[0],
+        Reply::Ok {
+            id: 1,
+            result: vec![10]
+        }
+    );
+    match &replies[1] {
+        Reply::Err {
+            id: 2,
+            kind: 255,
+            message,
+        } => {
+            assert!(message.contains("0x90"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(seen.add.load(Ordering::SeqCst), 1);
+    // The connection goes on.
+    s.write_all(&raw::frame(&head(0x05, 3))).unwrap();
+    // (no argument bytes: a decode error naming the first argument)
+    match raw::parse_reply(&raw::read_frame(&mut s).unwrap()) {
+        Reply::Err {
+            id: 3,
+            kind: 2,
+            message,
+        } => {
+            assert!(message.starts_with("add: argument 1 (i64): "), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(s);
+    running.shutdown().unwrap();
+}
