@@ -249,18 +249,22 @@ pub trait Handler<Args>: Send + Sync + 'static {
     fn into_erased(self) -> Erased;
 }
 
-/// Decodes argument number `position` (from 1) of a handler; a failure
-/// names the position and the type: `argument 2 (i64): unexpected end of
-/// input`. The method's name is added by [`Registry::dispatch`].
-fn decode_arg<A: Decode>(d: &mut Decoder<'_>, position: usize) -> Result<A, Failure> {
+/// Decodes argument number `position` (from 1) of a handler of `count`
+/// arguments; a failure names the position and the type: `argument 2 (i64):
+/// unexpected end of input`. The method's name is added by
+/// [`Registry::dispatch`]. A lone tuple argument (a `service!` method's
+/// arguments arrive as one) is named as the arguments: `arguments (String,
+/// i64): ...`.
+fn decode_arg<A: Decode>(d: &mut Decoder<'_>, position: usize, count: usize) -> Result<A, Failure> {
     A::decode(d).map_err(|e| {
+        let shape = <A as Decode>::shape();
+        let what = match &shape {
+            Shape::Tuple(_) if count == 1 => format!("arguments {shape}"),
+            _ => format!("argument {position} ({shape})"),
+        };
         Failure::new(
             RemoteKind::BadArguments,
-            format!(
-                "argument {position} ({}): {}",
-                <A as Decode>::shape(),
-                decode_text(&e)
-            ),
+            format!("{what}: {}", decode_text(&e)),
         )
     })
 }
@@ -368,13 +372,14 @@ macro_rules! handler_arity {
                 let g = Arc::clone(&f);
                 Erased {
                     bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+                        const COUNT: usize = [$(stringify!($a)),+].len();
                         let mut d = Decoder::new(args);
                         let mut position = 0;
                         $(
                             position += 1;
-                            let $a = decode_arg::<$a>(&mut d, position)?;
+                            let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
                         )+
-                        finish_args(d, position)?;
+                        finish_args(d, COUNT)?;
                         finish(f($($a),+), out)
                     }),
                     value: Some(Arc::new(move |args: Vec<Value>| {
@@ -771,6 +776,13 @@ mod tests {
         args.push(0);
         let f = call(&r, "put", &args).unwrap_err();
         assert_eq!(f.message, "put: 1 trailing byte (after its 2 arguments)");
+        let f = call(&registry(), "tuple", &[2]).unwrap_err();
+        assert!(
+            f.message
+                .starts_with("tuple: arguments (i64, i64): unexpected end of input"),
+            "{}",
+            f.message
+        );
         let f = call(&registry(), "zero", &[0, 0]).unwrap_err();
         assert_eq!(
             f.message,
