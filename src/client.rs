@@ -2,6 +2,7 @@
 //! with replies matched to calls by request id.
 
 mod replies;
+mod signatures;
 
 use std::fmt;
 use std::future::Future;
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use crate::address::{Address, ToAddress};
 use crate::auth;
+use crate::codec::shape::SigInfo;
 use crate::codec::{Decode, Encode, from_slice};
 use crate::config::Config;
-use crate::envelope;
-use crate::error::{Error, Result};
+use crate::envelope::{self, Check};
+use crate::error::{Error, RemoteKind, Result};
 use crate::outbox::Outbox;
 use crate::stream::{Deadline, Stream};
 
@@ -211,14 +213,54 @@ impl Client {
     /// Several arguments go as a tuple: `client.call("put", ("a".to_string(), 1i64))`;
     /// none as `()`.
     ///
+    /// **Write the result type**, as `call::<_, R>(...)` or with a typed
+    /// `let x: R = client.call(...)?`: the result's bytes carry no type, so
+    /// `R` decides how they are read, and Rust cannot infer it from the
+    /// method name. The call is *typed*: it carries the fingerprints of the
+    /// shapes of `A` and `R` (see [`Shape`](crate::Shape)), and the server
+    /// refuses it without running the handler when they differ from the
+    /// handler's signature. Integer types of one encoding family match
+    /// (`i32` arguments reach an `i64` handler; a value too large fails
+    /// loudly), `u64` does not match `i64`, and a type whose shape is opaque
+    /// (a hand-written `Encode`, [`Compat`](crate::Compat)) is not checked.
+    ///
+    /// ```no_run
+    /// # let client = stdrpc::Client::connect("127.0.0.1:4343", b"key")?;
+    /// let sum = client.call::<_, i64>("add", (1i64, 2i64))?;
+    /// let sum: i64 = client.call("add", (1i64, 2i64))?;
+    /// # Ok::<(), stdrpc::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Remote`] when the server reports a failure (its kind says
-    /// which), [`Error::Decode`] when the result is not an `R`,
+    /// which; [`RemoteKind::SignatureMismatch`] names the method and both
+    /// signatures: `add expects (i64, i64) -> i64, called with (u64, u64) ->
+    /// i64`), [`Error::Decode`] when the result is not an `R`,
     /// [`Error::ConnectionClosed`], [`Error::FrameTooLarge`].
     pub fn call<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<R> {
+        let sig = signatures::of::<A, R>();
         let inner = self.inner()?;
-        let (id, slot) = self.send_call(&inner, method, |buf| args.encode(buf), false)?;
-        decode_reply(inner.replies.wait(id, &slot, None))
+        let (id, slot) = self.send_call(
+            &inner,
+            method,
+            Some(sig.check()),
+            |buf| args.encode(buf),
+            false,
+        )?;
+        decode_reply(inner.replies.wait(id, &slot, None), sig, Some(method))
+    }
+
+    /// The server's methods with their signatures, sorted by name:
+    /// `("add", "(i64, i64) -> i64")`. Raw-bytes handlers and types that
+    /// do not describe themselves show as opaque names.
+    ///
+    /// This calls the library's reserved method `stdrpc.methods` (names
+    /// starting with `stdrpc.` cannot be registered).
+    ///
+    /// # Errors
+    /// As [`call`](Client::call).
+    pub fn methods(&self) -> Result<Vec<(String, String)>> {
+        self.call(crate::registry::METHODS, ())
     }
 
     /// Like [`call`](Client::call), giving up after `timeout`.
@@ -236,9 +278,20 @@ impl Client {
         timeout: Duration,
     ) -> Result<R> {
         let deadline = Instant::now() + timeout;
+        let sig = signatures::of::<A, R>();
         let inner = self.inner()?;
-        let (id, slot) = self.send_call(&inner, method, |buf| args.encode(buf), false)?;
-        decode_reply(inner.replies.wait(id, &slot, Some(deadline)))
+        let (id, slot) = self.send_call(
+            &inner,
+            method,
+            Some(sig.check()),
+            |buf| args.encode(buf),
+            false,
+        )?;
+        decode_reply(
+            inner.replies.wait(id, &slot, Some(deadline)),
+            sig,
+            Some(method),
+        )
     }
 
     /// Sends a call and returns at once with a handle to its result, for
@@ -250,12 +303,20 @@ impl Client {
     /// # Errors
     /// The call could not be queued (connection closed, frame too large).
     pub fn start<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<Pending<R>> {
+        let sig = signatures::of::<A, R>();
         let inner = self.inner()?;
-        let (id, slot) = self.send_call(&inner, method, |buf| args.encode(buf), true)?;
+        let (id, slot) = self.send_call(
+            &inner,
+            method,
+            Some(sig.check()),
+            |buf| args.encode(buf),
+            true,
+        )?;
         Ok(Pending {
             slot,
             id,
             replies: Arc::clone(&inner.replies),
+            sig,
             _result: PhantomData,
         })
     }
@@ -264,12 +325,20 @@ impl Client {
     /// the reply's bytes undecoded (see
     /// [`Server::register_raw`](crate::Server::register_raw)).
     ///
+    /// The call is untyped (message `0x01`): its shapes are unknown, so no
+    /// signature is checked.
+    ///
     /// # Errors
     /// As [`call`](Client::call).
     pub fn call_raw(&self, method: &str, args: &[u8]) -> Result<Vec<u8>> {
         let inner = self.inner()?;
-        let (id, slot) =
-            self.send_call(&inner, method, |buf| buf.extend_from_slice(args), false)?;
+        let (id, slot) = self.send_call(
+            &inner,
+            method,
+            None,
+            |buf| buf.extend_from_slice(args),
+            false,
+        )?;
         inner.replies.wait(id, &slot, None)
     }
 
@@ -281,6 +350,11 @@ impl Client {
     /// written by a background thread; a call, [`flush`](Client::flush),
     /// [`close`](Client::close) or dropping the client sends them at once.
     ///
+    /// Like [`call`](Client::call), a notification carries the fingerprint
+    /// of its argument shape; the server does not run it when the handler's
+    /// arguments have another shape, and counts it in
+    /// [`Stats::signature_mismatches`](crate::Stats::signature_mismatches).
+    ///
     /// # Errors
     /// The notification could not be queued (connection closed, frame too large).
     pub fn notify<A: Encode>(&self, method: &str, args: A) -> Result<()> {
@@ -288,8 +362,9 @@ impl Client {
         if inner.replies.is_closed() {
             return Err(Error::ConnectionClosed);
         }
+        let args_fp = signatures::of::<A, ()>().args_fp;
         inner.outbox.send_soon(|buf| {
-            envelope::notify_head(buf, method);
+            envelope::typed_notify_head(buf, method, args_fp);
             args.encode(buf);
         })
     }
@@ -340,12 +415,16 @@ impl Client {
         &self,
         inner: &Inner,
         method: &str,
+        check: Option<Check>,
         args: impl FnOnce(&mut Vec<u8>),
         detached: bool,
     ) -> Result<(u64, Arc<Slot>)> {
         let (id, slot, busy) = inner.replies.register(detached)?;
         let encode = |buf: &mut Vec<u8>| {
-            envelope::call_head(buf, id, method);
+            match check {
+                Some(check) => envelope::typed_call_head(buf, id, method, check),
+                None => envelope::call_head(buf, id, method),
+            }
             args(buf);
         };
         let sent = if detached || busy {
@@ -386,6 +465,7 @@ pub struct Pending<R> {
     slot: Arc<Slot>,
     id: u64,
     replies: Arc<Replies>,
+    sig: &'static SigInfo,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -403,7 +483,7 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// As [`Client::call`].
     pub fn wait(self) -> Result<R> {
-        decode_reply(self.replies.wait(self.id, &self.slot, None))
+        decode_reply(self.replies.wait(self.id, &self.slot, None), self.sig, None)
     }
 
     /// Blocks until the reply arrives or `timeout` passes.
@@ -414,6 +494,8 @@ impl<R: Decode> Pending<R> {
         decode_reply(
             self.replies
                 .wait(self.id, &self.slot, Some(Instant::now() + timeout)),
+            self.sig,
+            None,
         )
     }
 
@@ -423,8 +505,31 @@ impl<R: Decode> Pending<R> {
     }
 }
 
-fn decode_reply<R: Decode>(bytes: Result<Vec<u8>>) -> Result<R> {
-    from_slice(&bytes?)
+/// Decodes a reply as `R`. A signature mismatch gets the caller's side of
+/// the story (`, called with <signature>`); a result that does not decode
+/// names its type, and the method when known.
+fn decode_reply<R: Decode>(
+    reply: Result<Vec<u8>>,
+    sig: &SigInfo,
+    method: Option<&str>,
+) -> Result<R> {
+    match reply {
+        Ok(bytes) => from_slice(&bytes).map_err(|e| match e {
+            Error::Decode(inner) => Error::decode(match method {
+                Some(m) => format!("{m}: result ({}): {inner}", sig.signature.result),
+                None => format!("result ({}): {inner}", sig.signature.result),
+            }),
+            other => other,
+        }),
+        Err(Error::Remote {
+            kind: RemoteKind::SignatureMismatch,
+            message,
+        }) => Err(Error::remote(
+            RemoteKind::SignatureMismatch,
+            format!("{message}, called with {}", sig.text),
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 impl<R: Decode> Future for Pending<R> {
@@ -432,7 +537,7 @@ impl<R: Decode> Future for Pending<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<R>> {
         match self.slot.poll(cx.waker()) {
-            Some(reply) => Poll::Ready(decode_reply(reply)),
+            Some(reply) => Poll::Ready(decode_reply(reply, self.sig, None)),
             None => Poll::Pending,
         }
     }

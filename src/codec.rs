@@ -14,6 +14,7 @@
 
 mod containers;
 mod primitives;
+pub mod shape;
 mod varint;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use std::fmt;
 use crate::pickle::convert;
 use crate::{Error, Result, Value};
 
+pub use shape::{Fields, Shape, Signature};
 pub use varint::write_varint_u64;
 
 /// A value that can be written in stdrpc's wire format.
@@ -59,9 +61,25 @@ pub use varint::write_varint_u64;
 /// assert_eq!(to_vec(&[1u8, 2]), [1, 2]);
 /// assert_eq!(to_vec(&vec![1u8, 2]), [2, 1, 2]);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent: it does not implement `stdrpc::Encode`",
+    label = "not an stdrpc wire type",
+    note = "arguments and results are the codec's types (integers, floats, `bool`, `char`, `String`, `&str`, `Vec`, maps, sets, `Option`, `Result`, tuples, arrays), `message!` types, or `Compat<T>` for serde types"
+)]
 pub trait Encode {
     /// Appends the encoding of `self` to `out`.
     fn encode(&self, out: &mut Vec<u8>);
+
+    /// The shape of this type's encoding, which typed calls compare with the
+    /// peer's (see [`Shape`]).
+    ///
+    /// Every type of the codec and every `message!` type describes itself.
+    /// The default is [`Shape::Opaque`]: a hand-written impl that does not
+    /// override it is not checked. An override must agree with the type's
+    /// [`Decode::shape`] and describe exactly the bytes `encode` writes.
+    fn shape() -> Shape {
+        Shape::opaque::<Self>()
+    }
 
     /// Appends the encodings of `items`, one after the other, without a length.
     ///
@@ -125,9 +143,21 @@ pub trait Encode {
 /// Integers are read the way bincode 2 reads them: a value written in a wider
 /// form than necessary is accepted, a form wider than the target type is an
 /// error even if the value would fit.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be received: it does not implement `stdrpc::Decode`",
+    label = "not an owned stdrpc wire type",
+    note = "handler arguments and call results must be owned codec types: `String`, not `&str`; `Vec<T>`, not `&[T]`",
+    note = "other types: `message!` types, or `Compat<T>` for serde types"
+)]
 pub trait Decode: Sized {
     /// Reads one value from the decoder, consuming exactly its bytes.
     fn decode(d: &mut Decoder<'_>) -> Result<Self>;
+
+    /// The shape of the encoding this type reads (see [`Encode::shape`]).
+    /// The default is [`Shape::Opaque`]: not checked.
+    fn shape() -> Shape {
+        Shape::opaque::<Self>()
+    }
 
     /// Reads `len` consecutive values.
     ///

@@ -1,16 +1,29 @@
 //! The message inside each frame once a connection is authenticated.
 //!
 //! ```text
-//! call   = 0x01 id:varint method:str args:rest
-//! notify = 0x02 method:str args:rest
-//! ok     = 0x03 id:varint result:rest
-//! error  = 0x04 id:varint kind:u8 message:str
-//! str    = len:varint utf8-bytes
+//! call         = 0x01 id:varint method:str args:rest
+//! notify       = 0x02 method:str args:rest
+//! ok           = 0x03 id:varint result:rest
+//! error        = 0x04 id:varint kind:u8 message:str
+//! typed-call   = 0x05 id:varint method:str args_fp:u32le result_fp:u32le args:rest
+//!              | 0x15 id:varint method:str args_fp:u32le result_fp:u32le ext args:rest
+//! typed-notify = 0x06 method:str args_fp:u32le args:rest
+//!              | 0x16 method:str args_fp:u32le ext args:rest
+//! ext          = ext_len:varint (tag:u8 len:varint value)*   ; ext_len bytes in all
+//! str          = len:varint utf8-bytes
 //! ```
+//!
+//! A fingerprint is a shape's (see `codec::shape`); `0` is "unknown, do not
+//! check". Extension tags below `0x80` that this version does not know are
+//! skipped; an unknown tag from `0x80` up must be understood, and the
+//! message is refused ([`Message::Unsupported`]). Tag `0x01` is a deadline:
+//! a relative timeout in microseconds, as a varint.
 //!
 //! Varints are bincode 2's (see the codec). The first byte of a message is
 //! never `0x80`, which starts a Python pickle: a connection whose first
 //! message starts with `0x80` is a stock Python `BaseManager` client.
+
+use std::time::Duration;
 
 use crate::codec::{Decoder, write_varint_u64};
 use crate::error::{Error, RemoteKind, Result};
@@ -19,18 +32,54 @@ pub(crate) const CALL: u8 = 0x01;
 pub(crate) const NOTIFY: u8 = 0x02;
 pub(crate) const OK: u8 = 0x03;
 pub(crate) const ERROR: u8 = 0x04;
+pub(crate) const TYPED_CALL: u8 = 0x05;
+pub(crate) const TYPED_NOTIFY: u8 = 0x06;
+/// Set on a typed call or notification: an extension block follows the
+/// fingerprints.
+pub(crate) const HAS_EXT: u8 = 0x10;
+/// The extension tag of a deadline (a relative timeout in microseconds).
+pub(crate) const EXT_DEADLINE: u8 = 0x01;
+
+/// The fingerprints a typed call or notification carries; `0` means
+/// "unknown" and is not checked. Untyped messages carry [`Check::NONE`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Check {
+    /// The argument shape's fingerprint.
+    pub(crate) args: u32,
+    /// The expected result shape's fingerprint (`0` for a notification).
+    pub(crate) result: u32,
+}
+
+impl Check {
+    /// Nothing to check: an untyped call, or a typed one of opaque shapes.
+    pub(crate) const NONE: Check = Check { args: 0, result: 0 };
+}
 
 /// A message as received, borrowing from the frame.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Message<'a> {
+    /// A call, typed (`0x05`/`0x15`) or not (`0x01`, with [`Check::NONE`]).
     Call {
         id: u64,
         method: &'a str,
+        check: Check,
+        /// The caller's deadline extension, relative to the message's arrival.
+        deadline: Option<Duration>,
         args: &'a [u8],
     },
+    /// A notification, typed (`0x06`/`0x16`) or not (`0x02`).
     Notify {
         method: &'a str,
+        check: Check,
+        deadline: Option<Duration>,
         args: &'a [u8],
+    },
+    /// A typed call or notification carrying a must-understand extension
+    /// this version does not know: it is refused, not run (a call gets an
+    /// error reply; `id` is `None` for a notification).
+    Unsupported {
+        id: Option<u64>,
+        tag: u8,
     },
     Ok {
         id: u64,
@@ -58,6 +107,8 @@ impl<'a> Message<'a> {
                 Message::Call {
                     id,
                     method,
+                    check: Check::NONE,
+                    deadline: None,
                     args: rest_of(d),
                 }
             }
@@ -65,6 +116,52 @@ impl<'a> Message<'a> {
                 let method = read_str(&mut d)?;
                 Message::Notify {
                     method,
+                    check: Check::NONE,
+                    deadline: None,
+                    args: rest_of(d),
+                }
+            }
+            TYPED_CALL | 0x15 => {
+                let id = d.read_varint_u64().map_err(malformed)?;
+                let method = read_str(&mut d)?;
+                let check = Check {
+                    args: read_u32(&mut d)?,
+                    result: read_u32(&mut d)?,
+                };
+                let ext = if tag & HAS_EXT != 0 {
+                    read_ext(&mut d)?
+                } else {
+                    Ext::default()
+                };
+                if let Some(tag) = ext.unsupported {
+                    return Ok(Message::Unsupported { id: Some(id), tag });
+                }
+                Message::Call {
+                    id,
+                    method,
+                    check,
+                    deadline: ext.deadline,
+                    args: rest_of(d),
+                }
+            }
+            TYPED_NOTIFY | 0x16 => {
+                let method = read_str(&mut d)?;
+                let check = Check {
+                    args: read_u32(&mut d)?,
+                    result: 0,
+                };
+                let ext = if tag & HAS_EXT != 0 {
+                    read_ext(&mut d)?
+                } else {
+                    Ext::default()
+                };
+                if let Some(tag) = ext.unsupported {
+                    return Ok(Message::Unsupported { id: None, tag });
+                }
+                Message::Notify {
+                    method,
+                    check,
+                    deadline: ext.deadline,
                     args: rest_of(d),
                 }
             }
@@ -106,10 +203,31 @@ pub(crate) fn call_head(out: &mut Vec<u8>, id: u64, method: &str) {
     write_str(out, method);
 }
 
-/// Appends the head of a notification; the caller appends the arguments.
+/// Appends the head of an untyped notification; the caller appends the
+/// arguments. The client sends typed ones; this form is for other peers
+/// (and tests).
+#[cfg(test)]
 pub(crate) fn notify_head(out: &mut Vec<u8>, method: &str) {
     out.push(NOTIFY);
     write_str(out, method);
+}
+
+/// Appends the head of a typed call (no extensions); the caller appends the
+/// encoded arguments.
+pub(crate) fn typed_call_head(out: &mut Vec<u8>, id: u64, method: &str, check: Check) {
+    out.push(TYPED_CALL);
+    write_varint_u64(out, id);
+    write_str(out, method);
+    out.extend_from_slice(&check.args.to_le_bytes());
+    out.extend_from_slice(&check.result.to_le_bytes());
+}
+
+/// Appends the head of a typed notification; the caller appends the
+/// arguments.
+pub(crate) fn typed_notify_head(out: &mut Vec<u8>, method: &str, args_fp: u32) {
+    out.push(TYPED_NOTIFY);
+    write_str(out, method);
+    out.extend_from_slice(&args_fp.to_le_bytes());
 }
 
 /// Appends the head of a successful reply; the caller appends the result.
@@ -137,6 +255,43 @@ fn read_str<'a>(d: &mut Decoder<'a>) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| Error::protocol("method name or message is not UTF-8"))
 }
 
+fn read_u32(d: &mut Decoder<'_>) -> Result<u32> {
+    let bytes = d.read_bytes(4).map_err(malformed)?;
+    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+/// What an extension block says.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Ext {
+    deadline: Option<Duration>,
+    /// The first must-understand tag this version does not know.
+    unsupported: Option<u8>,
+}
+
+/// Reads an extension block: `ext_len:varint` then fields of
+/// `tag:u8 len:varint value`.
+fn read_ext(d: &mut Decoder<'_>) -> Result<Ext> {
+    let len = d.read_len().map_err(malformed)?;
+    let mut block = Decoder::new(d.read_bytes(len).map_err(malformed)?);
+    let mut ext = Ext::default();
+    while block.remaining() > 0 {
+        let tag = block.read_u8().map_err(malformed)?;
+        let len = block.read_len().map_err(malformed)?;
+        let value = block.read_bytes(len).map_err(malformed)?;
+        match tag {
+            EXT_DEADLINE => {
+                let mut v = Decoder::new(value);
+                let micros = v.read_varint_u64().map_err(malformed)?;
+                v.finish().map_err(malformed)?;
+                ext.deadline = Some(Duration::from_micros(micros));
+            }
+            0x80.. if ext.unsupported.is_none() => ext.unsupported = Some(tag),
+            _ => {}
+        }
+    }
+    Ok(ext)
+}
+
 fn rest_of<'a>(mut d: Decoder<'a>) -> &'a [u8] {
     let n = d.remaining();
     // Cannot fail: exactly the remaining bytes are requested.
@@ -162,6 +317,8 @@ mod tests {
             Message::Call {
                 id: 7,
                 method: "get",
+                check: Check::NONE,
+                deadline: None,
                 args: &[1, b'a']
             }
         );
@@ -175,6 +332,8 @@ mod tests {
             Message::parse(&out).unwrap(),
             Message::Notify {
                 method: "tick",
+                check: Check::NONE,
+                deadline: None,
                 args: &[]
             }
         );
@@ -202,11 +361,98 @@ mod tests {
     }
 
     #[test]
+    fn typed_messages_bytes_and_round_trip() {
+        let mut out = Vec::new();
+        let check = Check {
+            args: 0x0403_0201,
+            result: 0x0807_0605,
+        };
+        typed_call_head(&mut out, 7, "add", check);
+        out.extend_from_slice(&[2, 4]);
+        assert_eq!(
+            out,
+            [0x05, 7, 3, b'a', b'd', b'd', 1, 2, 3, 4, 5, 6, 7, 8, 2, 4]
+        );
+        assert_eq!(
+            Message::parse(&out).unwrap(),
+            Message::Call {
+                id: 7,
+                method: "add",
+                check,
+                deadline: None,
+                args: &[2, 4]
+            }
+        );
+        out.clear();
+        typed_notify_head(&mut out, "bump", 9);
+        out.push(14);
+        assert_eq!(out, [0x06, 4, b'b', b'u', b'm', b'p', 9, 0, 0, 0, 14]);
+        assert_eq!(
+            Message::parse(&out).unwrap(),
+            Message::Notify {
+                method: "bump",
+                check: Check { args: 9, result: 0 },
+                deadline: None,
+                args: &[14]
+            }
+        );
+    }
+
+    #[test]
+    fn extension_block() {
+        // 0x15: a deadline of 1500 µs (varint 251 220 5), an unknown
+        // skippable tag 0x02 with two bytes, then the arguments.
+        let mut m = vec![0x15, 1, 1, b'f', 0, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&[9, 0x01, 3, 251, 0xdc, 0x05, 0x02, 2, 0xaa, 0xbb]);
+        m.push(42);
+        assert_eq!(
+            Message::parse(&m).unwrap(),
+            Message::Call {
+                id: 1,
+                method: "f",
+                check: Check::NONE,
+                deadline: Some(Duration::from_micros(1500)),
+                args: &[42]
+            }
+        );
+        // A must-understand tag refuses the message, naming the tag.
+        let m = [0x16, 1, b'f', 0, 0, 0, 0, 2, 0x90, 0, 42];
+        assert_eq!(
+            Message::parse(&m).unwrap(),
+            Message::Unsupported {
+                id: None,
+                tag: 0x90
+            }
+        );
+        let m = [0x15, 3, 1, b'f', 0, 0, 0, 0, 0, 0, 0, 0, 2, 0x81, 0];
+        assert_eq!(
+            Message::parse(&m).unwrap(),
+            Message::Unsupported {
+                id: Some(3),
+                tag: 0x81
+            }
+        );
+        // Truncated blocks and fields are protocol errors.
+        for bad in [
+            &[0x16, 1, b'f', 0, 0, 0, 0, 3, 0x02, 5, 0][..],
+            &[0x16, 1, b'f', 0, 0, 0, 0, 9][..],
+            &[0x16, 1, b'f', 0, 0, 0, 0, 3, 0x01, 1, 251][..],
+        ] {
+            assert!(Message::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn malformed_messages_are_errors_not_panics() {
         let mut valid = Vec::new();
         call_head(&mut valid, 1_000_000, "method");
         for cut in 0..valid.len() {
             assert!(Message::parse(&valid[..cut]).is_err(), "cut {cut}");
+        }
+        let mut typed = Vec::new();
+        typed_call_head(&mut typed, 1_000_000, "method", Check::NONE);
+        for cut in 0..typed.len() {
+            assert!(Message::parse(&typed[..cut]).is_err(), "cut {cut}");
         }
         assert!(Message::parse(&[0x80, 4, 0x95]).is_err());
         assert!(Message::parse(&[0x09]).is_err());

@@ -61,6 +61,10 @@ pub enum RemoteKind {
     Panicked,
     /// The server is shutting down and did not run the call.
     ShuttingDown,
+    /// A typed call's argument or result shape differs from the handler's
+    /// signature; the handler did not run. The message names the method and
+    /// both signatures.
+    SignatureMismatch,
     /// An error kind this version does not know (sent by a newer peer).
     Other,
 }
@@ -74,6 +78,7 @@ impl RemoteKind {
             RemoteKind::Handler => 3,
             RemoteKind::Panicked => 4,
             RemoteKind::ShuttingDown => 5,
+            RemoteKind::SignatureMismatch => 6,
             RemoteKind::Other => 255,
         }
     }
@@ -86,6 +91,7 @@ impl RemoteKind {
             3 => RemoteKind::Handler,
             4 => RemoteKind::Panicked,
             5 => RemoteKind::ShuttingDown,
+            6 => RemoteKind::SignatureMismatch,
             _ => RemoteKind::Other,
         }
     }
@@ -99,6 +105,7 @@ impl fmt::Display for RemoteKind {
             RemoteKind::Handler => "handler error",
             RemoteKind::Panicked => "handler panicked",
             RemoteKind::ShuttingDown => "server shutting down",
+            RemoteKind::SignatureMismatch => "signature mismatch",
             RemoteKind::Other => "remote error",
         })
     }
@@ -252,6 +259,7 @@ mod tests {
             RemoteKind::Handler,
             RemoteKind::Panicked,
             RemoteKind::ShuttingDown,
+            RemoteKind::SignatureMismatch,
             RemoteKind::Other,
         ] {
             assert_eq!(RemoteKind::from_code(kind.code()), kind);

@@ -50,7 +50,10 @@ mod stream;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
-pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
+pub use codec::{
+    Decode, Decoder, Encode, Fields, MAX_DEPTH, Shape, Signature, from_slice, to_vec,
+    write_varint_u64,
+};
 #[cfg(feature = "bincode")]
 pub use compat::Compat;
 pub use config::Config;
@@ -85,6 +88,7 @@ pub mod docs {
 /// need. Nothing here is covered by semver.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::codec::shape;
     pub use crate::crypto;
     pub use crate::message::private as message;
     pub use crate::service::private as service;

@@ -116,6 +116,10 @@ macro_rules! __message {
         }
 
         impl<$($($g: $crate::Encode),+)?> $crate::Encode for $name<$($($g),+)?> {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @struct_shape Encode $name { $($f : $t),* } }
+            }
+
             #[allow(unused_variables)] // `out`, when there are no fields.
             fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
                 $( $crate::Encode::encode(&self.$f, out); )*
@@ -123,6 +127,10 @@ macro_rules! __message {
         }
 
         impl<$($($g: $crate::Decode),+)?> $crate::Decode for $name<$($($g),+)?> {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @struct_shape Decode $name { $($f : $t),* } }
+            }
+
             fn decode(d: &mut $crate::Decoder<'_>) -> $crate::Result<Self> {
                 d.enter()?;
                 let value = (|d: &mut $crate::Decoder<'_>| -> $crate::Result<Self> {
@@ -166,10 +174,18 @@ macro_rules! __message {
         $vis struct $name;
 
         impl $crate::Encode for $name {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @struct_shape Encode $name }
+            }
+
             fn encode(&self, _out: &mut ::std::vec::Vec<u8>) {}
         }
 
         impl $crate::Decode for $name {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @struct_shape Decode $name }
+            }
+
             fn decode(_d: &mut $crate::Decoder<'_>) -> $crate::Result<Self> {
                 ::std::result::Result::Ok($name)
             }
@@ -180,6 +196,10 @@ macro_rules! __message {
 
     (@tuple_struct $name:ident [$($g:ident),*] [$($t:ty),*] [$($n:ident)*]) => {
         impl<$($g: $crate::Encode),*> $crate::Encode for $name<$($g),*> {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @struct_shape Encode $name ( $($t),* ) }
+            }
+
             #[allow(unused_variables)] // `out`, when there are no fields.
             fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
                 let Self($($n),*) = self;
@@ -188,6 +208,10 @@ macro_rules! __message {
         }
 
         impl<$($g: $crate::Decode),*> $crate::Decode for $name<$($g),*> {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @struct_shape Decode $name ( $($t),* ) }
+            }
+
             fn decode(d: &mut $crate::Decoder<'_>) -> $crate::Result<Self> {
                 d.enter()?;
                 let value = (|d: &mut $crate::Decoder<'_>| -> $crate::Result<Self> {
@@ -226,6 +250,11 @@ macro_rules! __message {
         }
 
         impl<$($($g: $crate::Encode),+)?> $crate::Encode for $name<$($($g),+)?> {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @enum_shape Encode $name
+                    [$( $v [$({ $($named)* })? $(( $($tuple)* ))?] )*] }
+            }
+
             // `out` is unused in an enum without variants, and the one `if let`
             // of an enum with one variant is irrefutable.
             #[allow(unused_variables, irrefutable_let_patterns)]
@@ -240,6 +269,11 @@ macro_rules! __message {
         }
 
         impl<$($($g: $crate::Decode),+)?> $crate::Decode for $name<$($($g),+)?> {
+            fn shape() -> $crate::Shape {
+                $crate::__message! { @enum_shape Decode $name
+                    [$( $v [$({ $($named)* })? $(( $($tuple)* ))?] )*] }
+            }
+
             fn decode(d: &mut $crate::Decoder<'_>) -> $crate::Result<Self> {
                 #[allow(dead_code, non_camel_case_types)]
                 enum __Index { $($v),* }
@@ -330,6 +364,43 @@ macro_rules! __message {
     };
     (@names $k:tt $acc:tt [] [$($ts:tt)+]) => {
         ::std::compile_error!("message!: a tuple struct or variant has at most 32 fields");
+    };
+
+    // ---- shapes ----------------------------------------------------------
+    // `$tr` is `Encode` or `Decode`: the trait whose `shape` describes the
+    // fields (a generic parameter is bound by one or the other).
+    (@struct_shape $tr:ident $name:ident $($fields:tt)?) => {
+        $crate::__private::shape::describe_named(
+            ::std::any::type_name::<Self>(),
+            ::std::stringify!($name),
+            || $crate::Shape::Struct {
+                name: ::std::stringify!($name),
+                fields: $crate::__message! { @fields $tr $($fields)? },
+            },
+        )
+    };
+    (@enum_shape $tr:ident $name:ident [$( $v:ident [$($fields:tt)?] )*]) => {
+        $crate::__private::shape::describe_named(
+            ::std::any::type_name::<Self>(),
+            ::std::stringify!($name),
+            || $crate::Shape::Enum {
+                name: ::std::stringify!($name),
+                variants: ::std::vec![$(
+                    (::std::stringify!($v), $crate::__message! { @fields $tr $($fields)? })
+                ),*],
+            },
+        )
+    };
+    (@fields $tr:ident) => {
+        $crate::Fields::Unit
+    };
+    (@fields $tr:ident { $( $(#[$($fattr:tt)*])* $f:ident : $t:ty ),* $(,)? }) => {
+        $crate::Fields::Named(::std::vec![$(
+            (::std::stringify!($f), <$t as $crate::$tr>::shape())
+        ),*])
+    };
+    (@fields $tr:ident ( $( $(#[$($fattr:tt)*])* $t:ty ),* $(,)? )) => {
+        $crate::Fields::Tuple(::std::vec![$( <$t as $crate::$tr>::shape() ),*])
     };
 
     (@reply $name:ident [$($g:ident),*]) => {

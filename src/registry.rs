@@ -13,9 +13,20 @@ use std::fmt::Display;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::codec::{Decode, Decoder, Encode};
-use crate::error::RemoteKind;
+use crate::codec::shape::SigInfo;
+use crate::codec::{Decode, Decoder, Encode, Shape, Signature};
+pub(crate) use crate::envelope::Check;
+use crate::error::{Error, RemoteKind};
 use crate::pickle::Value;
+
+/// The prefix of the library's own method names (`stdrpc.methods`); user
+/// handlers cannot be registered under it.
+pub(crate) const RESERVED_PREFIX: &str = "stdrpc.";
+
+/// The reserved method that lists the registered methods with their
+/// signatures: no arguments, a `Vec<(String, String)>` of (name, signature
+/// text) sorted by name.
+pub(crate) const METHODS: &str = "stdrpc.methods";
 
 /// Why a handler produced no result: the kind and message sent to the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +65,8 @@ pub struct Erased {
     bytes: Arc<ErasedFn>,
     /// `None` for raw-bytes handlers, which have no typed form to convert.
     value: Option<Arc<ValueFn>>,
+    /// The handler's signature, fingerprints and text, computed once here.
+    sig: Arc<SigInfo>,
 }
 
 impl std::fmt::Debug for Erased {
@@ -69,6 +82,11 @@ impl std::fmt::Debug for Erased {
 /// Implemented for every type the codec encodes, and for
 /// `Result<T, E: Display>` of those. For a type of your own that implements
 /// [`Encode`], add the one-line implementation with [`plain_reply!`](crate::plain_reply).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a handler's result",
+    label = "a handler must return a value stdrpc can send",
+    note = "a handler returns a type that implements `stdrpc::Encode` (for your own `Encode` types, add `stdrpc::plain_reply!(Type)`), or `Result<T, E>` with `T: Encode` and `E: Display`"
+)]
 pub trait Reply {
     /// The value sent on success.
     type Value: Encode;
@@ -185,17 +203,109 @@ plain_reply_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
 
 /// A closure that can serve a method: `Fn(A, B, ...) -> R` for up to six
 /// arguments. `Args` is a marker that keeps the arities apart; you never name it.
+///
+/// Each argument is an owned type implementing [`Decode`], the result a type
+/// implementing [`Encode`] or a `Result<T: Encode, E: Display>`; the
+/// arguments' and result's shapes become the method's signature, which typed
+/// calls are checked against. The compiler explains, with one list of the
+/// causes, a closure that is not a handler:
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// server.register("len", |s: &str| s.len() as u64); // borrowed: use `String`
+/// ```
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// server.register("seven", |a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8| a); // at most six
+/// ```
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// struct Point(i32, i32);
+/// server.register("origin", || Point(0, 0)); // the result is not `Encode`
+/// ```
+///
+/// ```compile_fail
+/// # let mut server = stdrpc::Server::new(b"k");
+/// struct NotDisplay;
+/// server.register("fails", || Err::<u8, _>(NotDisplay)); // the error is not `Display`
+/// ```
+///
+/// ```
+/// # let mut server = stdrpc::Server::new(b"k");
+/// server.register("len", |s: String| s.len() as u64); // fine
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this closure cannot be registered as an stdrpc handler",
+    label = "not a handler",
+    note = "a handler is `Fn(A, B, ...) -> R + Send + Sync + 'static` with at most six arguments",
+    note = "each argument must be an owned type implementing `stdrpc::Decode` (`String`, not `&str`; `Vec<T>`, not `&[T]`)",
+    note = "the result must implement `stdrpc::Encode`, or be `Result<T, E>` with `T: Encode` and `E: Display`",
+    note = "write the argument types out (`|a: i64, b: String|`): they decide how the arguments are decoded"
+)]
 pub trait Handler<Args>: Send + Sync + 'static {
     #[doc(hidden)]
     fn into_erased(self) -> Erased;
 }
 
-/// Decodes a handler's whole argument value, rejecting trailing bytes.
-fn decode_args<A: Decode>(bytes: &[u8]) -> Result<A, Failure> {
-    let mut d = Decoder::new(bytes);
-    A::decode(&mut d)
-        .and_then(|a| d.finish().map(|()| a))
-        .map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
+/// Decodes argument number `position` (from 1) of a handler of `count`
+/// arguments; a failure names the position and the type: `argument 2 (i64):
+/// unexpected end of input`. The method's name is added by
+/// [`Registry::dispatch`]. A lone tuple argument (a `service!` method's
+/// arguments arrive as one) is named as the arguments: `arguments (String,
+/// i64): ...`.
+fn decode_arg<A: Decode>(d: &mut Decoder<'_>, position: usize, count: usize) -> Result<A, Failure> {
+    A::decode(d).map_err(|e| {
+        let shape = <A as Decode>::shape();
+        let what = match &shape {
+            Shape::Tuple(_) if count == 1 => format!("arguments {shape}"),
+            _ => format!("argument {position} ({shape})"),
+        };
+        Failure::new(
+            RemoteKind::BadArguments,
+            format!("{what}: {}", decode_text(&e)),
+        )
+    })
+}
+
+/// Checks that every argument byte was used.
+fn finish_args(d: Decoder<'_>, count: usize) -> Result<(), Failure> {
+    let extra = d.remaining();
+    if extra == 0 {
+        return Ok(());
+    }
+    let what = match count {
+        0 => "the method takes no arguments".to_string(),
+        1 => "after its one argument".to_string(),
+        n => format!("after its {n} arguments"),
+    };
+    let bytes = if extra == 1 { "byte" } else { "bytes" };
+    Err(Failure::new(
+        RemoteKind::BadArguments,
+        format!("{extra} trailing {bytes} ({what})"),
+    ))
+}
+
+/// A decode error's own text, without the "decode error: " prefix.
+fn decode_text(e: &Error) -> String {
+    match e {
+        Error::Decode(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The shape of a handler's arguments: `()`, the one argument's, or the
+/// tuple of them.
+fn args_shape(shapes: Vec<Shape>) -> Shape {
+    Shape::tuple(shapes)
+}
+
+fn signature<R: Reply>(args: Vec<Shape>) -> Arc<SigInfo> {
+    Arc::new(SigInfo::new(Signature::new(
+        args_shape(args),
+        <R::Value as Encode>::shape(),
+    )))
 }
 
 /// Converts a Python call's positional arguments into a handler's arguments.
@@ -236,13 +346,14 @@ where
         let g = Arc::clone(&f);
         Erased {
             bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-                decode_args::<()>(args)?;
+                finish_args(Decoder::new(args), 0)?;
                 finish(f(), out)
             }),
             value: Some(Arc::new(move |args: Vec<Value>| {
                 convert_args::<()>(args)?;
                 finish_value(g())
             })),
+            sig: signature::<R>(Vec::new()),
         }
     }
 }
@@ -261,13 +372,21 @@ macro_rules! handler_arity {
                 let g = Arc::clone(&f);
                 Erased {
                     bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-                        let ($($a,)+) = decode_args::<($($a,)+)>(args)?;
+                        const COUNT: usize = [$(stringify!($a)),+].len();
+                        let mut d = Decoder::new(args);
+                        let mut position = 0;
+                        $(
+                            position += 1;
+                            let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
+                        )+
+                        finish_args(d, COUNT)?;
                         finish(f($($a),+), out)
                     }),
                     value: Some(Arc::new(move |args: Vec<Value>| {
                         let ($($a,)+) = convert_args::<($($a,)+)>(args)?;
                         finish_value(g($($a),+))
                     })),
+                    sig: signature::<Ret>(vec![$(<$a as Decode>::shape()),+]),
                 }
             }
         }
@@ -294,6 +413,10 @@ where
             Err(e) => Err(Failure::new(RemoteKind::Handler, e.to_string())),
         }),
         value: None,
+        sig: Arc::new(SigInfo::new(Signature::new(
+            Shape::Opaque("raw bytes"),
+            Shape::Opaque("raw bytes"),
+        ))),
     }
 }
 
@@ -338,31 +461,86 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Adds or replaces a method; returns whether a handler was replaced.
+    ///
+    /// # Panics
+    /// If `name` starts with the reserved prefix `stdrpc.`: those names
+    /// belong to the library's own methods.
     pub(crate) fn insert(&mut self, name: &str, handler: Erased) -> bool {
+        assert!(
+            !name.starts_with(RESERVED_PREFIX),
+            "cannot register {name:?}: method names starting with {RESERVED_PREFIX:?} are reserved for stdrpc's own methods"
+        );
         self.methods.insert(name.into(), handler).is_some()
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&ErasedFn> {
-        self.methods.get(name).map(|h| &*h.bytes)
+    /// The signature of a registered method: its argument and result
+    /// shapes. Raw-bytes handlers have opaque shapes.
+    // Read by the Python layer's conversions next; tests use it now.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn signature(&self, name: &str) -> Option<&Signature> {
+        self.methods.get(name).map(|h| &h.sig.signature)
+    }
+
+    /// Every registered method with its signature text, sorted by name: the
+    /// answer of the reserved method `stdrpc.methods`.
+    pub(crate) fn methods(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = self
+            .methods
+            .iter()
+            .map(|(name, h)| (name.to_string(), h.sig.text.to_string()))
+            .collect();
+        all.sort_unstable();
+        all
     }
 
     /// Runs a method, catching a panic and turning every failure into the
     /// kind and message the caller will see.
+    ///
+    /// A typed call's fingerprints are compared with the handler's first:
+    /// where both sides know a shape (non-zero) and they differ, the handler
+    /// does not run and the failure is a [`RemoteKind::SignatureMismatch`]
+    /// whose message is `<method> expects <handler's signature>`.
     pub(crate) fn dispatch(
         &self,
         name: &str,
+        check: Check,
         args: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Failure> {
-        let Some(handler) = self.get(name) else {
-            return Err(no_such_method(name));
+        let Some(entry) = self.methods.get(name) else {
+            return self.builtin(name, args, out);
         };
+        let sig = &*entry.sig;
+        if differ(check.args, sig.args_fp) || differ(check.result, sig.result_fp) {
+            return Err(Failure::new(
+                RemoteKind::SignatureMismatch,
+                format!("{name} expects {}", sig.text),
+            ));
+        }
         let mark = out.len();
-        let result = catch(name, || handler(args, out));
-        if result.is_err() {
+        let result = catch(name, || (entry.bytes)(args, out));
+        if let Err(failure) = &result {
             out.truncate(mark);
+            if failure.kind == RemoteKind::BadArguments {
+                return Err(Failure::new(
+                    RemoteKind::BadArguments,
+                    format!("{name}: {}", failure.message),
+                ));
+            }
         }
         result
+    }
+
+    /// The library's own methods (under [`RESERVED_PREFIX`]); any other
+    /// unknown name is [`RemoteKind::NoSuchMethod`].
+    fn builtin(&self, name: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), Failure> {
+        if name == METHODS {
+            finish_args(Decoder::new(args), 0)
+                .map_err(|f| Failure::new(f.kind, format!("{name}: {}", f.message)))?;
+            self.methods().encode(out);
+            return Ok(());
+        }
+        Err(no_such_method(name))
     }
 
     /// Runs a method for a Python caller: positional arguments in, a Python
@@ -386,6 +564,11 @@ impl Registry {
         names.sort_unstable();
         names
     }
+}
+
+/// Whether two fingerprints are both known and differ.
+fn differ(caller: u32, handler: u32) -> bool {
+    caller != 0 && handler != 0 && caller != handler
 }
 
 fn no_such_method(name: &str) -> Failure {
@@ -445,7 +628,7 @@ mod tests {
 
     fn call(r: &Registry, name: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
         let mut out = vec![0xAA];
-        r.dispatch(name, args, &mut out)
+        r.dispatch(name, Check::NONE, args, &mut out)
             .map(|()| out[1..].to_vec())
             .inspect_err(|_| {
                 assert_eq!(out, [0xAA], "a failed call leaves the buffer as it was");
@@ -519,6 +702,111 @@ mod tests {
             r.dispatch_value("nope", vec![]).unwrap_err().kind,
             RemoteKind::NoSuchMethod
         );
+    }
+
+    fn typed(r: &Registry, name: &str, check: Check, args: &[u8]) -> Result<Vec<u8>, Failure> {
+        let mut out = Vec::new();
+        r.dispatch(name, check, args, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn signatures_are_computed_at_registration() {
+        let r = registry();
+        let two = r.signature("two").unwrap();
+        assert_eq!(two.to_string(), "(i64, i64) -> i64");
+        assert_eq!(two.args.canonical(), "(int,int)");
+        assert_eq!(
+            r.signature("tuple").unwrap().to_string(),
+            "(i64, i64) -> i64"
+        );
+        assert_eq!(r.signature("zero").unwrap().to_string(), "() -> i64");
+        assert_eq!(r.signature("one").unwrap().to_string(), "(String) -> u32");
+        // The result of a fallible handler is its `Ok` type.
+        assert_eq!(r.signature("fail").unwrap().to_string(), "(i64) -> i64");
+        assert_eq!(r.signature("raw").unwrap().args.fingerprint(), 0);
+        let listed = r.methods();
+        assert_eq!(listed.len(), 7);
+        assert_eq!(listed[0].0, "fail");
+        assert!(listed.contains(&("two".into(), "(i64, i64) -> i64".into())));
+    }
+
+    #[test]
+    fn fingerprints_are_checked_before_decoding() {
+        let r = registry();
+        let sig = r.signature("two").unwrap().clone();
+        let good = Check {
+            args: sig.args.fingerprint(),
+            result: sig.result.fingerprint(),
+        };
+        let args = to_vec(&(2i64, 3i64));
+        assert_eq!(typed(&r, "two", good, &args).unwrap(), to_vec(&5i64));
+        // Unknown (zero) fingerprints are not checked.
+        let half = Check { args: 0, ..good };
+        assert_eq!(typed(&r, "two", half, &args).unwrap(), to_vec(&5i64));
+        let bad_args = Check { args: 1, ..good };
+        let f = typed(&r, "two", bad_args, &args).unwrap_err();
+        assert_eq!(f.kind, RemoteKind::SignatureMismatch);
+        assert_eq!(f.message, "two expects (i64, i64) -> i64");
+        let bad_result = Check { result: 1, ..good };
+        let f = typed(&r, "two", bad_result, &args).unwrap_err();
+        assert_eq!(f.kind, RemoteKind::SignatureMismatch);
+        // A raw handler is never checked.
+        assert!(typed(&r, "raw", Check { args: 5, result: 6 }, &[1]).is_ok());
+    }
+
+    #[test]
+    fn decode_errors_name_method_position_and_type() {
+        let mut r = Registry::default();
+        r.insert("put", Handler::into_erased(|_k: String, _v: i64| ()));
+        let f = call(&r, "put", &to_vec("k")).unwrap_err();
+        assert_eq!(f.kind, RemoteKind::BadArguments);
+        assert!(
+            f.message
+                .starts_with("put: argument 2 (i64): unexpected end of input"),
+            "{}",
+            f.message
+        );
+        let f = call(&r, "put", &[1, 0xff]).unwrap_err();
+        assert!(
+            f.message.starts_with("put: argument 1 (String): "),
+            "{}",
+            f.message
+        );
+        let mut args = to_vec(&("k", 1i64));
+        args.push(0);
+        let f = call(&r, "put", &args).unwrap_err();
+        assert_eq!(f.message, "put: 1 trailing byte (after its 2 arguments)");
+        let f = call(&registry(), "tuple", &[2]).unwrap_err();
+        assert!(
+            f.message
+                .starts_with("tuple: arguments (i64, i64): unexpected end of input"),
+            "{}",
+            f.message
+        );
+        let f = call(&registry(), "zero", &[0, 0]).unwrap_err();
+        assert_eq!(
+            f.message,
+            "zero: 2 trailing bytes (the method takes no arguments)"
+        );
+    }
+
+    #[test]
+    fn methods_lists_names_and_signatures() {
+        let r = registry();
+        let out = call(&r, METHODS, &[]).unwrap();
+        let listed: Vec<(String, String)> = crate::codec::from_slice(&out).unwrap();
+        assert_eq!(listed, r.methods());
+        assert_eq!(
+            call(&r, "stdrpc.nope", &[]).unwrap_err().kind,
+            RemoteKind::NoSuchMethod
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "reserved")]
+    fn reserved_prefix_is_refused() {
+        let mut r = Registry::default();
+        r.insert("stdrpc.mine", Handler::into_erased(|| ()));
     }
 
     #[test]

@@ -25,23 +25,28 @@ use crate::server::Stats;
 
 // ---- RemoteKind ----------------------------------------------------------------
 
-const REMOTE_KINDS: [(RemoteKind, &str); 6] = [
+const REMOTE_KINDS: [(RemoteKind, &str); 7] = [
     (RemoteKind::NoSuchMethod, "NoSuchMethod"),
     (RemoteKind::BadArguments, "BadArguments"),
     (RemoteKind::Handler, "Handler"),
     (RemoteKind::Panicked, "Panicked"),
     (RemoteKind::ShuttingDown, "ShuttingDown"),
+    (RemoteKind::SignatureMismatch, "SignatureMismatch"),
     (RemoteKind::Other, "Other"),
 ];
 
-const REMOTE_KIND_NAMES: [&str; 6] = [
+const REMOTE_KIND_NAMES: [&str; 7] = [
     "NoSuchMethod",
     "BadArguments",
     "Handler",
     "Panicked",
     "ShuttingDown",
+    "SignatureMismatch",
     "Other",
 ];
+
+/// The index of `Other`, the last variant.
+const OTHER_INDEX: usize = REMOTE_KINDS.len() - 1;
 
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for RemoteKind {
@@ -51,8 +56,8 @@ impl Serialize for RemoteKind {
             .iter()
             .enumerate()
             .find(|(_, (kind, _))| kind == self)
-            .map_or((5, "Other"), |(i, (_, name))| (i, *name));
-        let index = u32::try_from(index).unwrap_or(5);
+            .map_or((OTHER_INDEX, "Other"), |(i, (_, name))| (i, *name));
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
         serializer.serialize_unit_variant("RemoteKind", index, name)
     }
 }
@@ -74,7 +79,10 @@ impl<'de> Deserialize<'de> for KindTag {
                     .and_then(|i| REMOTE_KINDS.get(i))
                     .map(|(kind, _)| KindTag(*kind))
                     .ok_or_else(|| {
-                        E::invalid_value(de::Unexpected::Unsigned(v), &"a variant index 0..=5")
+                        E::invalid_value(
+                            de::Unexpected::Unsigned(v),
+                            &"a variant index of RemoteKind",
+                        )
                     })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<KindTag, E> {
@@ -116,13 +124,14 @@ impl<'de> Deserialize<'de> for RemoteKind {
 
 // ---- Stats ---------------------------------------------------------------------
 
-const STATS_FIELDS: [&str; 8] = [
+const STATS_FIELDS: [&str; 9] = [
     "open_connections",
     "accepted",
     "refused",
     "auth_failures",
     "calls",
     "errors",
+    "signature_mismatches",
     "bytes_in",
     "bytes_out",
 ];
@@ -131,7 +140,7 @@ impl Stats {
     /// The counters in the order of [`STATS_FIELDS`]. The destructuring
     /// names every field, so a new counter fails to compile here until it is
     /// added to the table.
-    fn to_array(self) -> [u64; 8] {
+    fn to_array(self) -> [u64; 9] {
         let Stats {
             open_connections,
             accepted,
@@ -139,6 +148,7 @@ impl Stats {
             auth_failures,
             calls,
             errors,
+            signature_mismatches,
             bytes_in,
             bytes_out,
         } = self;
@@ -149,12 +159,13 @@ impl Stats {
             auth_failures,
             calls,
             errors,
+            signature_mismatches,
             bytes_in,
             bytes_out,
         ]
     }
 
-    fn from_array(v: [u64; 8]) -> Stats {
+    fn from_array(v: [u64; 9]) -> Stats {
         let [
             open_connections,
             accepted,
@@ -162,6 +173,7 @@ impl Stats {
             auth_failures,
             calls,
             errors,
+            signature_mismatches,
             bytes_in,
             bytes_out,
         ] = v;
@@ -172,6 +184,7 @@ impl Stats {
             auth_failures,
             calls,
             errors,
+            signature_mismatches,
             bytes_in,
             bytes_out,
         }
@@ -228,7 +241,7 @@ impl<'de> Deserialize<'de> for Stats {
                 f.write_str("struct Stats")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stats, A::Error> {
-                let mut values = [0u64; 8];
+                let mut values = [0u64; 9];
                 for (i, slot) in values.iter_mut().enumerate() {
                     *slot = seq
                         .next_element()?
@@ -237,8 +250,8 @@ impl<'de> Deserialize<'de> for Stats {
                 Ok(Stats::from_array(values))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stats, A::Error> {
-                let mut values = [0u64; 8];
-                let mut seen = [false; 8];
+                let mut values = [0u64; 9];
+                let mut seen = [false; 9];
                 while let Some(StatsField(field)) = map.next_key()? {
                     match field {
                         Some(i) if seen[i] => {
@@ -336,8 +349,8 @@ mod tests {
         let twice = [("calls", 5u64), ("calls", 6)];
         let d: MapDeserializer<'_, _, ValueError> = MapDeserializer::new(twice.into_iter());
         assert!(Stats::deserialize(d).is_err());
-        let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     }
 
     #[test]

@@ -282,6 +282,10 @@ pub struct Stats {
     /// Calls and notifications that failed, and connections closed for
     /// breaking the protocol.
     pub errors: u64,
+    /// Typed calls and notifications refused because their signature did
+    /// not match the handler's (the handler did not run). Also counted in
+    /// `errors`.
+    pub signature_mismatches: u64,
     /// Bytes received on authenticated connections.
     pub bytes_in: u64,
     /// Bytes sent on authenticated connections.
@@ -295,6 +299,7 @@ struct Counters {
     auth_failures: AtomicU64,
     calls: AtomicU64,
     errors: AtomicU64,
+    mismatches: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: Arc<AtomicU64>,
 }
@@ -359,6 +364,7 @@ impl Shared {
             auth_failures: c.auth_failures.load(Ordering::Relaxed),
             calls: c.calls.load(Ordering::Relaxed) + self.objects.calls(),
             errors: c.errors.load(Ordering::Relaxed) + self.objects.errors(),
+            signature_mismatches: c.mismatches.load(Ordering::Relaxed),
             bytes_in: c.bytes_in.load(Ordering::Relaxed),
             bytes_out: c.bytes_out.load(Ordering::Relaxed),
         }

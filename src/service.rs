@@ -116,6 +116,22 @@ pub mod stub;
 ///     method returns nothing (or `Result<(), E>`): those methods as one-way
 ///     notifications.
 ///
+/// Stub calls are typed calls (see [`Client::call`](crate::Client::call)):
+/// each carries the fingerprints of the method's argument tuple and result,
+/// computed once per type pair, so a stub and a server that disagree on a
+/// method's signature get a `SignatureMismatch` naming both, and the method
+/// does not run. Arguments must be owned types the server can decode; a
+/// borrowed one is reported at its own line in the declaration:
+///
+/// ```compile_fail
+/// stdrpc::service! {
+///     pub trait Kv {
+///         fn get(&self, key: &str) -> Option<i64>; // error here: use `String`
+///     }
+///     pub struct KvClient;
+/// }
+/// ```
+///
 /// Every generated item is documented. The macro works at module scope and
 /// inside a function, and its expansion names only `$crate::` and `::std::`
 /// paths. It reads the methods one at a time, so a service of more than
@@ -329,6 +345,10 @@ macro_rules! __service {
                 let this = ::std::sync::Arc::new(self);
                 $(
                     $crate::__service! { @cfg [$([$($attr)*])*] {
+                        // One check per argument, so that a type the server
+                        // cannot decode (`&str`) is reported at the user's own
+                        // line, the type's span.
+                        $( $crate::__private::service::argument::<$ty>(); )*
                         let this = ::std::sync::Arc::clone(&this);
                         server.register(
                             ::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m)),

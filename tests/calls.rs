@@ -83,10 +83,24 @@ fn failures_reach_the_caller_with_kind_and_message() {
     assert_eq!(err.remote_kind(), Some(RemoteKind::NoSuchMethod), "{err}");
     assert!(err.to_string().contains("no_such"), "{err}");
 
+    // Arguments of another shape are refused before decoding...
     let err = c
         .call::<_, i64>("add", "not numbers".to_string())
         .unwrap_err();
+    assert_eq!(
+        err.remote_kind(),
+        Some(RemoteKind::SignatureMismatch),
+        "{err}"
+    );
+    // ...and bytes that do not decode (an untyped call) name the method,
+    // the argument's position and its type.
+    let err = c.call_raw("add", &[2]).unwrap_err();
     assert_eq!(err.remote_kind(), Some(RemoteKind::BadArguments), "{err}");
+    assert!(
+        err.to_string()
+            .contains("add: argument 2 (i64): unexpected end of input"),
+        "{err}"
+    );
 
     let err = c.call::<_, i64>("checked_div", (1i64, 0i64)).unwrap_err();
     assert!(
@@ -94,9 +108,12 @@ fn failures_reach_the_caller_with_kind_and_message() {
     );
     assert_eq!(c.call::<_, i64>("checked_div", (9i64, 3i64)).unwrap(), 3);
 
-    // Asking for the wrong result type is a local decode error.
+    // Asking for the wrong result type is a signature mismatch.
     let err = c.call::<_, String>("add", (1i64, 2i64)).unwrap_err();
-    assert!(matches!(err, Error::Decode(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "signature mismatch: add expects (i64, i64) -> i64, called with (i64, i64) -> String"
+    );
 
     // A panic is answered as an error and the server goes on serving, on the
     // same connection and on new ones.

@@ -193,6 +193,20 @@ fn remote_failures_surface_as_remote_errors() {
         kv.get("a".into()).unwrap_err().remote_kind(),
         Some(RemoteKind::NoSuchMethod)
     );
+    // A handler of another result type is refused by its signature...
+    let err = kv.len().unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::SignatureMismatch));
+    assert_eq!(
+        err.to_string(),
+        "signature mismatch: Kv.len expects () -> &str, called with () -> u64"
+    );
+    bare.shutdown().unwrap();
+    // ...and one that cannot be checked (raw bytes) gives a decode error,
+    // not a panic.
+    let mut bare = Server::new(b"key");
+    bare.register_raw("Kv.len", |_: &[u8]| Ok::<_, String>(vec![255]));
+    let bare = bare.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let kv = KvClient::connect(bare.local_addr(), b"key").unwrap();
     assert!(
         matches!(kv.len(), Err(Error::Decode(_))),
         "a reply of the wrong type is an error, not a panic"

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::write_varint_u64;
-use super::{Decode, Decoder, Encode, prealloc};
+use super::{Decode, Decoder, Encode, Shape, prealloc};
 use crate::pickle::convert;
 use crate::{Error, Result, Value};
 
@@ -19,9 +19,28 @@ fn write_len(out: &mut Vec<u8>, len: usize) {
     write_varint_u64(out, u64::try_from(len).unwrap_or(u64::MAX));
 }
 
+fn map_shape(name: &'static str, key: Shape, value: Shape) -> Shape {
+    Shape::Map {
+        name,
+        key: Box::new(key),
+        value: Box::new(value),
+    }
+}
+
+fn set_shape(name: &'static str, elem: Shape) -> Shape {
+    Shape::Set {
+        name,
+        elem: Box::new(elem),
+    }
+}
+
 // ---- strings ---------------------------------------------------------------
 
 impl Encode for str {
+    fn shape() -> Shape {
+        Shape::Str("&str")
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_bytes().encode(out);
     }
@@ -32,6 +51,10 @@ impl Encode for str {
 }
 
 impl Encode for String {
+    fn shape() -> Shape {
+        Shape::Str("String")
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_str().encode(out);
     }
@@ -42,6 +65,10 @@ impl Encode for String {
 }
 
 impl Decode for String {
+    fn shape() -> Shape {
+        Shape::Str("String")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<String> {
         let len = d.read_len()?;
         let bytes = d.read_bytes(len)?;
@@ -61,6 +88,10 @@ impl Decode for String {
 }
 
 impl Decode for Box<str> {
+    fn shape() -> Shape {
+        Shape::Str("Box<str>")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Box<str>> {
         String::decode(d).map(String::into_boxed_str)
     }
@@ -71,6 +102,10 @@ impl Decode for Box<str> {
 }
 
 impl Decode for Rc<str> {
+    fn shape() -> Shape {
+        Shape::Str("Rc<str>")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Rc<str>> {
         String::decode(d).map(Rc::from)
     }
@@ -81,6 +116,10 @@ impl Decode for Rc<str> {
 }
 
 impl Decode for Arc<str> {
+    fn shape() -> Shape {
+        Shape::Str("Arc<str>")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Arc<str>> {
         String::decode(d).map(Arc::from)
     }
@@ -94,6 +133,10 @@ impl Decode for Arc<str> {
 
 /// The element count, then the elements (a `[u8]` is one copy).
 impl<T: Encode> Encode for [T] {
+    fn shape() -> Shape {
+        Shape::seq("&[]", T::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_len(out, self.len());
         T::encode_slice(self, out);
@@ -105,6 +148,10 @@ impl<T: Encode> Encode for [T] {
 }
 
 impl<T: Encode> Encode for Vec<T> {
+    fn shape() -> Shape {
+        Shape::seq("Vec", T::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_slice().encode(out);
     }
@@ -115,6 +162,10 @@ impl<T: Encode> Encode for Vec<T> {
 }
 
 impl<T: Decode> Decode for Vec<T> {
+    fn shape() -> Shape {
+        Shape::seq("Vec", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Vec<T>> {
         let len = d.read_len()?;
         T::decode_vec(len, d)
@@ -126,6 +177,10 @@ impl<T: Decode> Decode for Vec<T> {
 }
 
 impl<T: Decode> Decode for Box<[T]> {
+    fn shape() -> Shape {
+        Shape::seq("Box<[]>", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Box<[T]>> {
         Vec::decode(d).map(Vec::into_boxed_slice)
     }
@@ -136,6 +191,10 @@ impl<T: Decode> Decode for Box<[T]> {
 }
 
 impl<T: Decode> Decode for Rc<[T]> {
+    fn shape() -> Shape {
+        Shape::seq("Rc<[]>", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Rc<[T]>> {
         Vec::decode(d).map(Rc::from)
     }
@@ -146,6 +205,10 @@ impl<T: Decode> Decode for Rc<[T]> {
 }
 
 impl<T: Decode> Decode for Arc<[T]> {
+    fn shape() -> Shape {
+        Shape::seq("Arc<[]>", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Arc<[T]>> {
         Vec::decode(d).map(Arc::from)
     }
@@ -156,6 +219,10 @@ impl<T: Decode> Decode for Arc<[T]> {
 }
 
 impl<T: Encode> Encode for VecDeque<T> {
+    fn shape() -> Shape {
+        Shape::seq("VecDeque", T::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_len(out, self.len());
         let (front, back) = self.as_slices();
@@ -173,6 +240,10 @@ impl<T: Encode> Encode for VecDeque<T> {
 }
 
 impl<T: Decode> Decode for VecDeque<T> {
+    fn shape() -> Shape {
+        Shape::seq("VecDeque", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<VecDeque<T>> {
         Vec::decode(d).map(VecDeque::from)
     }
@@ -184,6 +255,10 @@ impl<T: Decode> Decode for VecDeque<T> {
 
 /// The `N` elements, with no length: the length is part of the type.
 impl<T: Encode, const N: usize> Encode for [T; N] {
+    fn shape() -> Shape {
+        Shape::Array(Box::new(T::shape()), N)
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         T::encode_slice(self, out);
     }
@@ -194,6 +269,10 @@ impl<T: Encode, const N: usize> Encode for [T; N] {
 }
 
 impl<T: Decode, const N: usize> Decode for [T; N] {
+    fn shape() -> Shape {
+        Shape::Array(Box::new(T::shape()), N)
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<[T; N]> {
         T::decode_array(d)
     }
@@ -210,6 +289,10 @@ impl<T: Decode, const N: usize> Decode for [T; N] {
 // ---- maps and sets -----------------------------------------------------------
 
 impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
+    fn shape() -> Shape {
+        map_shape("BTreeMap", K::shape(), V::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_len(out, self.len());
         for (k, v) in self {
@@ -225,6 +308,10 @@ impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
 
 /// A repeated key keeps the last value, as bincode 2 does.
 impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
+    fn shape() -> Shape {
+        map_shape("BTreeMap", K::shape(), V::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<BTreeMap<K, V>> {
         let len = d.read_len()?;
         let mut map = BTreeMap::new();
@@ -242,6 +329,10 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
 /// Entries are written in the map's iteration order, which for a `HashMap`
 /// is unspecified: equal maps can encode to different bytes.
 impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
+    fn shape() -> Shape {
+        map_shape("HashMap", K::shape(), V::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_len(out, self.len());
         for (k, v) in self {
@@ -305,6 +396,10 @@ where
     V: Decode,
     S: BuildHasher + Default,
 {
+    fn shape() -> Shape {
+        map_shape("HashMap", K::shape(), V::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<HashMap<K, V, S>> {
         let len = d.read_len()?;
         let mut map = HashMap::with_capacity_and_hasher(prealloc::<(K, V)>(len, d), S::default());
@@ -320,6 +415,10 @@ where
 }
 
 impl<T: Encode> Encode for BTreeSet<T> {
+    fn shape() -> Shape {
+        set_shape("BTreeSet", T::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_len(out, self.len());
         for item in self {
@@ -334,6 +433,10 @@ impl<T: Encode> Encode for BTreeSet<T> {
 
 /// Repeated elements are merged, as bincode 2 does.
 impl<T: Decode + Ord> Decode for BTreeSet<T> {
+    fn shape() -> Shape {
+        set_shape("BTreeSet", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<BTreeSet<T>> {
         let len = d.read_len()?;
         let mut set = BTreeSet::new();
@@ -354,6 +457,10 @@ impl<T: Decode + Ord> Decode for BTreeSet<T> {
 /// Elements are written in the set's iteration order, which for a `HashSet`
 /// is unspecified: equal sets can encode to different bytes.
 impl<T: Encode, S> Encode for HashSet<T, S> {
+    fn shape() -> Shape {
+        set_shape("HashSet", T::shape())
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_len(out, self.len());
         for item in self {
@@ -372,6 +479,10 @@ where
     T: Decode + Eq + Hash,
     S: BuildHasher + Default,
 {
+    fn shape() -> Shape {
+        set_shape("HashSet", T::shape())
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<HashSet<T, S>> {
         let len = d.read_len()?;
         let mut set = HashSet::with_capacity_and_hasher(prealloc::<T>(len, d), S::default());
@@ -393,6 +504,10 @@ where
 
 /// A `0` byte for `None`; a `1` byte then the value for `Some`.
 impl<T: Encode> Encode for Option<T> {
+    fn shape() -> Shape {
+        Shape::Option(Box::new(T::shape()))
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             None => out.push(0),
@@ -413,6 +528,10 @@ impl<T: Encode> Encode for Option<T> {
 }
 
 impl<T: Decode> Decode for Option<T> {
+    fn shape() -> Shape {
+        Shape::Option(Box::new(T::shape()))
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Option<T>> {
         match d.read_u8()? {
             0 => Ok(None),
@@ -432,6 +551,10 @@ impl<T: Decode> Decode for Option<T> {
 /// The variant index as a variable-length `u32` (`0` for `Ok`, `1` for
 /// `Err`), then the value.
 impl<T: Encode, E: Encode> Encode for std::result::Result<T, E> {
+    fn shape() -> Shape {
+        Shape::Result(Box::new(T::shape()), Box::new(E::shape()))
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Ok(v) => {
@@ -455,6 +578,10 @@ impl<T: Encode, E: Encode> Encode for std::result::Result<T, E> {
 }
 
 impl<T: Decode, E: Decode> Decode for std::result::Result<T, E> {
+    fn shape() -> Shape {
+        Shape::Result(Box::new(T::shape()), Box::new(E::shape()))
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<std::result::Result<T, E>> {
         match d.read_varint_u32()? {
             0 => T::decode(d).map(Ok),
@@ -479,6 +606,10 @@ impl<T: Decode, E: Decode> Decode for std::result::Result<T, E> {
 macro_rules! pointer_encode {
     ($($ptr:ty),* $(,)?) => {$(
         impl<T: Encode + ?Sized> Encode for $ptr {
+            fn shape() -> Shape {
+                T::shape()
+            }
+
             fn encode(&self, out: &mut Vec<u8>) {
                 (**self).encode(out);
             }
@@ -500,6 +631,10 @@ pointer_encode!(&T, &mut T, Box<T>, Rc<T>, Arc<T>);
 macro_rules! pointer_decode {
     ($($ptr:ident),* $(,)?) => {$(
         impl<T: Decode> Decode for $ptr<T> {
+            fn shape() -> Shape {
+                T::shape()
+            }
+
             fn decode(d: &mut Decoder<'_>) -> Result<$ptr<T>> {
                 T::decode(d).map($ptr::new)
             }
@@ -520,6 +655,10 @@ pointer_decode!(Box, Rc, Arc);
 /// A `Cow` is encoded as the value it points to (`Cow<str>` as a `str`,
 /// `Cow<[T]>` as a `[T]`).
 impl<T: Encode + ToOwned + ?Sized> Encode for Cow<'_, T> {
+    fn shape() -> Shape {
+        T::shape()
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
     }
@@ -538,6 +677,10 @@ impl<T: ToOwned + ?Sized> Decode for Cow<'_, T>
 where
     T::Owned: Decode,
 {
+    fn shape() -> Shape {
+        T::Owned::shape()
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Self> {
         T::Owned::decode(d).map(Cow::Owned)
     }
@@ -557,6 +700,10 @@ macro_rules! tuple {
         /// The fields in order, with nothing between them. In Python, a
         /// `tuple`; as call arguments, one positional argument per field.
         impl<$($name: Encode),+> Encode for ($($name,)+) {
+            fn shape() -> Shape {
+                Shape::tuple(vec![$($name::shape()),+])
+            }
+
             fn encode(&self, out: &mut Vec<u8>) {
                 #[allow(non_snake_case)]
                 let ($($name,)+) = self;
@@ -576,6 +723,10 @@ macro_rules! tuple {
 
         /// From a Python `tuple` (or `list`) of exactly as many elements.
         impl<$($name: Decode),+> Decode for ($($name,)+) {
+            fn shape() -> Shape {
+                Shape::tuple(vec![$($name::shape()),+])
+            }
+
             fn decode(d: &mut Decoder<'_>) -> Result<Self> {
                 Ok(($($name::decode(d)?,)+))
             }

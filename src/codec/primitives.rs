@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use super::varint::{write_varint_u128, zigzag_decode, zigzag_encode};
 use super::write_varint_u64;
-use super::{Decode, Decoder, Encode};
+use super::{Decode, Decoder, Encode, Shape};
 use crate::pickle::convert;
 use crate::{Error, Result, Value};
 
 impl Encode for u8 {
+    fn shape() -> Shape {
+        Shape::U8
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(*self);
     }
@@ -30,6 +34,10 @@ impl Encode for u8 {
 }
 
 impl Decode for u8 {
+    fn shape() -> Shape {
+        Shape::U8
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<u8> {
         d.read_u8()
     }
@@ -53,6 +61,10 @@ impl Decode for u8 {
 }
 
 impl Encode for i8 {
+    fn shape() -> Shape {
+        Shape::I8
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
@@ -63,6 +75,10 @@ impl Encode for i8 {
 }
 
 impl Decode for i8 {
+    fn shape() -> Shape {
+        Shape::I8
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<i8> {
         Ok(i8::from_le_bytes(d.read_array()?))
     }
@@ -73,6 +89,10 @@ impl Decode for i8 {
 }
 
 impl Encode for bool {
+    fn shape() -> Shape {
+        Shape::Bool
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
@@ -83,6 +103,10 @@ impl Encode for bool {
 }
 
 impl Decode for bool {
+    fn shape() -> Shape {
+        Shape::Bool
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<bool> {
         match d.read_u8()? {
             0 => Ok(false),
@@ -102,6 +126,10 @@ impl Decode for bool {
 macro_rules! unsigned_varint {
     ($($ty:ty => $read:ident),* $(,)?) => {$(
         impl Encode for $ty {
+            fn shape() -> Shape {
+                Shape::UInt(stringify!($ty))
+            }
+
             fn encode(&self, out: &mut Vec<u8>) {
                 write_varint_u64(out, u64::from(*self));
             }
@@ -112,6 +140,10 @@ macro_rules! unsigned_varint {
         }
 
         impl Decode for $ty {
+            fn shape() -> Shape {
+                Shape::UInt(stringify!($ty))
+            }
+
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 d.$read()
             }
@@ -126,6 +158,10 @@ macro_rules! unsigned_varint {
 unsigned_varint!(u16 => read_varint_u16, u32 => read_varint_u32, u64 => read_varint_u64);
 
 impl Encode for u128 {
+    fn shape() -> Shape {
+        Shape::UInt("u128")
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         write_varint_u128(out, *self);
     }
@@ -136,6 +172,10 @@ impl Encode for u128 {
 }
 
 impl Decode for u128 {
+    fn shape() -> Shape {
+        Shape::UInt("u128")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<u128> {
         d.read_varint_u128()
     }
@@ -147,6 +187,10 @@ impl Decode for u128 {
 
 /// `usize` is written as a `u64`, so the bytes are the same on every platform.
 impl Encode for usize {
+    fn shape() -> Shape {
+        Shape::UInt("usize")
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         // usize is at most 64 bits on every platform Rust supports; a wider
         // one would be saturated rather than panic.
@@ -161,6 +205,10 @@ impl Encode for usize {
 /// A `usize` is read as a `u64`; a value that does not fit this platform's
 /// `usize` is an error.
 impl Decode for usize {
+    fn shape() -> Shape {
+        Shape::UInt("usize")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<usize> {
         let v = d.read_varint_u64()?;
         usize::try_from(v).map_err(|_| Error::decode(format!("{v} does not fit a usize")))
@@ -174,6 +222,10 @@ impl Decode for usize {
 macro_rules! signed_varint {
     ($($ty:ty => $unsigned:ty),* $(,)?) => {$(
         impl Encode for $ty {
+            fn shape() -> Shape {
+                Shape::Int(stringify!($ty))
+            }
+
             fn encode(&self, out: &mut Vec<u8>) {
                 // The zigzag image of a signed value fits the unsigned type of
                 // the same width, so the varint picks the same form bincode's
@@ -187,6 +239,10 @@ macro_rules! signed_varint {
         }
 
         impl Decode for $ty {
+            fn shape() -> Shape {
+                Shape::Int(stringify!($ty))
+            }
+
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 let n = <$unsigned as Decode>::decode(d)?;
                 <$ty>::try_from(zigzag_decode(u128::from(n))).map_err(|_| {
@@ -205,6 +261,10 @@ signed_varint!(i16 => u16, i32 => u32, i64 => u64, i128 => u128);
 
 /// `isize` is written as an `i64`.
 impl Encode for isize {
+    fn shape() -> Shape {
+        Shape::Int("isize")
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         // isize is at most 64 bits on every platform Rust supports.
         let v = i64::try_from(*self).unwrap_or(if *self < 0 { i64::MIN } else { i64::MAX });
@@ -219,6 +279,10 @@ impl Encode for isize {
 /// An `isize` is read as an `i64`; a value that does not fit this platform's
 /// `isize` is an error.
 impl Decode for isize {
+    fn shape() -> Shape {
+        Shape::Int("isize")
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<isize> {
         let v = i64::decode(d)?;
         isize::try_from(v).map_err(|_| Error::decode(format!("{v} does not fit an isize")))
@@ -230,8 +294,12 @@ impl Decode for isize {
 }
 
 macro_rules! float {
-    ($($ty:ty => $from_value:path),* $(,)?) => {$(
+    ($($ty:ty => $shape:expr, $from_value:path),* $(,)?) => {$(
         impl Encode for $ty {
+            fn shape() -> Shape {
+                $shape
+            }
+
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
@@ -242,6 +310,10 @@ macro_rules! float {
         }
 
         impl Decode for $ty {
+            fn shape() -> Shape {
+                $shape
+            }
+
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 Ok(<$ty>::from_le_bytes(d.read_array()?))
             }
@@ -253,10 +325,14 @@ macro_rules! float {
     )*};
 }
 
-float!(f32 => convert::to_f32, f64 => convert::to_f64);
+float!(f32 => Shape::F32, convert::to_f32, f64 => Shape::F64, convert::to_f64);
 
 /// A `char` is its UTF-8 encoding, one to four bytes, with no length prefix.
 impl Encode for char {
+    fn shape() -> Shape {
+        Shape::Char
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         let mut buf = [0; 4];
         out.extend_from_slice(self.encode_utf8(&mut buf).as_bytes());
@@ -269,6 +345,10 @@ impl Encode for char {
 }
 
 impl Decode for char {
+    fn shape() -> Shape {
+        Shape::Char
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<char> {
         let lead = d.read_u8()?;
         // The sequence length follows from the lead byte (the same table
@@ -319,6 +399,10 @@ impl Decode for char {
 
 /// Python's `None`; as call arguments, no arguments at all.
 impl Encode for () {
+    fn shape() -> Shape {
+        Shape::Tuple(Vec::new())
+    }
+
     fn encode(&self, _out: &mut Vec<u8>) {}
 
     fn to_value(&self) -> Result<Value> {
@@ -332,6 +416,10 @@ impl Encode for () {
 
 /// From Python's `None` or the empty tuple (a call without arguments).
 impl Decode for () {
+    fn shape() -> Shape {
+        Shape::Tuple(Vec::new())
+    }
+
     fn decode(_d: &mut Decoder<'_>) -> Result<()> {
         Ok(())
     }
@@ -346,6 +434,10 @@ impl Decode for () {
 }
 
 impl<T: ?Sized> Encode for PhantomData<T> {
+    fn shape() -> Shape {
+        Shape::Tuple(Vec::new())
+    }
+
     fn encode(&self, _out: &mut Vec<u8>) {}
 
     fn to_value(&self) -> Result<Value> {
@@ -354,6 +446,10 @@ impl<T: ?Sized> Encode for PhantomData<T> {
 }
 
 impl<T: ?Sized> Decode for PhantomData<T> {
+    fn shape() -> Shape {
+        Shape::Tuple(Vec::new())
+    }
+
     fn decode(_d: &mut Decoder<'_>) -> Result<PhantomData<T>> {
         Ok(PhantomData)
     }
@@ -368,6 +464,10 @@ impl<T: ?Sized> Decode for PhantomData<T> {
 
 /// A `Duration` is its whole seconds (`u64`) then its nanoseconds (`u32`).
 impl Encode for Duration {
+    fn shape() -> Shape {
+        Shape::Duration
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_secs().encode(out);
         self.subsec_nanos().encode(out);
@@ -383,6 +483,10 @@ impl Encode for Duration {
 /// Like bincode 2, nanoseconds of a second or more are carried into the
 /// seconds; a total that overflows `u64` seconds is an error.
 impl Decode for Duration {
+    fn shape() -> Shape {
+        Shape::Duration
+    }
+
     fn decode(d: &mut Decoder<'_>) -> Result<Duration> {
         const NANOS_PER_SEC: u32 = 1_000_000_000;
         let secs = u64::decode(d)?;

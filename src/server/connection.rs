@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use super::Shared;
-use crate::envelope::{self, Message};
+use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
 use crate::manager;
@@ -121,11 +121,13 @@ enum Work {
     /// `data` holds the method name's bytes, then the arguments.
     Call {
         id: u64,
+        check: Check,
         data: Scratch,
         split: usize,
     },
     Notify {
         ticket: u64,
+        check: Check,
         data: Scratch,
         split: usize,
     },
@@ -288,24 +290,51 @@ impl Conn {
             .bytes_in
             .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
         let work = match Message::parse(frame) {
-            Ok(Message::Call { id, method, args }) => {
+            Ok(Message::Call {
+                id,
+                method,
+                check,
+                args,
+                ..
+            }) => {
                 if shared.stopping() {
                     let message = format!("{method:?} was not run");
                     self.send_error(id, RemoteKind::ShuttingDown, &message);
                     return Ok(None);
                 }
                 let (data, split) = copy_out(method, args);
-                Ok(Some(Work::Call { id, data, split }))
+                Ok(Some(Work::Call {
+                    id,
+                    check,
+                    data,
+                    split,
+                }))
             }
-            Ok(Message::Notify { method, args }) => {
+            Ok(Message::Notify {
+                method,
+                check,
+                args,
+                ..
+            }) => {
                 let ticket = role.next_ticket;
                 role.next_ticket += 1;
                 let (data, split) = copy_out(method, args);
                 Ok(Some(Work::Notify {
                     ticket,
+                    check,
                     data,
                     split,
                 }))
+            }
+            Ok(Message::Unsupported { id, tag }) => {
+                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(id) = id {
+                    let message = format!(
+                        "protocol error: unsupported must-understand extension 0x{tag:02x}"
+                    );
+                    self.send_error(id, RemoteKind::Other, &message);
+                }
+                Ok(None)
             }
             Err(_) if frame.first() == Some(&0x80) && !role.python_checked => {
                 Ok(Some(Work::Python(frame.to_vec())))
@@ -343,17 +372,19 @@ impl Conn {
         match work {
             Work::Call {
                 id,
+                check,
                 mut data,
                 split,
             } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
                 let (method, args) = data.parts(split);
-                self.run_call(id, method, args, &mut reply);
+                self.run_call(id, method, check, args, &mut reply);
                 data.reply = reply;
             }
             Work::Notify {
                 ticket,
+                check,
                 data,
                 split,
             } => {
@@ -363,7 +394,7 @@ impl Conn {
                 self.notify_turn.wait_until(|t| t == ticket);
                 self.watch();
                 let (method, args) = data.parts(split);
-                self.run_notify(method, args);
+                self.run_notify(method, check, args);
             }
             // Never run inline: `serve` hands the connection to `serve_python`.
             Work::Python(_) => {}
@@ -378,12 +409,12 @@ impl Conn {
         self.shared.watchdog.watch(self);
     }
 
-    fn run_call(&self, id: u64, method: &str, args: &[u8], reply: &mut Vec<u8>) {
+    fn run_call(&self, id: u64, method: &str, check: Check, args: &[u8], reply: &mut Vec<u8>) {
         let shared = &*self.shared;
         reply.clear();
         envelope::ok_head(reply, id);
         let head = reply.len();
-        let outcome = shared.registry.dispatch(method, args, reply);
+        let outcome = shared.registry.dispatch(method, check, args, reply);
         let failure = match outcome {
             Ok(()) if reply.len() <= shared.config.max_frame => None,
             // The handler succeeded but its result cannot be sent.
@@ -405,6 +436,9 @@ impl Conn {
             }
             Some((kind, message)) => {
                 shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                if kind == RemoteKind::SignatureMismatch {
+                    shared.counters.mismatches.fetch_add(1, Ordering::Relaxed);
+                }
                 self.send_error(id, kind, &message);
             }
         }
@@ -426,12 +460,17 @@ impl Conn {
     }
 
     /// Runs a notification whose turn has come, and passes the turn on.
-    fn run_notify(&self, method: &str, args: &[u8]) {
+    fn run_notify(&self, method: &str, check: Check, args: &[u8]) {
         let shared = &*self.shared;
         let mut scratch = Vec::new();
-        let counter = match shared.registry.dispatch(method, args, &mut scratch) {
+        let counter = match shared.registry.dispatch(method, check, args, &mut scratch) {
             Ok(()) => &shared.counters.calls,
-            Err(_) => &shared.counters.errors,
+            Err(f) => {
+                if f.kind == RemoteKind::SignatureMismatch {
+                    shared.counters.mismatches.fetch_add(1, Ordering::Relaxed);
+                }
+                &shared.counters.errors
+            }
         };
         counter.fetch_add(1, Ordering::Relaxed);
         self.notify_turn.add(1);

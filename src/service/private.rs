@@ -19,6 +19,12 @@ pub trait Returns<V> {}
 
 impl<R: Reply> Returns<R::Value> for R {}
 
+/// Holds when `T` can be a `service!` method's argument: the server decodes
+/// it, so it must be owned. Called once per argument at registration, where
+/// an error points at the argument's type in the user's `service!`.
+#[inline(always)]
+pub fn argument<T: Decode>() {}
+
 /// A waiting call of a stub method whose trait method returns `R`.
 ///
 /// # Errors
