@@ -3,13 +3,12 @@
 //! one each scenario needs.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::Arc;
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 
-use crate::util::{Budget, Measured, Meter, err, socket_path, timed_loop};
+use crate::serve::{Kind, ServerProc, Tp};
+use crate::util::{Budget, Measured, Meter, err, timed_loop};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -41,53 +40,159 @@ impl Duplex for UnixStream {
     }
 }
 
-/// Opens one connection to a server thread running `serve` on the accepted
-/// end. TCP sockets get TCP_NODELAY on both ends.
-fn pair(
-    transport: Transport,
-    serve: impl FnOnce(Box<dyn Duplex>) + Send + 'static,
-) -> io::Result<(Box<dyn Duplex>, JoinHandle<()>)> {
-    match transport {
-        Transport::Tcp => {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            let addr = listener.local_addr()?;
-            let server = std::thread::spawn(move || {
-                if let Ok((s, _)) = listener.accept() {
-                    let _ = s.set_nodelay(true);
-                    serve(Box::new(s));
-                }
-            });
-            let c = TcpStream::connect(addr)?;
-            c.set_nodelay(true)?;
-            Ok((Box::new(c), server))
-        }
-        Transport::Unix => {
-            let path = socket_path("floor");
-            let listener = UnixListener::bind(&path)?;
-            let server = std::thread::spawn(move || {
-                if let Ok((s, _)) = listener.accept() {
-                    serve(Box::new(s));
-                }
-            });
-            let c = UnixStream::connect(&path)?;
-            let _ = std::fs::remove_file(&path);
-            Ok((Box::new(c), server))
+/// The floor servers' connection handlers, one per scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Echo 12-byte frames one at a time (sequential ping-pong).
+    PingPong,
+    /// Echo frames through 8 KiB buffers, flushing when idle (pipelined).
+    Buffered,
+    /// Count one-way frames; answer the count at a zero-length frame.
+    OneWay,
+    /// Echo whole frames of any size, unbuffered (1 MiB).
+    Big,
+    /// Answer one 12-byte frame per connection, inline on the accept thread.
+    Connect,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::PingPong => "pingpong",
+            Mode::Buffered => "buffered",
+            Mode::OneWay => "oneway",
+            Mode::Big => "big",
+            Mode::Connect => "connect",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        [
+            Mode::PingPong,
+            Mode::Buffered,
+            Mode::OneWay,
+            Mode::Big,
+            Mode::Connect,
+        ]
+        .into_iter()
+        .find(|m| m.name() == s)
+    }
+}
+
+/// The socket options every floor TCP socket gets, both ends: TCP_NODELAY
+/// (as stdrpc sets), and TCP_QUICKACK, which stdrpc's server also sets on
+/// its accepted sockets (see `quickack`).
+pub fn tune(s: &TcpStream) -> io::Result<()> {
+    s.set_nodelay(true)?;
+    if QUICKACK.load(Ordering::Relaxed) {
+        quickack(s);
+    }
+    Ok(())
+}
+
+/// Whether floor sockets get TCP_QUICKACK (on by default; the environment
+/// variable `STDRPC_BENCH_FLOOR_QUICKACK=0` turns it off, to measure it).
+static QUICKACK: AtomicBool = AtomicBool::new(true);
+
+pub fn init_from_env() {
+    if std::env::var("STDRPC_BENCH_FLOOR_QUICKACK").as_deref() == Ok("0") {
+        QUICKACK.store(false, Ordering::Relaxed);
+    }
+}
+
+/// TCP_QUICKACK on one socket, as stdrpc's `src/quickack.rs` does.
+fn quickack(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor belongs to a live `TcpStream`; the value is a
+    // live `c_int` whose exact size is passed.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Serves one accepted connection in the server child: on a thread of its
+/// own, except `Connect`, which answers inline.
+pub fn serve_conn(mode: Mode, s: Box<dyn Duplex>) {
+    match mode {
+        Mode::Connect => {
+            let mut s = s;
+            let mut buf = [0u8; 12];
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(&buf);
+            }
+        }
+        Mode::PingPong => {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 12];
+                while s.read_exact(&mut buf).is_ok() {
+                    if s.write_all(&buf).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Mode::Buffered => {
+            std::thread::spawn(move || buffered_echo(s));
+        }
+        Mode::OneWay => {
+            std::thread::spawn(move || count_one_way(s));
+        }
+        Mode::Big => {
+            std::thread::spawn(move || big_echo_conn(s));
+        }
+    }
+}
+
+fn count_one_way(s: Box<dyn Duplex>) {
+    let Ok(mut ack) = s.try_clone_box() else {
+        return;
+    };
+    let mut r = BufReader::with_capacity(8192, s);
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+        if len == 0 {
+            let _ = ack.write_all(&n.to_be_bytes());
+            n = 0;
+            continue;
+        }
+        std::hint::black_box(&buf[..len]);
+        n += 1;
+    }
+}
+
+fn big_echo_conn(s: Box<dyn Duplex>) {
+    let Ok(mut w) = s.try_clone_box() else { return };
+    let mut r = s;
+    let mut buf = Vec::new();
+    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+        let ok =
+            w.write_all(&(len as u32).to_be_bytes()).is_ok() && w.write_all(&buf[..len]).is_ok();
+        if !ok {
+            return;
+        }
+    }
+}
+
+/// A floor server child of the given mode and one connection to it.
+fn pair(transport: Transport, mode: Mode) -> Result<(Box<dyn Duplex>, ServerProc), String> {
+    let server = ServerProc::spawn(Kind::Floor(mode, transport.into()))?;
+    let c = server.addr.connect().map_err(err("floor connect"))?;
+    Ok((c, server))
 }
 
 /// Ping-pong of a 12-byte frame (4-byte length + 8-byte payload): one thread
 /// each side, the server an echo loop. Returns per round trip.
 pub fn ping_pong(transport: Transport, budget: Budget) -> Result<Measured, String> {
-    let (mut c, server) = pair(transport, |mut s| {
-        let mut buf = [0u8; 12];
-        while s.read_exact(&mut buf).is_ok() {
-            if s.write_all(&buf).is_err() {
-                break;
-            }
-        }
-    })
-    .map_err(err("floor connect"))?;
+    let (mut c, server) = pair(transport, Mode::PingPong)?;
     let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
     let mut buf = [0u8; 12];
     let mut round_trip = |_| -> Result<(), String> {
@@ -98,7 +203,7 @@ pub fn ping_pong(transport: Transport, budget: Budget) -> Result<Measured, Strin
     timed_loop(budget.warmup(), 100, &mut round_trip)?;
     let m = timed_loop(budget, 100, &mut round_trip)?;
     drop(c);
-    let _ = server.join();
+    server.finish()?;
     Ok(m)
 }
 
@@ -144,7 +249,7 @@ fn buffered_echo(s: Box<dyn Duplex>) {
 /// A zero-length frame ends the stream. Returns per message.
 pub fn pipelined(budget: Budget) -> Result<Measured, String> {
     let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, buffered_echo).map_err(err("floor connect"))?;
+        let (c, server) = pair(Transport::Tcp, Mode::Buffered)?;
         let rc = c.try_clone_box().map_err(err("clone"))?;
         let reader = std::thread::spawn(move || -> io::Result<u64> {
             let mut r = BufReader::with_capacity(8192, rc);
@@ -188,7 +293,7 @@ pub fn pipelined(budget: Budget) -> Result<Measured, String> {
         let c = w.into_inner().map_err(|_| "flush".to_string())?;
         let _ = c.shutdown_write();
         drop(c);
-        let _ = server.join();
+        server.finish()?;
         Ok(m)
     };
     run(budget.warmup())?;
@@ -201,23 +306,7 @@ pub fn pipelined(budget: Budget) -> Result<Measured, String> {
 /// until the server has counted every one.
 pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
     let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, |s| {
-            let Ok(mut ack) = s.try_clone_box() else {
-                return;
-            };
-            let mut r = BufReader::with_capacity(8192, s);
-            let mut buf = Vec::new();
-            let mut n = 0u64;
-            while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
-                if len == 0 {
-                    let _ = ack.write_all(&n.to_be_bytes());
-                    return;
-                }
-                std::hint::black_box(&buf[..len]);
-                n += 1;
-            }
-        })
-        .map_err(err("floor connect"))?;
+        let (c, server) = pair(Transport::Tcp, Mode::OneWay)?;
         let mut rc = c.try_clone_box().map_err(err("clone"))?;
         let meter = Meter::start();
         let mut w = BufWriter::with_capacity(8192, c);
@@ -244,7 +333,7 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
             return Err(format!("sent {sent}, server counted {counted}"));
         }
         drop(w);
-        let _ = server.join();
+        server.finish()?;
         Ok(m)
     };
     run(budget.warmup())?;
@@ -254,19 +343,7 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
 /// `size`-byte request, then the same bytes echoed back, one at a time.
 /// Returns per echo (request + response).
 pub fn big_echo(size: usize, budget: Budget) -> Result<Measured, String> {
-    let (mut c, server) = pair(Transport::Tcp, |s| {
-        let Ok(mut w) = s.try_clone_box() else { return };
-        let mut r = s;
-        let mut buf = Vec::new();
-        while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
-            let ok = w.write_all(&(len as u32).to_be_bytes()).is_ok()
-                && w.write_all(&buf[..len]).is_ok();
-            if !ok {
-                return;
-            }
-        }
-    })
-    .map_err(err("floor connect"))?;
+    let (mut c, server) = pair(Transport::Tcp, Mode::Big)?;
     let payload = vec![0x5au8; size];
     let mut back = Vec::new();
     let mut echo = |_| -> Result<(), String> {
@@ -281,34 +358,18 @@ pub fn big_echo(size: usize, budget: Budget) -> Result<Measured, String> {
     timed_loop(budget.warmup(), 1, &mut echo)?;
     let m = timed_loop(budget, 1, &mut echo)?;
     drop(c);
-    let _ = server.join();
+    server.finish()?;
     Ok(m)
 }
 
 /// A new TCP connection (TCP_NODELAY) plus one 12-byte round trip; the
 /// server accepts and answers inline on one thread. Returns per connection.
 pub fn connect(budget: Budget) -> Result<Measured, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(err("bind"))?;
-    let addr = listener.local_addr().map_err(err("bind"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let server = std::thread::spawn(move || {
-        let mut buf = [0u8; 12];
-        for s in listener.incoming() {
-            if stop2.load(Ordering::Acquire) {
-                return;
-            }
-            let Ok(mut s) = s else { continue };
-            let _ = s.set_nodelay(true);
-            if s.read_exact(&mut buf).is_ok() {
-                let _ = s.write_all(&buf);
-            }
-        }
-    });
+    let server = ServerProc::spawn(Kind::Floor(Mode::Connect, Tp::Tcp))?;
+    let addr = server.addr.clone();
     let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
     let mut one = |_| -> Result<(), String> {
-        let mut c = TcpStream::connect(addr).map_err(err("connect"))?;
-        c.set_nodelay(true).map_err(err("nodelay"))?;
+        let mut c = addr.connect().map_err(err("connect"))?;
         c.write_all(&frame).map_err(err("write"))?;
         let mut buf = [0u8; 12];
         c.read_exact(&mut buf).map_err(err("read"))?;
@@ -316,8 +377,6 @@ pub fn connect(budget: Budget) -> Result<Measured, String> {
     };
     let result =
         timed_loop(budget.warmup(), 10, &mut one).and_then(|_| timed_loop(budget, 10, &mut one));
-    stop.store(true, Ordering::Release);
-    let _ = TcpStream::connect(addr);
-    let _ = server.join();
+    server.finish()?;
     result
 }

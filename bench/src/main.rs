@@ -18,8 +18,10 @@ mod floor;
 mod memory;
 mod peer;
 mod python;
+mod quiet;
 mod report;
 mod rpc;
+mod serve;
 mod util;
 
 use std::panic::AssertUnwindSafe;
@@ -33,11 +35,15 @@ use util::{Budget, Measured};
 
 const USAGE: &str = "\
 usage: cargo run --release -p stdrpc-bench -- [--rounds N] [--quick] [--only SCENARIO] [--out PATH]
-  --rounds N       rounds per measurement, median reported (default 5, 3 with --quick; at least 3)
+                   [--allow-noisy] [--tsv PATH]
+       stdrpc-bench compare-report A.tsv B.tsv   (see bench/compare.sh)
+  --rounds N       rounds per measurement, median reported (default 5, 3 with --quick)
   --quick          fewer iterations and 1,000 instead of 10,000 connections: a smoke run
   --only SCENARIO  only scenarios whose key or title contains SCENARIO (e.g. seq, fan-in,
                    pipelined, notify, 1mib, memory, connect, python)
-  --out PATH       where to write the report (default BENCHMARKS.md at the workspace root)";
+  --out PATH       where to write the report (default BENCHMARKS.md at the workspace root)
+  --allow-noisy    keep every measurement even if the machine was not quiet (no retries): smoke runs
+  --tsv PATH       also append one tab-separated line per row and round to PATH (for compare.sh)";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -45,6 +51,8 @@ pub struct Options {
     pub quick: bool,
     pub only: Option<String>,
     pub out: PathBuf,
+    pub allow_noisy: bool,
+    pub tsv: Option<PathBuf>,
     pub args: Vec<String>,
 }
 
@@ -52,6 +60,8 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
     let mut rounds = None;
     let mut quick = false;
     let mut only = None;
+    let mut allow_noisy = false;
+    let mut tsv = None;
     let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -59,14 +69,16 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
         match arg.as_str() {
             "--rounds" => {
                 let n: usize = value()?.parse().map_err(|_| "--rounds needs a number")?;
-                if n < 3 {
-                    return Err("--rounds must be at least 3".into());
+                if n < 1 {
+                    return Err("--rounds must be at least 1".into());
                 }
                 rounds = Some(n);
             }
             "--quick" => quick = true,
             "--only" => only = Some(value()?.to_lowercase()),
             "--out" => out = PathBuf::from(value()?),
+            "--allow-noisy" => allow_noisy = true,
+            "--tsv" => tsv = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -81,6 +93,8 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
         quick,
         only,
         out,
+        allow_noisy,
+        tsv,
         args,
     }))
 }
@@ -187,6 +201,17 @@ pub struct Case {
 pub struct RowResult {
     pub case: Case,
     pub rounds: Vec<Result<Sample, String>>,
+    /// Beside each round: the interference measured and whether it was
+    /// still noisy after the retries.
+    pub quiet: Vec<RoundQuiet>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RoundQuiet {
+    pub interference: quiet::Interference,
+    /// Measurements taken for this round (1 + retries).
+    pub attempts: usize,
+    pub noisy: bool,
 }
 
 const ONE_MIB: usize = 1 << 20;
@@ -629,15 +654,13 @@ fn cases(b: &Budgets) -> Vec<Case> {
                 false,
                 Box::new(move || {
                     let python = python::interpreter(version)?;
-                    let mut server = stdrpc::Server::new(b"stdrpc-bench");
-                    server.register("add", |a: i64, b: i64| a + b);
-                    let running = server
-                        .bind("127.0.0.1:0")
-                        .and_then(|b| b.spawn())
-                        .map_err(|e| e.to_string())?;
-                    let port = running.local_addr().as_tcp().map(|a| a.port()).unwrap_or(0);
+                    let server = serve::ServerProc::spawn(serve::Kind::Stdrpc(serve::Tp::Tcp))?;
+                    let port = match &server.addr {
+                        serve::Addr::Tcp(a) => a.port(),
+                        serve::Addr::Unix(_) => 0,
+                    };
                     let result = python::run_with(&python, "percall", n, &[port.to_string()]);
-                    let _ = running.shutdown();
+                    server.finish()?;
                     result.map(|secs| Sample::plain(secs * 1e6))
                 }),
             );
@@ -655,7 +678,10 @@ fn fmt_progress(unit: &str, s: &Result<Sample, String>) -> String {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    floor::init_from_env();
     match args.first().map(String::as_str) {
+        Some("serve") => return child(serve::serve_main(&args[1..])),
+        Some("compare-report") => return child(report::compare(&args[1..])),
         Some("__mem-server") => return child(memory::server_main(&args[1..])),
         Some("__mem-clients") => return child(memory::clients_main(&args[1..])),
         _ => {}
@@ -688,6 +714,7 @@ fn main() -> ExitCode {
         .map(|case| RowResult {
             case,
             rounds: Vec::new(),
+            quiet: Vec::new(),
         })
         .collect();
     if rows.is_empty() {
@@ -696,31 +723,23 @@ fn main() -> ExitCode {
     }
     // Measurements that open many connections need descriptors.
     util::raise_nofile(65_536);
-    for round in 0..options.rounds {
-        for row in &mut rows {
-            if row.case.scenario == "memory" && round >= MEMORY_ROUNDS {
+    // The memory scenario (thousands of connections) runs after every
+    // other row has finished all its rounds, so it cannot disturb them.
+    for late in [false, true] {
+        for round in 0..options.rounds {
+            if late && round >= MEMORY_ROUNDS {
                 continue;
             }
-            let scenario = scenarios
-                .iter()
-                .find(|s| s.key == row.case.scenario)
-                .expect("known scenario");
-            eprint!(
-                "[round {}/{}] {} | {} ... ",
-                round + 1,
-                options.rounds,
-                scenario.key,
-                row.case.system
-            );
-            let t = Instant::now();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| (row.case.run)()))
-                .unwrap_or_else(|_| Err("panicked".to_string()));
-            eprintln!(
-                "{} ({:.2} s)",
-                fmt_progress(scenario.unit, &result),
-                t.elapsed().as_secs_f64()
-            );
-            row.rounds.push(result);
+            for row in rows
+                .iter_mut()
+                .filter(|r| (r.case.scenario == "memory") == late)
+            {
+                let scenario = scenarios
+                    .iter()
+                    .find(|s| s.key == row.case.scenario)
+                    .expect("known scenario");
+                measure(&options, scenario, row, round);
+            }
         }
     }
     let _ = std::fs::remove_dir_all(util::temp_dir());
@@ -739,6 +758,78 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// One round of one row: repeated while the machine was not quiet (at most
+/// `quiet::RETRIES` times, none with `--allow-noisy`), then kept.
+fn measure(options: &Options, scenario: &Scenario, row: &mut RowResult, round: usize) {
+    let retries = if options.allow_noisy {
+        0
+    } else {
+        quiet::RETRIES
+    };
+    let earlier: Vec<f64> = row
+        .rounds
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|s| s.value))
+        .collect();
+    let earlier = report::median(earlier);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        eprint!(
+            "[round {}/{}{}] {} | {} ... ",
+            round + 1,
+            options.rounds,
+            if attempts > 1 {
+                format!(", retry {}", attempts - 1)
+            } else {
+                String::new()
+            },
+            scenario.key,
+            row.case.system
+        );
+        let before = quiet::Snapshot::take();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| (row.case.run)()))
+            .unwrap_or_else(|_| Err("panicked".to_string()));
+        let interference = before.until(&quiet::Snapshot::take());
+        let moved = match (&result, earlier, row.case.role) {
+            (Ok(s), Some(e), Role::Floor) => ((s.value / e - 1.0).abs() * 100.0
+                > quiet::FLOOR_SPREAD)
+                .then(|| format!(", floor moved {:+.0}%", (s.value / e - 1.0) * 100.0)),
+            _ => None,
+        };
+        let quiet = interference.quiet() && moved.is_none();
+        eprintln!(
+            "{} ({:.2} s; others {:.1}%, steal {:.1}%{}{})",
+            fmt_progress(scenario.unit, &result),
+            interference.secs,
+            interference.others,
+            interference.steal,
+            moved.unwrap_or_default(),
+            if quiet { "" } else { " — NOISY" }
+        );
+        if quiet || result.is_err() || attempts > retries {
+            if let Some(path) = &options.tsv {
+                report::append_tsv(
+                    path,
+                    scenario,
+                    &row.case.system,
+                    round,
+                    &result,
+                    &interference,
+                    !quiet,
+                );
+            }
+            row.rounds.push(result);
+            row.quiet.push(RoundQuiet {
+                interference,
+                attempts,
+                noisy: !quiet,
+            });
+            return;
+        }
+    }
 }
 
 fn child(result: Result<(), String>) -> ExitCode {

@@ -166,12 +166,18 @@ pub fn socket_path(tag: &str) -> std::path::PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = temp_dir();
-    dir.join(format!("{tag}-{n}.sock"))
+    dir.join(format!("{tag}-{}-{n}.sock", std::process::id()))
 }
 
 /// The suite's own temporary directory (created on first use).
+///
+/// Server children use their parent's (passed in `STDRPC_BENCH_TMP`), so
+/// that the parent removes everything at the end.
 pub fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("stdrpc-bench-{}", std::process::id()));
+    let dir = match std::env::var_os("STDRPC_BENCH_TMP") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("stdrpc-bench-{}", std::process::id())),
+    };
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
