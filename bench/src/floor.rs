@@ -5,7 +5,6 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::serve::{Kind, ServerProc, Tp};
 use crate::util::{Budget, Measured, Meter, err, timed_loop};
@@ -20,6 +19,10 @@ pub enum Transport {
 pub trait Duplex: Read + Write + Send + 'static {
     fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>>;
     fn shutdown_write(&self) -> io::Result<()>;
+    /// The descriptor, if this is a TCP socket.
+    fn tcp_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 impl Duplex for TcpStream {
@@ -28,6 +31,9 @@ impl Duplex for TcpStream {
     }
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+    fn tcp_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
 }
 
@@ -44,7 +50,7 @@ impl Duplex for UnixStream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Echo 12-byte frames one at a time (sequential ping-pong).
-    PingPong,
+    PingPong(QuickAck),
     /// Echo frames through 8 KiB buffers, flushing when idle (pipelined).
     Buffered,
     /// Count one-way frames; answer the count at a zero-length frame.
@@ -58,7 +64,9 @@ pub enum Mode {
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
-            Mode::PingPong => "pingpong",
+            Mode::PingPong(QuickAck::Off) => "pingpong",
+            Mode::PingPong(QuickAck::Once) => "pingpong_qa",
+            Mode::PingPong(QuickAck::EveryRead) => "pingpong_qa_every",
             Mode::Buffered => "buffered",
             Mode::OneWay => "oneway",
             Mode::Big => "big",
@@ -68,7 +76,9 @@ impl Mode {
 
     pub fn parse(s: &str) -> Option<Mode> {
         [
-            Mode::PingPong,
+            Mode::PingPong(QuickAck::Off),
+            Mode::PingPong(QuickAck::Once),
+            Mode::PingPong(QuickAck::EveryRead),
             Mode::Buffered,
             Mode::OneWay,
             Mode::Big,
@@ -79,36 +89,52 @@ impl Mode {
     }
 }
 
-/// The socket options every floor TCP socket gets, both ends: TCP_NODELAY
-/// (as stdrpc sets), and TCP_QUICKACK, which stdrpc's server also sets on
-/// its accepted sockets (see `quickack`).
+/// The socket option every floor TCP socket gets, both ends: TCP_NODELAY,
+/// as stdrpc sets.
 pub fn tune(s: &TcpStream) -> io::Result<()> {
-    s.set_nodelay(true)?;
-    if QUICKACK.load(Ordering::Relaxed) {
-        quickack(s);
-    }
-    Ok(())
+    s.set_nodelay(true)
 }
 
-/// Whether floor sockets get TCP_QUICKACK (on by default; the environment
-/// variable `STDRPC_BENCH_FLOOR_QUICKACK=0` turns it off, to measure it).
-static QUICKACK: AtomicBool = AtomicBool::new(true);
+/// When a ping-pong floor sets TCP_QUICKACK (both ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickAck {
+    /// Never: the kernel's delayed-ACK heuristics decide.
+    Off,
+    /// Once, right after connecting, as stdrpc's server does after its
+    /// handshake (`src/quickack.rs`).
+    Once,
+    /// Before every read (the flag does not stick: the kernel leaves
+    /// quick-ACK mode again on its own). One extra system call per read.
+    EveryRead,
+}
 
-pub fn init_from_env() {
-    if std::env::var("STDRPC_BENCH_FLOOR_QUICKACK").as_deref() == Ok("0") {
-        QUICKACK.store(false, Ordering::Relaxed);
+impl QuickAck {
+    pub const ALL: [QuickAck; 3] = [QuickAck::Off, QuickAck::Once, QuickAck::EveryRead];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QuickAck::Off => "plain",
+            QuickAck::Once => "QUICKACK once",
+            QuickAck::EveryRead => "QUICKACK every read",
+        }
+    }
+}
+
+/// Sets TCP_QUICKACK if the stream is TCP (a no-op for Unix sockets).
+fn quickack_dyn(s: &dyn Duplex) {
+    if let Some(fd) = s.tcp_fd() {
+        quickack_fd(fd);
     }
 }
 
 /// TCP_QUICKACK on one socket, as stdrpc's `src/quickack.rs` does.
-fn quickack(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
+fn quickack_fd(fd: std::os::fd::RawFd) {
     let on: libc::c_int = 1;
     // SAFETY: the descriptor belongs to a live `TcpStream`; the value is a
     // live `c_int` whose exact size is passed.
     unsafe {
         libc::setsockopt(
-            s.as_raw_fd(),
+            fd,
             libc::IPPROTO_TCP,
             libc::TCP_QUICKACK,
             (&raw const on).cast(),
@@ -128,12 +154,18 @@ pub fn serve_conn(mode: Mode, s: Box<dyn Duplex>) {
                 let _ = s.write_all(&buf);
             }
         }
-        Mode::PingPong => {
+        Mode::PingPong(qa) => {
             std::thread::spawn(move || {
                 let mut s = s;
                 let mut buf = [0u8; 12];
-                while s.read_exact(&mut buf).is_ok() {
-                    if s.write_all(&buf).is_err() {
+                if qa == QuickAck::Once {
+                    quickack_dyn(&*s);
+                }
+                loop {
+                    if qa == QuickAck::EveryRead {
+                        quickack_dyn(&*s);
+                    }
+                    if s.read_exact(&mut buf).is_err() || s.write_all(&buf).is_err() {
                         break;
                     }
                 }
@@ -191,12 +223,45 @@ fn pair(transport: Transport, mode: Mode) -> Result<(Box<dyn Duplex>, ServerProc
 
 /// Ping-pong of a 12-byte frame (4-byte length + 8-byte payload): one thread
 /// each side, the server an echo loop. Returns per round trip.
-pub fn ping_pong(transport: Transport, budget: Budget) -> Result<Measured, String> {
-    let (mut c, server) = pair(transport, Mode::PingPong)?;
+///
+/// Over TCP each variant of [`QuickAck`] is measured (each with a server of
+/// its own) and the best one is the floor: no socket option stdrpc sets can
+/// make it beat the floor. The note names every variant's figure.
+pub fn ping_pong(transport: Transport, budget: Budget) -> Result<(Measured, String), String> {
+    let variants: &[QuickAck] = match transport {
+        Transport::Tcp => &QuickAck::ALL,
+        Transport::Unix => &[QuickAck::Off],
+    };
+    let mut best: Option<(Measured, QuickAck)> = None;
+    let mut note = Vec::new();
+    for &qa in variants {
+        let m = ping_pong_with(transport, qa, budget)?;
+        note.push(format!("{} {:.2} µs", qa.label(), m.us_per_op()));
+        if best.is_none_or(|(b, _)| m.us_per_op() < b.us_per_op()) {
+            best = Some((m, qa));
+        }
+    }
+    let (m, qa) = best.expect("at least one variant");
+    let note = if variants.len() > 1 {
+        format!("best of: {} -> {}", note.join(", "), qa.label())
+    } else {
+        String::new()
+    };
+    Ok((m, note))
+}
+
+fn ping_pong_with(transport: Transport, qa: QuickAck, budget: Budget) -> Result<Measured, String> {
+    let (mut c, server) = pair(transport, Mode::PingPong(qa))?;
+    if qa == QuickAck::Once {
+        quickack_dyn(&*c);
+    }
     let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
     let mut buf = [0u8; 12];
     let mut round_trip = |_| -> Result<(), String> {
         c.write_all(&frame).map_err(err("write"))?;
+        if qa == QuickAck::EveryRead {
+            quickack_dyn(&*c);
+        }
         c.read_exact(&mut buf).map_err(err("read"))?;
         Ok(())
     };
@@ -379,4 +444,76 @@ pub fn connect(budget: Budget) -> Result<Measured, String> {
         timed_loop(budget.warmup(), 10, &mut one).and_then(|_| timed_loop(budget, 10, &mut one));
     server.finish()?;
     result
+}
+
+/// The least a thread-per-caller design can cost on this machine: `threads`
+/// threads each hand a request (an `i64`) to one serving thread through a
+/// std `mpsc` channel and wait for the answer on a channel of their own; no
+/// socket, no codec. `budget.iters` is the total over all threads.
+pub fn hand_off(threads: usize, budget: Budget) -> Result<Measured, String> {
+    use std::sync::mpsc;
+    use std::sync::{Barrier, Mutex};
+    let (to_server, requests) = mpsc::channel::<(i64, usize)>();
+    let mut replies = Vec::with_capacity(threads);
+    let mut answers = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let (tx, rx) = mpsc::sync_channel::<i64>(1);
+        replies.push(tx);
+        answers.push(rx);
+    }
+    let server = std::thread::spawn(move || {
+        while let Ok((a, t)) = requests.recv() {
+            if replies[t].send(a + 1).is_err() {
+                return;
+            }
+        }
+    });
+    let per_thread = (budget.iters / threads as u64).max(1);
+    let barrier = Barrier::new(threads + 1);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let failure = Mutex::new(None::<String>);
+    let meter = std::thread::scope(|scope| {
+        for (t, answer) in answers.into_iter().enumerate() {
+            let (to_server, barrier, done, failure) =
+                (to_server.clone(), &barrier, &done, &failure);
+            scope.spawn(move || {
+                let call = |a: i64| -> Result<(), String> {
+                    to_server.send((a, t)).map_err(err("send"))?;
+                    match answer.recv() {
+                        Ok(v) if v == a + 1 => Ok(()),
+                        Ok(v) => Err(format!("answer {v}")),
+                        Err(e) => Err(format!("recv: {e}")),
+                    }
+                };
+                for i in 0..10 {
+                    if let Err(e) = call(i) {
+                        *failure.lock().expect("not poisoned") = Some(e);
+                    }
+                }
+                barrier.wait();
+                let start = std::time::Instant::now();
+                let mut n = 0u64;
+                while n < per_thread {
+                    if let Err(e) = call((t as i64) << 32 | n as i64) {
+                        *failure.lock().expect("not poisoned") = Some(e);
+                        break;
+                    }
+                    n += 1;
+                    if n % 16 == 0 && start.elapsed() >= budget.time {
+                        break;
+                    }
+                }
+                done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+        barrier.wait();
+        Meter::start()
+    });
+    let m = meter.stop(done.load(std::sync::atomic::Ordering::Relaxed));
+    drop(to_server);
+    let _ = server.join();
+    if let Some(e) = failure.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    Ok(m)
 }

@@ -41,6 +41,7 @@ usage: cargo run --release -p stdrpc-bench -- [--rounds N] [--quick] [--only SCE
   --quick          fewer iterations and 1,000 instead of 10,000 connections: a smoke run
   --only SCENARIO  only scenarios whose key or title contains SCENARIO (e.g. seq, fan-in,
                    pipelined, notify, 1mib, memory, connect, python)
+  --row TEXT       only rows whose system (setup) text contains TEXT (e.g. stdrpc, floor, tarpc)
   --out PATH       where to write the report (default BENCHMARKS.md at the workspace root)
   --allow-noisy    keep every measurement even if the machine was not quiet (no retries): smoke runs
   --tsv PATH       also append one tab-separated line per row and round to PATH (for compare.sh)";
@@ -52,6 +53,7 @@ pub struct Options {
     pub only: Option<String>,
     pub out: PathBuf,
     pub allow_noisy: bool,
+    pub row: Option<String>,
     pub tsv: Option<PathBuf>,
     pub args: Vec<String>,
 }
@@ -61,6 +63,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
     let mut quick = false;
     let mut only = None;
     let mut allow_noisy = false;
+    let mut row = None;
     let mut tsv = None;
     let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
     let mut it = args.iter();
@@ -78,6 +81,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
             "--only" => only = Some(value()?.to_lowercase()),
             "--out" => out = PathBuf::from(value()?),
             "--allow-noisy" => allow_noisy = true,
+            "--row" => row = Some(value()?.to_lowercase()),
             "--tsv" => tsv = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
@@ -94,6 +98,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
         only,
         out,
         allow_noisy,
+        row,
         tsv,
         args,
     }))
@@ -248,8 +253,8 @@ pub fn scenarios() -> Vec<Scenario> {
             unit: "calls/s",
             better: Better::Higher,
             target: Some(Target::PeerAtLeast(1.25)),
-            floor_of: None,
-            about: "64 threads (tarpc: 64 tasks) share one client and one connection, each calling `add` in a loop; no floor applies (a raw socket has no sharing to do), so the comparison is with tarpc's 1 connection x 64 in flight",
+            floor_of: Some("fan-in"),
+            about: "64 threads (tarpc, and stdrpc's async row: 64 tasks) share one client and one connection, each calling `add` in a loop; the target compares with tarpc's best 1 connection x 64 in flight. The floor is the physical limit of a thread-per-caller design on this machine: 64 threads handing an `i64` to one serving thread through a std `mpsc` channel and waiting for the answer on a channel of their own, no socket (in the bench process: there is nothing to serve). The async row runs 64 tasks on a current-thread tokio runtime in the client process (a bench-only executor; stdrpc's `Pending` is a plain `Future`)",
         },
         Scenario {
             key: "pipelined",
@@ -408,7 +413,12 @@ fn cases(b: &Budgets) -> Vec<Case> {
             floor_label.into(),
             Role::Floor,
             false,
-            Box::new(move || floor::ping_pong(t, budget).map(Sample::us_per_op)),
+            Box::new(move || {
+                floor::ping_pong(t, budget).map(|(m, note)| Sample {
+                    note: (!note.is_empty()).then_some(note),
+                    ..Sample::us_per_op(m)
+                })
+            }),
         );
         for (rt, label) in runtimes {
             add(
@@ -430,6 +440,14 @@ fn cases(b: &Budgets) -> Vec<Case> {
 
     // 2: fan-in.
     let budget = b.fan_in;
+    add(
+        "fan-in",
+        "64 threads handing a request to 1 thread and waiting for the answer (std mpsc, no socket)"
+            .into(),
+        Role::Floor,
+        false,
+        Box::new(move || floor::hand_off(FAN_IN, budget).map(Sample::per_sec)),
+    );
     for (rt, label) in runtimes {
         add(
             "fan-in",
@@ -445,6 +463,14 @@ fn cases(b: &Budgets) -> Vec<Case> {
         Role::Subject,
         true,
         Box::new(move || rpc::fan_in(FAN_IN, budget).map(Sample::per_sec)),
+    );
+    add(
+        "fan-in",
+        "stdrpc, 64 async tasks awaiting `start()` on 1 shared `Client` (current-thread tokio)"
+            .into(),
+        Role::Subject,
+        false,
+        Box::new(move || rpc::fan_in_async(FAN_IN, budget).map(Sample::per_sec)),
     );
 
     // 3: pipelined.
@@ -678,7 +704,6 @@ fn fmt_progress(unit: &str, s: &Result<Sample, String>) -> String {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    floor::init_from_env();
     match args.first().map(String::as_str) {
         Some("serve") => return child(serve::serve_main(&args[1..])),
         Some("compare-report") => return child(report::compare(&args[1..])),
@@ -711,6 +736,13 @@ fn main() -> ExitCode {
     let mut rows: Vec<RowResult> = cases(&budgets)
         .into_iter()
         .filter(|c| scenarios.iter().any(|s| s.key == c.scenario && selected(s)))
+        .filter(|c| {
+            let system = format!("{:?} {}", c.role, c.system).to_lowercase();
+            options
+                .row
+                .as_ref()
+                .is_none_or(|r| system.contains(r.as_str()))
+        })
         .map(|case| RowResult {
             case,
             rounds: Vec::new(),

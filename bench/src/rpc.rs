@@ -310,3 +310,71 @@ pub fn connect(budget: Budget) -> Result<Measured, String> {
     s.finish()?;
     Ok(m)
 }
+
+/// `tasks` async tasks on a current-thread tokio runtime (the bench's
+/// executor; the library itself has no runtime) share one `Client`, each
+/// awaiting `start("add", ..)` in a loop. `budget.iters` is the total.
+pub fn fan_in_async(tasks: usize, budget: Budget) -> Result<Measured, String> {
+    let Setup { server, client } = Setup::new(Transport::Tcp)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(err("runtime"))?;
+    let client = Arc::new(client);
+    let per_task = (budget.iters / tasks as u64).max(1);
+    let result = rt.block_on(async {
+        let call = |client: Arc<Client>, a: i64| async move {
+            let v: i64 = client
+                .start("add", (a, 1i64))
+                .map_err(err("start"))?
+                .await
+                .map_err(err("await"))?;
+            if v != a + 1 {
+                return Err(format!("add returned {v}"));
+            }
+            Ok::<(), String>(())
+        };
+        // Warm up: every task's first calls, before the clock runs.
+        let mut warm = Vec::new();
+        for t in 0..tasks {
+            let client = Arc::clone(&client);
+            warm.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    call(Arc::clone(&client), (t as i64) << 32 | i).await?;
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for h in warm {
+            h.await.map_err(err("task"))??;
+        }
+        let done = Arc::new(AtomicU64::new(0));
+        let meter = Meter::start();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let (client, done) = (Arc::clone(&client), Arc::clone(&done));
+            handles.push(tokio::spawn(async move {
+                let start = std::time::Instant::now();
+                let mut n = 0u64;
+                while n < per_task {
+                    call(Arc::clone(&client), (t as i64) << 32 | n as i64).await?;
+                    n += 1;
+                    if n % 16 == 0 && start.elapsed() >= budget.time {
+                        break;
+                    }
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+                Ok::<(), String>(())
+            }));
+        }
+        for h in handles {
+            h.await.map_err(err("task"))??;
+        }
+        Ok::<Measured, String>(meter.stop(done.load(Ordering::Relaxed)))
+    });
+    drop(rt);
+    let client = Arc::try_unwrap(client).map_err(|_| "client still shared".to_string())?;
+    drop(client);
+    server.finish()?;
+    result
+}
