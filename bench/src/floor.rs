@@ -23,6 +23,7 @@ pub trait Duplex: Read + Write + Send + 'static {
     fn tcp_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    fn set_nonblocking_dyn(&self, on: bool) -> io::Result<()>;
 }
 
 impl Duplex for TcpStream {
@@ -35,6 +36,9 @@ impl Duplex for TcpStream {
     fn tcp_fd(&self) -> Option<std::os::fd::RawFd> {
         Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
+    fn set_nonblocking_dyn(&self, on: bool) -> io::Result<()> {
+        self.set_nonblocking(on)
+    }
 }
 
 impl Duplex for UnixStream {
@@ -44,6 +48,9 @@ impl Duplex for UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+    fn set_nonblocking_dyn(&self, on: bool) -> io::Result<()> {
+        self.set_nonblocking(on)
+    }
 }
 
 /// The floor servers' connection handlers, one per scenario.
@@ -51,6 +58,9 @@ impl Duplex for UnixStream {
 pub enum Mode {
     /// Echo 12-byte frames one at a time (sequential ping-pong).
     PingPong(QuickAck),
+    /// As `PingPong(Off)`, but every read busy-polls a non-blocking socket
+    /// for up to [`SPIN`] before it blocks.
+    PingPongSpin,
     /// Echo frames through 8 KiB buffers, flushing when idle (pipelined).
     Buffered,
     /// Count one-way frames; answer the count at a zero-length frame.
@@ -67,6 +77,7 @@ impl Mode {
             Mode::PingPong(QuickAck::Off) => "pingpong",
             Mode::PingPong(QuickAck::Once) => "pingpong_qa",
             Mode::PingPong(QuickAck::EveryRead) => "pingpong_qa_every",
+            Mode::PingPongSpin => "pingpong_spin",
             Mode::Buffered => "buffered",
             Mode::OneWay => "oneway",
             Mode::Big => "big",
@@ -79,6 +90,7 @@ impl Mode {
             Mode::PingPong(QuickAck::Off),
             Mode::PingPong(QuickAck::Once),
             Mode::PingPong(QuickAck::EveryRead),
+            Mode::PingPongSpin,
             Mode::Buffered,
             Mode::OneWay,
             Mode::Big,
@@ -166,6 +178,17 @@ pub fn serve_conn(mode: Mode, s: Box<dyn Duplex>) {
                         quickack_dyn(&*s);
                     }
                     if s.read_exact(&mut buf).is_err() || s.write_all(&buf).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Mode::PingPongSpin => {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 12];
+                while spin_read_exact(&mut *s, &mut buf).is_ok() {
+                    if s.write_all(&buf).is_err() {
                         break;
                     }
                 }
@@ -263,6 +286,57 @@ fn ping_pong_with(transport: Transport, qa: QuickAck, budget: Budget) -> Result<
             quickack_dyn(&*c);
         }
         c.read_exact(&mut buf).map_err(err("read"))?;
+        Ok(())
+    };
+    timed_loop(budget.warmup(), 100, &mut round_trip)?;
+    let m = timed_loop(budget, 100, &mut round_trip)?;
+    drop(c);
+    server.finish()?;
+    Ok(m)
+}
+
+/// How long a busy-polling read spins before it blocks.
+pub const SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// `read_exact` that first busy-polls the socket (non-blocking reads) for
+/// up to [`SPIN`], then blocks for the rest: no sleep, no wake-up when the
+/// answer comes within the spin.
+fn spin_read_exact(s: &mut dyn Duplex, buf: &mut [u8]) -> io::Result<()> {
+    let mut got = 0;
+    s.set_nonblocking_dyn(true)?;
+    let start = std::time::Instant::now();
+    let mut checks = 0u32;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                checks += 1;
+                if checks % 64 == 0 && start.elapsed() >= SPIN {
+                    s.set_nonblocking_dyn(false)?;
+                    let r = s.read_exact(&mut buf[got..]);
+                    return r;
+                }
+                std::hint::spin_loop();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Ping-pong as [`ping_pong`] with QUICKACK off, both ends busy-polling
+/// their reads (see [`spin_read_exact`]): the round trip without the
+/// sleep and wake-up of a blocking read, at the price of a spinning core
+/// per side. A reference, not the floor: no blocking design can get there.
+pub fn ping_pong_spin(budget: Budget) -> Result<Measured, String> {
+    let (mut c, server) = pair(Transport::Tcp, Mode::PingPongSpin)?;
+    let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    let mut buf = [0u8; 12];
+    let mut round_trip = |_| -> Result<(), String> {
+        c.write_all(&frame).map_err(err("write"))?;
+        spin_read_exact(&mut *c, &mut buf).map_err(err("read"))?;
         Ok(())
     };
     timed_loop(budget.warmup(), 100, &mut round_trip)?;

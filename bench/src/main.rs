@@ -399,7 +399,7 @@ fn cases(b: &Budgets) -> Vec<Case> {
         (
             "seq-tcp",
             Transport::Tcp,
-            "raw std TCP ping-pong, 12-byte frame, TCP_NODELAY, echo thread",
+            "raw std TCP ping-pong, 12-byte frame, TCP_NODELAY, echo thread, best of QUICKACK off / once / every read",
         ),
         (
             "seq-unix",
@@ -420,6 +420,15 @@ fn cases(b: &Budgets) -> Vec<Case> {
                 })
             }),
         );
+        if t == Transport::Tcp {
+            add(
+                key,
+                "raw std TCP ping-pong, both ends busy-poll each read for up to 200 µs before blocking (burns a core per side)".into(),
+                Role::Reference,
+                false,
+                Box::new(move || floor::ping_pong_spin(budget).map(Sample::us_per_op)),
+            );
+        }
         for (rt, label) in runtimes {
             add(
                 key,

@@ -376,7 +376,7 @@ pub fn table(scenarios: &[Scenario], rows: &[RowResult]) -> String {
             let value = row_median(row);
             let to_floor = match (value, floor, row.case.role) {
                 (Some(v), Some(f), Role::Floor | Role::Peer | Role::Subject) => Some(v / f),
-                (Some(v), Some(f), Role::Reference) if scenario.key == "python" => Some(v / f),
+                (Some(v), Some(f), Role::Reference) => Some(v / f),
                 _ => None,
             };
             let to_peer = match (value, peer, row.case.role) {
