@@ -6,7 +6,14 @@
 //! cargo run --release -p stdrpc-bench -- --quick           # smoke run: fewer iterations, 3 rounds (< 1 min)
 //! cargo run --release -p stdrpc-bench -- --only pipelined  # scenarios whose key or title contains the text
 //! cargo run --release -p stdrpc-bench -- --rounds 7 --out /tmp/BENCHMARKS.md
+//! cargo run --release -p stdrpc-bench -- --quick --allow-noisy --out /tmp/b.md  # on a busy machine
+//! bench/compare.sh BASE_REV 7 -- --only seq-tcp --row stdrpc  # same-run before/after
 //! ```
+//!
+//! Every server runs in a process of its own (this binary as `serve KIND`,
+//! see `serve.rs`); every measurement is checked for interference from
+//! other processes (`quiet.rs`) and repeated, a bounded number of times, if
+//! the machine was not quiet. `bench/README.md` has the details.
 //!
 //! The table (medians over the rounds, each with its ratio to the same run's
 //! floor and best tarpc setup, and the issue's target) goes to stdout and to
@@ -236,7 +243,7 @@ pub fn scenarios() -> Vec<Scenario> {
             better: Better::Lower,
             target: Some(Target::FloorAtMost(1.25)),
             floor_of: Some("seq-tcp"),
-            about: "one thread, one connection, one call at a time (round trip): `add(i64, i64) -> i64`; floor: a 12-byte frame echoed by a server thread, TCP_NODELAY",
+            about: "one thread, one connection, one call at a time (round trip): `add(i64, i64) -> i64`; floor: a 12-byte frame echoed by a server thread (in a server process, as every server here), TCP_NODELAY, the best of three TCP_QUICKACK variants measured in the same round (off, once after connecting as stdrpc's server sets it, before every read; the per-round note gives all three); reference: the same ping-pong with both reads busy-polling for up to 200 µs before blocking",
         },
         Scenario {
             key: "seq-unix",

@@ -542,10 +542,9 @@ pub fn render(
         "## Per round\n\n<details><summary>raw numbers, CPU and context switches</summary>\n\n",
     );
     out.push_str(
-        "CPU µs/op is the user + system CPU time of the whole bench process (client and server \
-         threads alike) divided by the operations, and ctx sw/op its voluntary + involuntary context \
-         switches per operation (getrusage), medians over the rounds; they are not available for rows \
-         measured in other processes.\n\n",
+        "CPU µs/op is the user + system CPU time of the bench (client) process divided by the \
+         operations, and ctx sw/op its voluntary + involuntary context switches per operation \
+         (getrusage), medians over the rounds; the server's process is not included.\n\n",
     );
     let rounds = rows.iter().map(|r| r.rounds.len()).max().unwrap_or(0);
     out.push_str("| scenario | system |");
