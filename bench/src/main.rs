@@ -261,7 +261,7 @@ pub fn scenarios() -> Vec<Scenario> {
             better: Better::Higher,
             target: Some(Target::PeerAtLeast(1.25)),
             floor_of: Some("fan-in"),
-            about: "64 threads (tarpc, and stdrpc's async row: 64 tasks) share one client and one connection, each calling `add` in a loop; the target compares with tarpc's best 1 connection x 64 in flight. The floor is the physical limit of a thread-per-caller design on this machine: 64 threads handing an `i64` to one serving thread through a std `mpsc` channel and waiting for the answer on a channel of their own, no socket (in the bench process: there is nothing to serve). The async row runs 64 tasks on a current-thread tokio runtime in the client process (a bench-only executor; stdrpc's `Pending` is a plain `Future`)",
+            about: "64 threads (tarpc, and stdrpc's async row: 64 tasks) share one client and one connection, each calling `add` in a loop; the target compares with tarpc's best 1 connection x 64 in flight. The floor is the physical limit of a thread-per-caller design on this machine: 64 threads handing an `i64` to one serving thread and waiting for the answer, no socket, the faster of two std implementations measured in the same round (an `mpsc` channel there and a `sync_channel` back; a `Mutex<Vec>` queue drained whole, callers parked and woken with `unpark`) (in the bench process: there is nothing to serve). The async row runs 64 tasks on a current-thread tokio runtime in the client process (a bench-only executor; stdrpc's `Pending` is a plain `Future`)",
         },
         Scenario {
             key: "pipelined",
@@ -458,11 +458,16 @@ fn cases(b: &Budgets) -> Vec<Case> {
     let budget = b.fan_in;
     add(
         "fan-in",
-        "64 threads handing a request to 1 thread and waiting for the answer (std mpsc, no socket)"
+        "64 threads handing a request to 1 thread and waiting for the answer (std only, no socket; best of mpsc, park/unpark)"
             .into(),
         Role::Floor,
         false,
-        Box::new(move || floor::hand_off(FAN_IN, budget).map(Sample::per_sec)),
+        Box::new(move || {
+            floor::hand_off(FAN_IN, budget).map(|(m, note)| Sample {
+                note: Some(note),
+                ..Sample::per_sec(m)
+            })
+        }),
     );
     for (rt, label) in runtimes {
         add(

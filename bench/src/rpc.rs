@@ -57,7 +57,10 @@ impl Setup {
     /// its own).
     fn ticks(&self) -> Result<u64, String> {
         let c = Client::connect(self.addr().as_str(), KEY).map_err(err("connect"))?;
-        c.call("ticks", ()).map_err(err("ticks"))
+        c.start("ticks", ())
+            .map_err(err("ticks"))?
+            .wait_timeout(Duration::from_secs(10))
+            .map_err(err("ticks"))
     }
 
     fn finish(self) -> Result<(), String> {
