@@ -718,6 +718,11 @@ fn cases(b: &Budgets) -> Vec<Case> {
 
 fn fmt_progress(unit: &str, s: &Result<Sample, String>) -> String {
     match s {
+        Ok(Sample {
+            value,
+            note: Some(note),
+            ..
+        }) => format!("{} {unit} [{note}]", report::fmt_value(*value, unit)),
         Ok(s) => format!("{} {unit}", report::fmt_value(s.value, unit)),
         Err(e) => format!("error: {e}"),
     }
@@ -783,10 +788,11 @@ fn main() -> ExitCode {
             if late && round >= MEMORY_ROUNDS {
                 continue;
             }
-            for row in rows
-                .iter_mut()
-                .filter(|r| (r.case.scenario == "memory") == late)
-            {
+            for i in round_order(&rows, round) {
+                let row = &mut rows[i];
+                if (row.case.scenario == "memory") != late {
+                    continue;
+                }
                 let scenario = scenarios
                     .iter()
                     .find(|s| s.key == row.case.scenario)
@@ -811,6 +817,25 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The order of the rows in one round: scenario by scenario, so that the
+/// rows of a scenario share the machine's conditions, and within each
+/// scenario rotated by one place per round, so that no row is always the
+/// first (or the last) of its scenario.
+fn round_order(rows: &[RowResult], round: usize) -> Vec<usize> {
+    let mut order = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    while i < rows.len() {
+        let key = rows[i].case.scenario;
+        let end = (i..rows.len())
+            .find(|&j| rows[j].case.scenario != key)
+            .unwrap_or(rows.len());
+        let n = end - i;
+        order.extend((0..n).map(|k| i + (k + round) % n));
+        i = end;
+    }
+    order
 }
 
 /// One round of one row: repeated while the machine was not quiet (at most

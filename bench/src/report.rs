@@ -491,7 +491,8 @@ pub fn render(
          the same run (the ratios), not runs.\n\
          - {rustc}; {date}; load average {load0} at the start, {load1} at the end.\n\
          - {rounds} rounds{quick}; every figure is the median over the rounds, and each round runs every row \
-         once, scenario by scenario, so the rows of a scenario share the machine's conditions. \
+         once, scenario by scenario, so the rows of a scenario share the machine's conditions (their \
+         order rotating by one place per round). \
          The whole run took {secs:.0} s.\n\
          - Every server runs in a process of its own, as users run them (the bench binary re-executed as \
          `serve KIND`, a fresh one per row and round; CPython's in its interpreter); the memory \
