@@ -545,7 +545,8 @@ pub fn render(
     out.push_str(
         "CPU µs/op is the user + system CPU time of the bench (client) process divided by the \
          operations, and ctx sw/op its voluntary + involuntary context switches per operation \
-         (getrusage), medians over the rounds; the server's process is not included.\n\n",
+         (getrusage), medians over the rounds; the server's process is not included. A round kept \
+         noisy is marked ⚠ with the others% / steal% measured beside it.\n\n",
     );
     let rounds = rows.iter().map(|r| r.rounds.len()).max().unwrap_or(0);
     out.push_str("| scenario | system |");
@@ -564,7 +565,14 @@ pub fn render(
         for (i, r) in row.rounds.iter().enumerate() {
             match r {
                 Ok(s) => {
-                    let _ = write!(out, " {} |", fmt_value(s.value, scenario.unit));
+                    let mark = match row.quiet.get(i) {
+                        Some(q) if q.noisy => format!(
+                            " ⚠ {:.0}%/{:.0}%",
+                            q.interference.others, q.interference.steal
+                        ),
+                        _ => String::new(),
+                    };
+                    let _ = write!(out, " {}{mark} |", fmt_value(s.value, scenario.unit));
                 }
                 Err(e) => {
                     errors.push(format!(
