@@ -486,9 +486,8 @@ pub fn render(
          Written by the benchmark suite (`bench/`); do not edit by hand. Regenerate with:\n\n\
          ```sh\n{command}\n```\n\n\
          (`-- --quick` for a smoke run, `-- --only SCENARIO` for one scenario, `-- --rounds N`.)\n\n\
-         - machine: {cpu}, {cpus} vCPUs, {mem:.1} GiB RAM, Linux {kernel}. **A shared, noisy 2-core VM**: \
-         other work runs beside the suite, so run-to-run differences of 10-30% are common; compare rows of \
-         the same run (the ratios), not runs.\n\
+         - machine: {cpu}, {cpus} vCPUs, {mem:.1} GiB RAM, Linux {kernel}. Compare rows of the same run \
+         (the ratios), not runs; whether this run had the machine to itself is measured (below).\n\
          - {rustc}; {date}; load average {load0} at the start, {load1} at the end.\n\
          - {rounds} rounds{quick}; every figure is the median over the rounds, and each round runs every row \
          once, scenario by scenario, so the rows of a scenario share the machine's conditions (their \
