@@ -542,9 +542,10 @@ pub fn render(
         "## Per round\n\n<details><summary>raw numbers, CPU and context switches</summary>\n\n",
     );
     out.push_str(
-        "CPU µs/op is the user + system CPU time of the bench (client) process divided by the \
-         operations, and ctx sw/op its voluntary + involuntary context switches per operation \
-         (getrusage), medians over the rounds; the server's process is not included. A round kept \
+        "CPU µs/op is the user + system CPU time of the client (the bench process, getrusage) and \
+         of the server (its child process, /proc/PID/stat, 10 ms ticks) divided by the operations, \
+         and ctx sw/op their voluntary + involuntary context switches per operation (the server's \
+         summed over its live threads), medians over the rounds. A round kept \
          noisy is marked ⚠ with the others% / steal% measured beside it.\n\n",
     );
     let rounds = rows.iter().map(|r| r.rounds.len()).max().unwrap_or(0);

@@ -181,12 +181,15 @@ impl ServerProc {
             Err(e) => Err(format!("server {}: {e}", kind.name())),
         };
         match addr {
-            Ok(addr) => Ok(ServerProc {
-                child,
-                stdin,
-                stdout,
-                addr,
-            }),
+            Ok(addr) => {
+                crate::util::register_server(child.id());
+                Ok(ServerProc {
+                    child,
+                    stdin,
+                    stdout,
+                    addr,
+                })
+            }
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -217,6 +220,7 @@ impl ServerProc {
     }
 
     fn reap(&mut self) {
+        crate::util::unregister_server(self.child.id());
         drop(self.stdin.take());
         let deadline = Instant::now() + CHILD_LIMIT;
         while Instant::now() < deadline {
