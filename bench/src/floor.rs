@@ -224,14 +224,20 @@ fn count_one_way(s: Box<dyn Duplex>) {
     }
 }
 
+/// Reads each frame, header included, into one buffer and writes it back
+/// with one `write_all`: no separate 4-byte segment for the header.
 fn big_echo_conn(s: Box<dyn Duplex>) {
-    let Ok(mut w) = s.try_clone_box() else { return };
-    let mut r = s;
-    let mut buf = Vec::new();
-    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
-        let ok =
-            w.write_all(&(len as u32).to_be_bytes()).is_ok() && w.write_all(&buf[..len]).is_ok();
-        if !ok {
+    let mut s = s;
+    let mut buf = vec![0u8; 4];
+    loop {
+        if s.read_exact(&mut buf[..4]).is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+        if buf.len() < 4 + len {
+            buf.resize(4 + len, 0);
+        }
+        if s.read_exact(&mut buf[4..4 + len]).is_err() || s.write_all(&buf[..4 + len]).is_err() {
             return;
         }
     }
@@ -483,12 +489,12 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
 /// Returns per echo (request + response).
 pub fn big_echo(size: usize, budget: Budget) -> Result<Measured, String> {
     let (mut c, server) = pair(Transport::Tcp, Mode::Big)?;
-    let payload = vec![0x5au8; size];
+    // Header and payload in one buffer, written with one `write_all`.
+    let mut request = (size as u32).to_be_bytes().to_vec();
+    request.resize(4 + size, 0x5a);
     let mut back = Vec::new();
     let mut echo = |_| -> Result<(), String> {
-        c.write_all(&(size as u32).to_be_bytes())
-            .map_err(err("write"))?;
-        c.write_all(&payload).map_err(err("write"))?;
+        c.write_all(&request).map_err(err("write"))?;
         match read_frame(&mut c, &mut back).map_err(err("read"))? {
             Some(n) if n == size => Ok(()),
             other => Err(format!("bad echo: {other:?}")),

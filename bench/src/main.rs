@@ -288,7 +288,7 @@ pub fn scenarios() -> Vec<Scenario> {
             better: Better::Higher,
             target: Some(Target::FloorAtLeast(0.75)),
             floor_of: Some("1mib"),
-            about: "one call at a time whose argument is 1 MiB of bytes, returned unchanged; MB/s counts request plus response payload (2 x 1,048,576 bytes per echo, MB = 10^6 bytes); floor: a 1 MiB frame written, read whole by the server and written back",
+            about: "one call at a time whose argument is 1 MiB of bytes, returned unchanged; MB/s counts request plus response payload (2 x 1,048,576 bytes per echo, MB = 10^6 bytes); floor: a 1 MiB frame (header and payload in one buffer, one `write_all`) written, read whole by the server and written back the same way",
         },
         Scenario {
             key: "memory",
