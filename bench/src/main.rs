@@ -42,7 +42,7 @@ use util::{Budget, Measured};
 
 const USAGE: &str = "\
 usage: cargo run --release -p stdrpc-bench -- [--rounds N] [--quick] [--only SCENARIO] [--out PATH]
-                   [--allow-noisy] [--tsv PATH]
+                   [--row TEXT] [--allow-noisy] [--tsv PATH]
        stdrpc-bench compare-report A.tsv B.tsv   (see bench/compare.sh)
   --rounds N       rounds per measurement, median reported (default 5, 3 with --quick)
   --quick          fewer iterations and 1,000 instead of 10,000 connections: a smoke run
