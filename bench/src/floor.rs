@@ -3,13 +3,11 @@
 //! one each scenario needs.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
 
-use crate::util::{Budget, Measured, Meter, err, socket_path, timed_loop};
+use crate::serve::{Kind, ServerProc, Tp};
+use crate::util::{Budget, Measured, Meter, err, timed_loop};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -21,6 +19,11 @@ pub enum Transport {
 pub trait Duplex: Read + Write + Send + 'static {
     fn try_clone_box(&self) -> io::Result<Box<dyn Duplex>>;
     fn shutdown_write(&self) -> io::Result<()>;
+    /// The descriptor, if this is a TCP socket.
+    fn tcp_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+    fn set_nonblocking_dyn(&self, on: bool) -> io::Result<()>;
 }
 
 impl Duplex for TcpStream {
@@ -29,6 +32,12 @@ impl Duplex for TcpStream {
     }
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+    fn tcp_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
+    }
+    fn set_nonblocking_dyn(&self, on: bool) -> io::Result<()> {
+        self.set_nonblocking(on)
     }
 }
 
@@ -39,66 +48,307 @@ impl Duplex for UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+    fn set_nonblocking_dyn(&self, on: bool) -> io::Result<()> {
+        self.set_nonblocking(on)
+    }
 }
 
-/// Opens one connection to a server thread running `serve` on the accepted
-/// end. TCP sockets get TCP_NODELAY on both ends.
-fn pair(
-    transport: Transport,
-    serve: impl FnOnce(Box<dyn Duplex>) + Send + 'static,
-) -> io::Result<(Box<dyn Duplex>, JoinHandle<()>)> {
-    match transport {
-        Transport::Tcp => {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            let addr = listener.local_addr()?;
-            let server = std::thread::spawn(move || {
-                if let Ok((s, _)) = listener.accept() {
-                    let _ = s.set_nodelay(true);
-                    serve(Box::new(s));
-                }
-            });
-            let c = TcpStream::connect(addr)?;
-            c.set_nodelay(true)?;
-            Ok((Box::new(c), server))
+/// The floor servers' connection handlers, one per scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Echo 12-byte frames one at a time (sequential ping-pong).
+    PingPong(QuickAck),
+    /// As `PingPong(Off)`, but every read busy-polls a non-blocking socket
+    /// for up to [`SPIN`] before it blocks.
+    PingPongSpin,
+    /// Echo frames through 8 KiB buffers, flushing when idle (pipelined).
+    Buffered,
+    /// Count one-way frames; answer the count at a zero-length frame.
+    OneWay,
+    /// Echo whole frames of any size, unbuffered (1 MiB).
+    Big,
+    /// Answer one 12-byte frame per connection, inline on the accept thread.
+    Connect,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::PingPong(QuickAck::Off) => "pingpong",
+            Mode::PingPong(QuickAck::Once) => "pingpong_qa",
+            Mode::PingPong(QuickAck::EveryRead) => "pingpong_qa_every",
+            Mode::PingPongSpin => "pingpong_spin",
+            Mode::Buffered => "buffered",
+            Mode::OneWay => "oneway",
+            Mode::Big => "big",
+            Mode::Connect => "connect",
         }
-        Transport::Unix => {
-            let path = socket_path("floor");
-            let listener = UnixListener::bind(&path)?;
-            let server = std::thread::spawn(move || {
-                if let Ok((s, _)) = listener.accept() {
-                    serve(Box::new(s));
-                }
-            });
-            let c = UnixStream::connect(&path)?;
-            let _ = std::fs::remove_file(&path);
-            Ok((Box::new(c), server))
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        [
+            Mode::PingPong(QuickAck::Off),
+            Mode::PingPong(QuickAck::Once),
+            Mode::PingPong(QuickAck::EveryRead),
+            Mode::PingPongSpin,
+            Mode::Buffered,
+            Mode::OneWay,
+            Mode::Big,
+            Mode::Connect,
+        ]
+        .into_iter()
+        .find(|m| m.name() == s)
+    }
+}
+
+/// The socket option every floor TCP socket gets, both ends: TCP_NODELAY,
+/// as stdrpc sets.
+pub fn tune(s: &TcpStream) -> io::Result<()> {
+    s.set_nodelay(true)
+}
+
+/// When a ping-pong floor sets TCP_QUICKACK (both ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickAck {
+    /// Never: the kernel's delayed-ACK heuristics decide.
+    Off,
+    /// Once, right after connecting, as stdrpc's server does after its
+    /// handshake (`src/quickack.rs`).
+    Once,
+    /// Before every read (the flag does not stick: the kernel leaves
+    /// quick-ACK mode again on its own). One extra system call per read.
+    EveryRead,
+}
+
+impl QuickAck {
+    pub const ALL: [QuickAck; 3] = [QuickAck::Off, QuickAck::Once, QuickAck::EveryRead];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QuickAck::Off => "plain",
+            QuickAck::Once => "QUICKACK once",
+            QuickAck::EveryRead => "QUICKACK every read",
         }
     }
 }
 
-/// Ping-pong of a 12-byte frame (4-byte length + 8-byte payload): one thread
-/// each side, the server an echo loop. Returns per round trip.
-pub fn ping_pong(transport: Transport, budget: Budget) -> Result<Measured, String> {
-    let (mut c, server) = pair(transport, |mut s| {
-        let mut buf = [0u8; 12];
-        while s.read_exact(&mut buf).is_ok() {
-            if s.write_all(&buf).is_err() {
-                break;
+/// Sets TCP_QUICKACK if the stream is TCP (a no-op for Unix sockets).
+fn quickack_dyn(s: &dyn Duplex) {
+    if let Some(fd) = s.tcp_fd() {
+        quickack_fd(fd);
+    }
+}
+
+/// TCP_QUICKACK on one socket, as stdrpc's `src/quickack.rs` does.
+fn quickack_fd(fd: std::os::fd::RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor belongs to a live `TcpStream`; the value is a
+    // live `c_int` whose exact size is passed.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Serves one accepted connection in the server child: on a thread of its
+/// own, except `Connect`, which answers inline.
+pub fn serve_conn(mode: Mode, s: Box<dyn Duplex>) {
+    match mode {
+        Mode::Connect => {
+            let mut s = s;
+            let mut buf = [0u8; 12];
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(&buf);
             }
         }
-    })
-    .map_err(err("floor connect"))?;
+        Mode::PingPong(qa) => {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 12];
+                if qa == QuickAck::Once {
+                    quickack_dyn(&*s);
+                }
+                loop {
+                    if qa == QuickAck::EveryRead {
+                        quickack_dyn(&*s);
+                    }
+                    if s.read_exact(&mut buf).is_err() || s.write_all(&buf).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Mode::PingPongSpin => {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 12];
+                while spin_read_exact(&mut *s, &mut buf).is_ok() {
+                    if s.write_all(&buf).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Mode::Buffered => {
+            std::thread::spawn(move || buffered_echo(s));
+        }
+        Mode::OneWay => {
+            std::thread::spawn(move || count_one_way(s));
+        }
+        Mode::Big => {
+            std::thread::spawn(move || big_echo_conn(s));
+        }
+    }
+}
+
+fn count_one_way(s: Box<dyn Duplex>) {
+    let Ok(mut ack) = s.try_clone_box() else {
+        return;
+    };
+    let mut r = BufReader::with_capacity(8192, s);
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+        if len == 0 {
+            let _ = ack.write_all(&n.to_be_bytes());
+            n = 0;
+            continue;
+        }
+        std::hint::black_box(&buf[..len]);
+        n += 1;
+    }
+}
+
+/// Reads each frame, header included, into one buffer and writes it back
+/// with one `write_all`: no separate 4-byte segment for the header.
+fn big_echo_conn(s: Box<dyn Duplex>) {
+    let mut s = s;
+    let mut buf = vec![0u8; 4];
+    loop {
+        if s.read_exact(&mut buf[..4]).is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+        if buf.len() < 4 + len {
+            buf.resize(4 + len, 0);
+        }
+        if s.read_exact(&mut buf[4..4 + len]).is_err() || s.write_all(&buf[..4 + len]).is_err() {
+            return;
+        }
+    }
+}
+
+/// A floor server child of the given mode and one connection to it.
+fn pair(transport: Transport, mode: Mode) -> Result<(Box<dyn Duplex>, ServerProc), String> {
+    let server = ServerProc::spawn(Kind::Floor(mode, transport.into()))?;
+    let c = server.addr.connect().map_err(err("floor connect"))?;
+    Ok((c, server))
+}
+
+/// Ping-pong of a 12-byte frame (4-byte length + 8-byte payload): one thread
+/// each side, the server an echo loop. Returns per round trip.
+///
+/// Over TCP each variant of [`QuickAck`] is measured (each with a server of
+/// its own) and the best one is the floor: no socket option stdrpc sets can
+/// make it beat the floor. The note names every variant's figure.
+pub fn ping_pong(transport: Transport, budget: Budget) -> Result<(Measured, String), String> {
+    let variants: &[QuickAck] = match transport {
+        Transport::Tcp => &QuickAck::ALL,
+        Transport::Unix => &[QuickAck::Off],
+    };
+    let mut best: Option<(Measured, QuickAck)> = None;
+    let mut note = Vec::new();
+    for &qa in variants {
+        let m = ping_pong_with(transport, qa, budget)?;
+        note.push(format!("{} {:.2} µs", qa.label(), m.us_per_op()));
+        if best.is_none_or(|(b, _)| m.us_per_op() < b.us_per_op()) {
+            best = Some((m, qa));
+        }
+    }
+    let (m, qa) = best.expect("at least one variant");
+    let note = if variants.len() > 1 {
+        format!("best of: {} -> {}", note.join(", "), qa.label())
+    } else {
+        String::new()
+    };
+    Ok((m, note))
+}
+
+fn ping_pong_with(transport: Transport, qa: QuickAck, budget: Budget) -> Result<Measured, String> {
+    let (mut c, server) = pair(transport, Mode::PingPong(qa))?;
+    if qa == QuickAck::Once {
+        quickack_dyn(&*c);
+    }
     let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
     let mut buf = [0u8; 12];
     let mut round_trip = |_| -> Result<(), String> {
         c.write_all(&frame).map_err(err("write"))?;
+        if qa == QuickAck::EveryRead {
+            quickack_dyn(&*c);
+        }
         c.read_exact(&mut buf).map_err(err("read"))?;
         Ok(())
     };
     timed_loop(budget.warmup(), 100, &mut round_trip)?;
     let m = timed_loop(budget, 100, &mut round_trip)?;
     drop(c);
-    let _ = server.join();
+    server.finish()?;
+    Ok(m)
+}
+
+/// How long a busy-polling read spins before it blocks.
+pub const SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// `read_exact` that first busy-polls the socket (non-blocking reads) for
+/// up to [`SPIN`], then blocks for the rest: no sleep, no wake-up when the
+/// answer comes within the spin.
+fn spin_read_exact(s: &mut dyn Duplex, buf: &mut [u8]) -> io::Result<()> {
+    let mut got = 0;
+    s.set_nonblocking_dyn(true)?;
+    let start = std::time::Instant::now();
+    let mut checks = 0u32;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                checks += 1;
+                if checks % 64 == 0 && start.elapsed() >= SPIN {
+                    s.set_nonblocking_dyn(false)?;
+                    let r = s.read_exact(&mut buf[got..]);
+                    return r;
+                }
+                std::hint::spin_loop();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Ping-pong as [`ping_pong`] with QUICKACK off, both ends busy-polling
+/// their reads (see [`spin_read_exact`]): the round trip without the
+/// sleep and wake-up of a blocking read, at the price of a spinning core
+/// per side. A reference, not the floor: no blocking design can get there.
+pub fn ping_pong_spin(budget: Budget) -> Result<Measured, String> {
+    let (mut c, server) = pair(Transport::Tcp, Mode::PingPongSpin)?;
+    let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    let mut buf = [0u8; 12];
+    let mut round_trip = |_| -> Result<(), String> {
+        c.write_all(&frame).map_err(err("write"))?;
+        spin_read_exact(&mut *c, &mut buf).map_err(err("read"))?;
+        Ok(())
+    };
+    timed_loop(budget.warmup(), 100, &mut round_trip)?;
+    let m = timed_loop(budget, 100, &mut round_trip)?;
+    drop(c);
+    server.finish()?;
     Ok(m)
 }
 
@@ -144,7 +394,7 @@ fn buffered_echo(s: Box<dyn Duplex>) {
 /// A zero-length frame ends the stream. Returns per message.
 pub fn pipelined(budget: Budget) -> Result<Measured, String> {
     let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, buffered_echo).map_err(err("floor connect"))?;
+        let (c, server) = pair(Transport::Tcp, Mode::Buffered)?;
         let rc = c.try_clone_box().map_err(err("clone"))?;
         let reader = std::thread::spawn(move || -> io::Result<u64> {
             let mut r = BufReader::with_capacity(8192, rc);
@@ -188,7 +438,7 @@ pub fn pipelined(budget: Budget) -> Result<Measured, String> {
         let c = w.into_inner().map_err(|_| "flush".to_string())?;
         let _ = c.shutdown_write();
         drop(c);
-        let _ = server.join();
+        server.finish()?;
         Ok(m)
     };
     run(budget.warmup())?;
@@ -201,23 +451,7 @@ pub fn pipelined(budget: Budget) -> Result<Measured, String> {
 /// until the server has counted every one.
 pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
     let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, |s| {
-            let Ok(mut ack) = s.try_clone_box() else {
-                return;
-            };
-            let mut r = BufReader::with_capacity(8192, s);
-            let mut buf = Vec::new();
-            let mut n = 0u64;
-            while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
-                if len == 0 {
-                    let _ = ack.write_all(&n.to_be_bytes());
-                    return;
-                }
-                std::hint::black_box(&buf[..len]);
-                n += 1;
-            }
-        })
-        .map_err(err("floor connect"))?;
+        let (c, server) = pair(Transport::Tcp, Mode::OneWay)?;
         let mut rc = c.try_clone_box().map_err(err("clone"))?;
         let meter = Meter::start();
         let mut w = BufWriter::with_capacity(8192, c);
@@ -244,7 +478,7 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
             return Err(format!("sent {sent}, server counted {counted}"));
         }
         drop(w);
-        let _ = server.join();
+        server.finish()?;
         Ok(m)
     };
     run(budget.warmup())?;
@@ -254,25 +488,13 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
 /// `size`-byte request, then the same bytes echoed back, one at a time.
 /// Returns per echo (request + response).
 pub fn big_echo(size: usize, budget: Budget) -> Result<Measured, String> {
-    let (mut c, server) = pair(Transport::Tcp, |s| {
-        let Ok(mut w) = s.try_clone_box() else { return };
-        let mut r = s;
-        let mut buf = Vec::new();
-        while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
-            let ok = w.write_all(&(len as u32).to_be_bytes()).is_ok()
-                && w.write_all(&buf[..len]).is_ok();
-            if !ok {
-                return;
-            }
-        }
-    })
-    .map_err(err("floor connect"))?;
-    let payload = vec![0x5au8; size];
+    let (mut c, server) = pair(Transport::Tcp, Mode::Big)?;
+    // Header and payload in one buffer, written with one `write_all`.
+    let mut request = (size as u32).to_be_bytes().to_vec();
+    request.resize(4 + size, 0x5a);
     let mut back = Vec::new();
     let mut echo = |_| -> Result<(), String> {
-        c.write_all(&(size as u32).to_be_bytes())
-            .map_err(err("write"))?;
-        c.write_all(&payload).map_err(err("write"))?;
+        c.write_all(&request).map_err(err("write"))?;
         match read_frame(&mut c, &mut back).map_err(err("read"))? {
             Some(n) if n == size => Ok(()),
             other => Err(format!("bad echo: {other:?}")),
@@ -281,34 +503,18 @@ pub fn big_echo(size: usize, budget: Budget) -> Result<Measured, String> {
     timed_loop(budget.warmup(), 1, &mut echo)?;
     let m = timed_loop(budget, 1, &mut echo)?;
     drop(c);
-    let _ = server.join();
+    server.finish()?;
     Ok(m)
 }
 
 /// A new TCP connection (TCP_NODELAY) plus one 12-byte round trip; the
 /// server accepts and answers inline on one thread. Returns per connection.
 pub fn connect(budget: Budget) -> Result<Measured, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(err("bind"))?;
-    let addr = listener.local_addr().map_err(err("bind"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let server = std::thread::spawn(move || {
-        let mut buf = [0u8; 12];
-        for s in listener.incoming() {
-            if stop2.load(Ordering::Acquire) {
-                return;
-            }
-            let Ok(mut s) = s else { continue };
-            let _ = s.set_nodelay(true);
-            if s.read_exact(&mut buf).is_ok() {
-                let _ = s.write_all(&buf);
-            }
-        }
-    });
+    let server = ServerProc::spawn(Kind::Floor(Mode::Connect, Tp::Tcp))?;
+    let addr = server.addr.clone();
     let frame: [u8; 12] = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
     let mut one = |_| -> Result<(), String> {
-        let mut c = TcpStream::connect(addr).map_err(err("connect"))?;
-        c.set_nodelay(true).map_err(err("nodelay"))?;
+        let mut c = addr.connect().map_err(err("connect"))?;
         c.write_all(&frame).map_err(err("write"))?;
         let mut buf = [0u8; 12];
         c.read_exact(&mut buf).map_err(err("read"))?;
@@ -316,8 +522,184 @@ pub fn connect(budget: Budget) -> Result<Measured, String> {
     };
     let result =
         timed_loop(budget.warmup(), 10, &mut one).and_then(|_| timed_loop(budget, 10, &mut one));
-    stop.store(true, Ordering::Release);
-    let _ = TcpStream::connect(addr);
-    let _ = server.join();
+    server.finish()?;
     result
+}
+
+/// How callers hand requests to the serving thread in [`hand_off`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandOff {
+    /// A std `mpsc` channel to the server, a `sync_channel(1)` back to
+    /// each caller.
+    Mpsc,
+    /// A `Mutex<Vec>` queue that the server drains whole; each caller
+    /// waits for its answer with `thread::park`, the server wakes it with
+    /// `unpark` (one futex wake per call), and is itself unparked only when
+    /// it was idle.
+    Park,
+}
+
+/// The least a thread-per-caller design can cost on this machine: `threads`
+/// threads each hand a request (an `i64`) to one serving thread and wait
+/// for the answer, through std primitives; no socket, no codec.
+/// `budget.iters` is the total over all threads. Two implementations run
+/// (see [`HandOff`]) and the faster is the floor; the note gives both.
+pub fn hand_off(threads: usize, budget: Budget) -> Result<(Measured, String), String> {
+    let a = hand_off_with(HandOff::Mpsc, threads, budget)?;
+    let b = hand_off_with(HandOff::Park, threads, budget)?;
+    let note = format!(
+        "best of: mpsc {:.0} k/s, park/unpark {:.0} k/s",
+        a.per_sec() / 1e3,
+        b.per_sec() / 1e3
+    );
+    Ok((if a.per_sec() >= b.per_sec() { a } else { b }, note))
+}
+
+/// The park/unpark hand-off's shared state.
+struct Board {
+    queue: std::sync::Mutex<Vec<(i64, usize)>>,
+    /// Whether the server is (about to be) parked with an empty queue.
+    idle: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    /// Per caller: the answer, `i64::MIN` while none.
+    answers: Vec<std::sync::atomic::AtomicI64>,
+    /// Per caller: its thread, set before its first request.
+    callers: Vec<std::sync::OnceLock<std::thread::Thread>>,
+}
+
+fn hand_off_with(how: HandOff, threads: usize, budget: Budget) -> Result<Measured, String> {
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
+    use std::sync::mpsc;
+    use std::sync::{Barrier, Mutex};
+    const NONE: i64 = i64::MIN;
+    let (to_server, requests) = mpsc::channel::<(i64, usize)>();
+    let mut replies = Vec::with_capacity(threads);
+    let mut answers = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let (tx, rx) = mpsc::sync_channel::<i64>(1);
+        replies.push(tx);
+        answers.push(rx);
+    }
+    let board = std::sync::Arc::new(Board {
+        queue: Mutex::new(Vec::with_capacity(threads)),
+        idle: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        answers: (0..threads).map(|_| AtomicI64::new(NONE)).collect(),
+        callers: (0..threads).map(|_| std::sync::OnceLock::new()).collect(),
+    });
+    let server = {
+        let board = std::sync::Arc::clone(&board);
+        std::thread::spawn(move || match how {
+            HandOff::Mpsc => {
+                while let Ok((a, t)) = requests.recv() {
+                    if replies[t].send(a + 1).is_err() {
+                        return;
+                    }
+                }
+            }
+            HandOff::Park => {
+                let mut batch = Vec::with_capacity(board.answers.len());
+                loop {
+                    std::mem::swap(&mut batch, &mut *board.queue.lock().expect("not poisoned"));
+                    if batch.is_empty() {
+                        if board.stop.load(Acquire) {
+                            return;
+                        }
+                        board.idle.store(true, SeqCst);
+                        // Re-check after announcing idleness: a caller that
+                        // pushed before seeing `idle` would not unpark us.
+                        if board.queue.lock().expect("not poisoned").is_empty()
+                            && !board.stop.load(Acquire)
+                        {
+                            std::thread::park();
+                        }
+                        board.idle.store(false, SeqCst);
+                        continue;
+                    }
+                    for (a, t) in batch.drain(..) {
+                        board.answers[t].store(a + 1, Release);
+                        if let Some(caller) = board.callers[t].get() {
+                            caller.unpark();
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let server_thread = server.thread().clone();
+    let per_thread = (budget.iters / threads as u64).max(1);
+    let barrier = Barrier::new(threads + 1);
+    let done = AtomicU64::new(0);
+    let failure = Mutex::new(None::<String>);
+    let meter = std::thread::scope(|scope| {
+        for (t, answer) in answers.into_iter().enumerate() {
+            let (to_server, barrier, done, failure, board, server_thread) = (
+                to_server.clone(),
+                &barrier,
+                &done,
+                &failure,
+                &board,
+                &server_thread,
+            );
+            scope.spawn(move || {
+                let _ = board.callers[t].set(std::thread::current());
+                let call = |a: i64| -> Result<(), String> {
+                    let v = match how {
+                        HandOff::Mpsc => {
+                            to_server.send((a, t)).map_err(err("send"))?;
+                            answer.recv().map_err(err("recv"))?
+                        }
+                        HandOff::Park => {
+                            board.queue.lock().expect("not poisoned").push((a, t));
+                            if board.idle.load(SeqCst) {
+                                server_thread.unpark();
+                            }
+                            loop {
+                                let v = board.answers[t].swap(NONE, Acquire);
+                                if v != NONE {
+                                    break v;
+                                }
+                                std::thread::park();
+                            }
+                        }
+                    };
+                    if v == a + 1 {
+                        Ok(())
+                    } else {
+                        Err(format!("answer {v}"))
+                    }
+                };
+                for i in 0..10 {
+                    if let Err(e) = call(i) {
+                        *failure.lock().expect("not poisoned") = Some(e);
+                    }
+                }
+                barrier.wait();
+                let start = std::time::Instant::now();
+                let mut n = 0u64;
+                while n < per_thread {
+                    if let Err(e) = call((t as i64) << 32 | n as i64) {
+                        *failure.lock().expect("not poisoned") = Some(e);
+                        break;
+                    }
+                    n += 1;
+                    if n % 16 == 0 && start.elapsed() >= budget.time {
+                        break;
+                    }
+                }
+                done.fetch_add(n, Relaxed);
+            });
+        }
+        barrier.wait();
+        Meter::start()
+    });
+    let m = meter.stop(done.load(Relaxed));
+    drop(to_server);
+    board.stop.store(true, Release);
+    server_thread.unpark();
+    let _ = server.join();
+    if let Some(e) = failure.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    Ok(m)
 }

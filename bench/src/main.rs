@@ -6,7 +6,14 @@
 //! cargo run --release -p stdrpc-bench -- --quick           # smoke run: fewer iterations, 3 rounds (< 1 min)
 //! cargo run --release -p stdrpc-bench -- --only pipelined  # scenarios whose key or title contains the text
 //! cargo run --release -p stdrpc-bench -- --rounds 7 --out /tmp/BENCHMARKS.md
+//! cargo run --release -p stdrpc-bench -- --quick --allow-noisy --out /tmp/b.md  # on a busy machine
+//! bench/compare.sh BASE_REV 7 -- --only seq-tcp --row stdrpc  # same-run before/after
 //! ```
+//!
+//! Every server runs in a process of its own (this binary as `serve KIND`,
+//! see `serve.rs`); every measurement is checked for interference from
+//! other processes (`quiet.rs`) and repeated, a bounded number of times, if
+//! the machine was not quiet. `bench/README.md` has the details.
 //!
 //! The table (medians over the rounds, each with its ratio to the same run's
 //! floor and best tarpc setup, and the issue's target) goes to stdout and to
@@ -18,8 +25,10 @@ mod floor;
 mod memory;
 mod peer;
 mod python;
+mod quiet;
 mod report;
 mod rpc;
+mod serve;
 mod util;
 
 use std::panic::AssertUnwindSafe;
@@ -33,11 +42,16 @@ use util::{Budget, Measured};
 
 const USAGE: &str = "\
 usage: cargo run --release -p stdrpc-bench -- [--rounds N] [--quick] [--only SCENARIO] [--out PATH]
-  --rounds N       rounds per measurement, median reported (default 5, 3 with --quick; at least 3)
+                   [--row TEXT] [--allow-noisy] [--tsv PATH]
+       stdrpc-bench compare-report A.tsv B.tsv   (see bench/compare.sh)
+  --rounds N       rounds per measurement, median reported (default 5, 3 with --quick)
   --quick          fewer iterations and 1,000 instead of 10,000 connections: a smoke run
   --only SCENARIO  only scenarios whose key or title contains SCENARIO (e.g. seq, fan-in,
                    pipelined, notify, 1mib, memory, connect, python)
-  --out PATH       where to write the report (default BENCHMARKS.md at the workspace root)";
+  --row TEXT       only rows whose system (setup) text contains TEXT (e.g. stdrpc, floor, tarpc)
+  --out PATH       where to write the report (default BENCHMARKS.md at the workspace root)
+  --allow-noisy    keep every measurement even if the machine was not quiet (no retries): smoke runs
+  --tsv PATH       also append one tab-separated line per row and round to PATH (for compare.sh)";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -45,6 +59,9 @@ pub struct Options {
     pub quick: bool,
     pub only: Option<String>,
     pub out: PathBuf,
+    pub allow_noisy: bool,
+    pub row: Option<String>,
+    pub tsv: Option<PathBuf>,
     pub args: Vec<String>,
 }
 
@@ -52,6 +69,9 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
     let mut rounds = None;
     let mut quick = false;
     let mut only = None;
+    let mut allow_noisy = false;
+    let mut row = None;
+    let mut tsv = None;
     let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -59,14 +79,17 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
         match arg.as_str() {
             "--rounds" => {
                 let n: usize = value()?.parse().map_err(|_| "--rounds needs a number")?;
-                if n < 3 {
-                    return Err("--rounds must be at least 3".into());
+                if n < 1 {
+                    return Err("--rounds must be at least 1".into());
                 }
                 rounds = Some(n);
             }
             "--quick" => quick = true,
             "--only" => only = Some(value()?.to_lowercase()),
             "--out" => out = PathBuf::from(value()?),
+            "--allow-noisy" => allow_noisy = true,
+            "--row" => row = Some(value()?.to_lowercase()),
+            "--tsv" => tsv = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -81,6 +104,9 @@ fn parse_args(args: Vec<String>) -> Result<Option<Options>, String> {
         quick,
         only,
         out,
+        allow_noisy,
+        row,
+        tsv,
         args,
     }))
 }
@@ -187,6 +213,17 @@ pub struct Case {
 pub struct RowResult {
     pub case: Case,
     pub rounds: Vec<Result<Sample, String>>,
+    /// Beside each round: the interference measured and whether it was
+    /// still noisy after the retries.
+    pub quiet: Vec<RoundQuiet>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RoundQuiet {
+    pub interference: quiet::Interference,
+    /// Measurements taken for this round (1 + retries).
+    pub attempts: usize,
+    pub noisy: bool,
 }
 
 const ONE_MIB: usize = 1 << 20;
@@ -206,7 +243,7 @@ pub fn scenarios() -> Vec<Scenario> {
             better: Better::Lower,
             target: Some(Target::FloorAtMost(1.25)),
             floor_of: Some("seq-tcp"),
-            about: "one thread, one connection, one call at a time (round trip): `add(i64, i64) -> i64`; floor: a 12-byte frame echoed by a server thread, TCP_NODELAY",
+            about: "one thread, one connection, one call at a time (round trip): `add(i64, i64) -> i64`; floor: a 12-byte frame echoed by a server thread (in a server process, as every server here), TCP_NODELAY, the best of three TCP_QUICKACK variants measured in the same round (off, once after connecting as stdrpc's server sets it, before every read; the per-round note gives all three); reference: the same ping-pong with both reads busy-polling for up to 200 µs before blocking",
         },
         Scenario {
             key: "seq-unix",
@@ -223,8 +260,8 @@ pub fn scenarios() -> Vec<Scenario> {
             unit: "calls/s",
             better: Better::Higher,
             target: Some(Target::PeerAtLeast(1.25)),
-            floor_of: None,
-            about: "64 threads (tarpc: 64 tasks) share one client and one connection, each calling `add` in a loop; no floor applies (a raw socket has no sharing to do), so the comparison is with tarpc's 1 connection x 64 in flight",
+            floor_of: Some("fan-in"),
+            about: "64 threads (tarpc, and stdrpc's async row: 64 tasks) share one client and one connection, each calling `add` in a loop; the target compares with tarpc's best 1 connection x 64 in flight. The floor is the physical limit of a thread-per-caller design on this machine: 64 threads handing an `i64` to one serving thread and waiting for the answer, no socket, the faster of two std implementations measured in the same round (an `mpsc` channel there and a `sync_channel` back; a `Mutex<Vec>` queue drained whole, callers parked and woken with `unpark`) (in the bench process: there is nothing to serve). The async row runs 64 tasks on a current-thread tokio runtime in the client process (a bench-only executor; stdrpc's `Pending` is a plain `Future`)",
         },
         Scenario {
             key: "pipelined",
@@ -251,7 +288,7 @@ pub fn scenarios() -> Vec<Scenario> {
             better: Better::Higher,
             target: Some(Target::FloorAtLeast(0.75)),
             floor_of: Some("1mib"),
-            about: "one call at a time whose argument is 1 MiB of bytes, returned unchanged; MB/s counts request plus response payload (2 x 1,048,576 bytes per echo, MB = 10^6 bytes); floor: a 1 MiB frame written, read whole by the server and written back",
+            about: "one call at a time whose argument is 1 MiB of bytes, returned unchanged; MB/s counts request plus response payload (2 x 1,048,576 bytes per echo, MB = 10^6 bytes); floor: a 1 MiB frame (header and payload in one buffer, one `write_all`) written, read whole by the server and written back the same way",
         },
         Scenario {
             key: "memory",
@@ -369,7 +406,7 @@ fn cases(b: &Budgets) -> Vec<Case> {
         (
             "seq-tcp",
             Transport::Tcp,
-            "raw std TCP ping-pong, 12-byte frame, TCP_NODELAY, echo thread",
+            "raw std TCP ping-pong, 12-byte frame, TCP_NODELAY, echo thread, best of QUICKACK off / once / every read",
         ),
         (
             "seq-unix",
@@ -383,8 +420,22 @@ fn cases(b: &Budgets) -> Vec<Case> {
             floor_label.into(),
             Role::Floor,
             false,
-            Box::new(move || floor::ping_pong(t, budget).map(Sample::us_per_op)),
+            Box::new(move || {
+                floor::ping_pong(t, budget).map(|(m, note)| Sample {
+                    note: (!note.is_empty()).then_some(note),
+                    ..Sample::us_per_op(m)
+                })
+            }),
         );
+        if t == Transport::Tcp {
+            add(
+                key,
+                "raw std TCP ping-pong, both ends busy-poll each read for up to 200 µs before blocking (burns a core per side)".into(),
+                Role::Reference,
+                false,
+                Box::new(move || floor::ping_pong_spin(budget).map(Sample::us_per_op)),
+            );
+        }
         for (rt, label) in runtimes {
             add(
                 key,
@@ -405,6 +456,19 @@ fn cases(b: &Budgets) -> Vec<Case> {
 
     // 2: fan-in.
     let budget = b.fan_in;
+    add(
+        "fan-in",
+        "64 threads handing a request to 1 thread and waiting for the answer (std only, no socket; best of mpsc, park/unpark)"
+            .into(),
+        Role::Floor,
+        false,
+        Box::new(move || {
+            floor::hand_off(FAN_IN, budget).map(|(m, note)| Sample {
+                note: Some(note),
+                ..Sample::per_sec(m)
+            })
+        }),
+    );
     for (rt, label) in runtimes {
         add(
             "fan-in",
@@ -420,6 +484,14 @@ fn cases(b: &Budgets) -> Vec<Case> {
         Role::Subject,
         true,
         Box::new(move || rpc::fan_in(FAN_IN, budget).map(Sample::per_sec)),
+    );
+    add(
+        "fan-in",
+        "stdrpc, 64 async tasks awaiting `start()` on 1 shared `Client` (current-thread tokio)"
+            .into(),
+        Role::Subject,
+        false,
+        Box::new(move || rpc::fan_in_async(FAN_IN, budget).map(Sample::per_sec)),
     );
 
     // 3: pipelined.
@@ -629,15 +701,13 @@ fn cases(b: &Budgets) -> Vec<Case> {
                 false,
                 Box::new(move || {
                     let python = python::interpreter(version)?;
-                    let mut server = stdrpc::Server::new(b"stdrpc-bench");
-                    server.register("add", |a: i64, b: i64| a + b);
-                    let running = server
-                        .bind("127.0.0.1:0")
-                        .and_then(|b| b.spawn())
-                        .map_err(|e| e.to_string())?;
-                    let port = running.local_addr().as_tcp().map(|a| a.port()).unwrap_or(0);
+                    let server = serve::ServerProc::spawn(serve::Kind::Stdrpc(serve::Tp::Tcp))?;
+                    let port = match &server.addr {
+                        serve::Addr::Tcp(a) => a.port(),
+                        serve::Addr::Unix(_) => 0,
+                    };
                     let result = python::run_with(&python, "percall", n, &[port.to_string()]);
-                    let _ = running.shutdown();
+                    server.finish()?;
                     result.map(|secs| Sample::plain(secs * 1e6))
                 }),
             );
@@ -648,6 +718,11 @@ fn cases(b: &Budgets) -> Vec<Case> {
 
 fn fmt_progress(unit: &str, s: &Result<Sample, String>) -> String {
     match s {
+        Ok(Sample {
+            value,
+            note: Some(note),
+            ..
+        }) => format!("{} {unit} [{note}]", report::fmt_value(*value, unit)),
         Ok(s) => format!("{} {unit}", report::fmt_value(s.value, unit)),
         Err(e) => format!("error: {e}"),
     }
@@ -656,6 +731,8 @@ fn fmt_progress(unit: &str, s: &Result<Sample, String>) -> String {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("serve") => return child(serve::serve_main(&args[1..])),
+        Some("compare-report") => return child(report::compare(&args[1..])),
         Some("__mem-server") => return child(memory::server_main(&args[1..])),
         Some("__mem-clients") => return child(memory::clients_main(&args[1..])),
         _ => {}
@@ -685,9 +762,17 @@ fn main() -> ExitCode {
     let mut rows: Vec<RowResult> = cases(&budgets)
         .into_iter()
         .filter(|c| scenarios.iter().any(|s| s.key == c.scenario && selected(s)))
+        .filter(|c| {
+            let system = format!("{:?} {}", c.role, c.system).to_lowercase();
+            options
+                .row
+                .as_ref()
+                .is_none_or(|r| system.contains(r.as_str()))
+        })
         .map(|case| RowResult {
             case,
             rounds: Vec::new(),
+            quiet: Vec::new(),
         })
         .collect();
     if rows.is_empty() {
@@ -696,31 +781,24 @@ fn main() -> ExitCode {
     }
     // Measurements that open many connections need descriptors.
     util::raise_nofile(65_536);
-    for round in 0..options.rounds {
-        for row in &mut rows {
-            if row.case.scenario == "memory" && round >= MEMORY_ROUNDS {
+    // The memory scenario (thousands of connections) runs after every
+    // other row has finished all its rounds, so it cannot disturb them.
+    for late in [false, true] {
+        for round in 0..options.rounds {
+            if late && round >= MEMORY_ROUNDS {
                 continue;
             }
-            let scenario = scenarios
-                .iter()
-                .find(|s| s.key == row.case.scenario)
-                .expect("known scenario");
-            eprint!(
-                "[round {}/{}] {} | {} ... ",
-                round + 1,
-                options.rounds,
-                scenario.key,
-                row.case.system
-            );
-            let t = Instant::now();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| (row.case.run)()))
-                .unwrap_or_else(|_| Err("panicked".to_string()));
-            eprintln!(
-                "{} ({:.2} s)",
-                fmt_progress(scenario.unit, &result),
-                t.elapsed().as_secs_f64()
-            );
-            row.rounds.push(result);
+            for i in round_order(&rows, round) {
+                let row = &mut rows[i];
+                if (row.case.scenario == "memory") != late {
+                    continue;
+                }
+                let scenario = scenarios
+                    .iter()
+                    .find(|s| s.key == row.case.scenario)
+                    .expect("known scenario");
+                measure(&options, scenario, row, round);
+            }
         }
     }
     let _ = std::fs::remove_dir_all(util::temp_dir());
@@ -739,6 +817,97 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The order of the rows in one round: scenario by scenario, so that the
+/// rows of a scenario share the machine's conditions, and within each
+/// scenario rotated by one place per round, so that no row is always the
+/// first (or the last) of its scenario.
+fn round_order(rows: &[RowResult], round: usize) -> Vec<usize> {
+    let mut order = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    while i < rows.len() {
+        let key = rows[i].case.scenario;
+        let end = (i..rows.len())
+            .find(|&j| rows[j].case.scenario != key)
+            .unwrap_or(rows.len());
+        let n = end - i;
+        order.extend((0..n).map(|k| i + (k + round) % n));
+        i = end;
+    }
+    order
+}
+
+/// One round of one row: repeated while the machine was not quiet (at most
+/// `quiet::RETRIES` times, none with `--allow-noisy`), then kept.
+fn measure(options: &Options, scenario: &Scenario, row: &mut RowResult, round: usize) {
+    let retries = if options.allow_noisy {
+        0
+    } else {
+        quiet::RETRIES
+    };
+    let earlier: Vec<f64> = row
+        .rounds
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|s| s.value))
+        .collect();
+    let earlier = report::median(earlier);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        eprint!(
+            "[round {}/{}{}] {} | {} ... ",
+            round + 1,
+            options.rounds,
+            if attempts > 1 {
+                format!(", retry {}", attempts - 1)
+            } else {
+                String::new()
+            },
+            scenario.key,
+            row.case.system
+        );
+        let before = quiet::Snapshot::take();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| (row.case.run)()))
+            .unwrap_or_else(|_| Err("panicked".to_string()));
+        let interference = before.until(&quiet::Snapshot::take());
+        let moved = match (&result, earlier, row.case.role) {
+            (Ok(s), Some(e), Role::Floor) => ((s.value / e - 1.0).abs() * 100.0
+                > quiet::FLOOR_SPREAD)
+                .then(|| format!(", floor moved {:+.0}%", (s.value / e - 1.0) * 100.0)),
+            _ => None,
+        };
+        let quiet = interference.quiet() && moved.is_none();
+        eprintln!(
+            "{} ({:.2} s; others {:.1}%, steal {:.1}%{}{})",
+            fmt_progress(scenario.unit, &result),
+            interference.secs,
+            interference.others,
+            interference.steal,
+            moved.unwrap_or_default(),
+            if quiet { "" } else { " — NOISY" }
+        );
+        if quiet || result.is_err() || attempts > retries {
+            if let Some(path) = &options.tsv {
+                report::append_tsv(
+                    path,
+                    scenario,
+                    &row.case.system,
+                    round,
+                    &result,
+                    &interference,
+                    !quiet,
+                );
+            }
+            row.rounds.push(result);
+            row.quiet.push(RoundQuiet {
+                interference,
+                attempts,
+                noisy: !quiet,
+            });
+            return;
+        }
+    }
 }
 
 fn child(result: Result<(), String>) -> ExitCode {

@@ -19,6 +19,7 @@ use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{ClientMessage, Response, client, context};
 
 use crate::floor::Transport;
+use crate::serve::{Kind as ServeKind, ServerProc};
 use crate::util::{Budget, Measured, Meter, err, socket_path};
 
 #[tarpc::service]
@@ -217,15 +218,15 @@ where
     F: FnOnce(BenchClient, Addr) -> Fut,
     Fut: Future<Output = Result<Measured, String>>,
 {
-    let server = TarpcServer::start(kind, transport)?;
+    let server = ServerProc::spawn(ServeKind::Tarpc(kind, transport.into()))?;
     let rt = runtime(kind).map_err(err("runtime"))?;
-    let addr = server.addr.clone();
+    let addr = server.addr.tarpc();
     let result = rt.block_on(async move {
         let client = connect(&addr).await?;
         f(client, addr).await
     });
     drop(rt);
-    drop(server);
+    server.finish()?;
     result
 }
 

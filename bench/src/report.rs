@@ -84,7 +84,7 @@ pub fn fmt_value(v: f64, unit: &str) -> String {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> Option<f64> {
+pub fn median(mut xs: Vec<f64>) -> Option<f64> {
     if xs.is_empty() {
         return None;
     }
@@ -95,6 +95,183 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     } else {
         (xs[n / 2 - 1] + xs[n / 2]) / 2.0
     })
+}
+
+/// (max - min) / median, percent: the spread across rounds.
+pub fn spread(xs: &[f64]) -> Option<f64> {
+    let m = median(xs.to_vec())?;
+    let max = xs.iter().copied().reduce(f64::max)?;
+    let min = xs.iter().copied().reduce(f64::min)?;
+    (m != 0.0).then(|| (max - min) / m * 100.0)
+}
+
+fn row_spread(row: &RowResult) -> Option<f64> {
+    let xs: Vec<f64> = ok_samples(row)
+        .map(|s| s.value)
+        .filter(|v| v.is_finite())
+        .collect();
+    (xs.len() > 1).then(|| spread(&xs)).flatten()
+}
+
+/// The worst interference of a row's kept rounds: "others% / steal%",
+/// with a mark if any round stayed noisy.
+fn row_interference(row: &RowResult) -> String {
+    if row.quiet.is_empty() {
+        return "—".into();
+    }
+    let others = row
+        .quiet
+        .iter()
+        .map(|q| q.interference.others)
+        .fold(0.0, f64::max);
+    let steal = row
+        .quiet
+        .iter()
+        .map(|q| q.interference.steal)
+        .fold(0.0, f64::max);
+    let noisy = row.quiet.iter().filter(|q| q.noisy).count();
+    let mut cell = format!("{others:.1}% / {steal:.1}%");
+    if noisy > 0 {
+        cell.push_str(&format!(" ⚠ {noisy} noisy"));
+    }
+    cell
+}
+
+/// How many kept row-rounds were noisy, of how many.
+pub fn noisy_count(rows: &[RowResult]) -> (usize, usize) {
+    let all = rows.iter().map(|r| r.quiet.len()).sum();
+    let noisy = rows
+        .iter()
+        .map(|r| r.quiet.iter().filter(|q| q.noisy).count())
+        .sum();
+    (noisy, all)
+}
+
+/// Appends one line for one row and round: scenario, system, round, value,
+/// unit, others %, steal %, noisy (0/1). A failed round has value `NaN`.
+pub fn append_tsv(
+    path: &std::path::Path,
+    scenario: &Scenario,
+    system: &str,
+    round: usize,
+    result: &Result<Sample, String>,
+    interference: &crate::quiet::Interference,
+    noisy: bool,
+) {
+    use std::io::Write as _;
+    let value = result.as_ref().map(|s| s.value).unwrap_or(f64::NAN);
+    let line = format!(
+        "{}\t{}\t{}\t{}\t{}\t{:.2}\t{:.2}\t{}\n",
+        scenario.key,
+        system.replace('\t', " "),
+        round,
+        value,
+        scenario.unit,
+        interference.others,
+        interference.steal,
+        u8::from(noisy)
+    );
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Err(e) = file.and_then(|mut f| f.write_all(line.as_bytes())) {
+        eprintln!("stdrpc-bench: cannot append to {}: {e}", path.display());
+    }
+}
+
+/// One row of a TSV file, grouped.
+struct TsvRow {
+    scenario: String,
+    system: String,
+    unit: String,
+    values: Vec<f64>,
+    noisy: usize,
+}
+
+fn read_tsv(path: &str) -> Result<Vec<TsvRow>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut rows: Vec<TsvRow> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 8 {
+            return Err(format!("{path}: bad line {line:?}"));
+        }
+        let value: f64 = f[3].parse().unwrap_or(f64::NAN);
+        let i = match rows
+            .iter()
+            .position(|r| r.scenario == f[0] && r.system == f[1])
+        {
+            Some(i) => i,
+            None => {
+                rows.push(TsvRow {
+                    scenario: f[0].into(),
+                    system: f[1].into(),
+                    unit: f[4].into(),
+                    values: Vec::new(),
+                    noisy: 0,
+                });
+                rows.len() - 1
+            }
+        };
+        if value.is_finite() {
+            rows[i].values.push(value);
+        }
+        rows[i].noisy += usize::from(f[7] == "1");
+    }
+    Ok(rows)
+}
+
+/// `compare-report A.tsv B.tsv`: per row, each build's median and spread
+/// across its rounds, and B / A.
+pub fn compare(args: &[String]) -> Result<(), String> {
+    let [a, b] = args else {
+        return Err("usage: stdrpc-bench compare-report A.tsv B.tsv".into());
+    };
+    let (a, b) = (read_tsv(a)?, read_tsv(b)?);
+    let mut out = String::new();
+    out.push_str("| scenario | system | unit | A median | A spread | B median | B spread | B/A | noisy A/B |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---|\n");
+    for ra in &a {
+        let rb = b
+            .iter()
+            .find(|r| r.scenario == ra.scenario && r.system == ra.system);
+        let ma = median(ra.values.clone());
+        let mb = rb.and_then(|r| median(r.values.clone()));
+        let cell = |m: Option<f64>| m.map_or("—".into(), |v| fmt_value(v, &ra.unit));
+        let sp = |xs: &[f64]| {
+            if xs.len() > 1 {
+                spread(xs).map_or("—".into(), |s| format!("{s:.1}%"))
+            } else {
+                "—".into()
+            }
+        };
+        let ratio = match (ma, mb) {
+            (Some(x), Some(y)) if x != 0.0 => format!("{:.3}", y / x),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |",
+            ra.scenario,
+            ra.system,
+            ra.unit,
+            cell(ma),
+            sp(&ra.values),
+            cell(mb),
+            rb.map_or("—".into(), |r| sp(&r.values)),
+            ratio,
+            ra.noisy,
+            rb.map_or(0, |r| r.noisy),
+        );
+    }
+    out.push_str(
+        "\nA = base build, B = working tree, same bench sources; rounds alternate A, B, A, B. \
+         Spread = (max - min) / median over the rounds. For µs/call and KiB/conn a B/A above 1 \
+         is slower; for calls/s, ticks/s and MB/s below 1 is slower.\n",
+    );
+    print!("{out}");
+    Ok(())
 }
 
 fn ok_samples(row: &RowResult) -> impl Iterator<Item = &Sample> {
@@ -183,8 +360,8 @@ fn check(
 /// The main table, markdown.
 pub fn table(scenarios: &[Scenario], rows: &[RowResult]) -> String {
     let mut out = String::new();
-    out.push_str("| scenario | system (setup) | median | unit | ratio to floor | ratio to best peer | target | met |\n");
-    out.push_str("|---|---|---:|---|---:|---:|---|---|\n");
+    out.push_str("| scenario | system (setup) | median | spread | unit | ratio to floor | ratio to best peer | target | met | others / steal |\n");
+    out.push_str("|---|---|---:|---:|---|---:|---:|---|---|---|\n");
     for scenario in scenarios {
         let group: Vec<&RowResult> = rows
             .iter()
@@ -199,7 +376,7 @@ pub fn table(scenarios: &[Scenario], rows: &[RowResult]) -> String {
             let value = row_median(row);
             let to_floor = match (value, floor, row.case.role) {
                 (Some(v), Some(f), Role::Floor | Role::Peer | Role::Subject) => Some(v / f),
-                (Some(v), Some(f), Role::Reference) if scenario.key == "python" => Some(v / f),
+                (Some(v), Some(f), Role::Reference) => Some(v / f),
                 _ => None,
             };
             let to_peer = match (value, peer, row.case.role) {
@@ -236,15 +413,17 @@ pub fn table(scenarios: &[Scenario], rows: &[RowResult]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 if i == 0 { scenario.title } else { "" },
                 system,
                 median,
+                row_spread(row).map_or("—".into(), |s| format!("{s:.1}%")),
                 scenario.unit,
                 floor_cell,
                 fmt_ratio(to_peer),
                 target,
-                met
+                met,
+                row_interference(row),
             );
         }
     }
@@ -257,6 +436,30 @@ fn fmt_opt(v: Option<f64>) -> String {
         Some(v) if v >= 10.0 => format!("{v:.1}"),
         Some(v) => format!("{v:.2}"),
         None => "—".into(),
+    }
+}
+
+fn quiet_line(options: &Options, rows: &[RowResult]) -> String {
+    use crate::quiet::{FLOOR_SPREAD, OTHERS_LIMIT, RETRIES, STEAL_LIMIT};
+    let (noisy, all) = noisy_count(rows);
+    let rule = format!(
+        "a measurement counts as quiet if other processes used at most {OTHERS_LIMIT}% of all CPU time \
+         while it ran and steal was at most {STEAL_LIMIT}% (from /proc/stat, minus the bench process \
+         tree's own CPU time), and, for a floor row, if it is within {FLOOR_SPREAD}% of its earlier \
+         rounds' median; the last column shows the worst others% / steal% of each row's rounds"
+    );
+    let retry = if options.allow_noisy {
+        "this run used `--allow-noisy`: nothing was repeated".to_string()
+    } else {
+        format!("a noisy measurement was repeated up to {RETRIES} times, then kept")
+    };
+    if noisy == 0 {
+        format!("**Quiet**: {rule}; {retry}; every one of the {all} measurements was quiet.")
+    } else {
+        format!(
+            "**NOISY**: {noisy} of {all} measurements were taken on a machine that was not quiet \
+             ({retry}); {rule}. Treat this table as a smoke run, not as data."
+        )
     }
 }
 
@@ -283,16 +486,18 @@ pub fn render(
          Written by the benchmark suite (`bench/`); do not edit by hand. Regenerate with:\n\n\
          ```sh\n{command}\n```\n\n\
          (`-- --quick` for a smoke run, `-- --only SCENARIO` for one scenario, `-- --rounds N`.)\n\n\
-         - machine: {cpu}, {cpus} vCPUs, {mem:.1} GiB RAM, Linux {kernel}. **A shared, noisy 2-core VM**: \
-         other work runs beside the suite, so run-to-run differences of 10-30% are common; compare rows of \
-         the same run (the ratios), not runs.\n\
+         - machine: {cpu}, {cpus} vCPUs, {mem:.1} GiB RAM, Linux {kernel}. Compare rows of the same run \
+         (the ratios), not runs; whether this run had the machine to itself is measured (below).\n\
          - {rustc}; {date}; load average {load0} at the start, {load1} at the end.\n\
          - {rounds} rounds{quick}; every figure is the median over the rounds, and each round runs every row \
-         once, scenario by scenario, so the rows of a scenario share the machine's conditions. \
+         once, scenario by scenario, so the rows of a scenario share the machine's conditions (their \
+         order rotating by one place per round). \
          The whole run took {secs:.0} s.\n\
-         - Servers run on threads of the bench process, except for the memory scenario (child processes) \
-         and CPython (its own processes). All traffic is on 127.0.0.1 (port 0) or Unix sockets in a \
-         temporary directory.\n\n",
+         - Every server runs in a process of its own, as users run them (the bench binary re-executed as \
+         `serve KIND`, a fresh one per row and round; CPython's in its interpreter); the memory \
+         scenario runs after all other rows. All traffic is on 127.0.0.1 (port 0) or Unix sockets in a \
+         temporary directory.\n\
+         - {quiet}\n\n",
         cpu = machine.cpu,
         cpus = machine.cpus,
         mem = machine.memory_gib,
@@ -308,6 +513,7 @@ pub fn render(
             ""
         },
         secs = elapsed.as_secs_f64(),
+        quiet = quiet_line(options, rows),
     );
     out.push_str(&table(scenarios, rows));
     out.push_str(
@@ -336,10 +542,11 @@ pub fn render(
         "## Per round\n\n<details><summary>raw numbers, CPU and context switches</summary>\n\n",
     );
     out.push_str(
-        "CPU µs/op is the user + system CPU time of the whole bench process (client and server \
-         threads alike) divided by the operations, and ctx sw/op its voluntary + involuntary context \
-         switches per operation (getrusage), medians over the rounds; they are not available for rows \
-         measured in other processes.\n\n",
+        "CPU µs/op is the user + system CPU time of the client (the bench process, getrusage) and \
+         of the server (its child process, /proc/PID/stat, 10 ms ticks) divided by the operations, \
+         and ctx sw/op their voluntary + involuntary context switches per operation (the server's \
+         summed over its live threads), medians over the rounds. A round kept \
+         noisy is marked ⚠ with the others% / steal% measured beside it.\n\n",
     );
     let rounds = rows.iter().map(|r| r.rounds.len()).max().unwrap_or(0);
     out.push_str("| scenario | system |");
@@ -358,7 +565,14 @@ pub fn render(
         for (i, r) in row.rounds.iter().enumerate() {
             match r {
                 Ok(s) => {
-                    let _ = write!(out, " {} |", fmt_value(s.value, scenario.unit));
+                    let mark = match row.quiet.get(i) {
+                        Some(q) if q.noisy => format!(
+                            " ⚠ {:.0}%/{:.0}%",
+                            q.interference.others, q.interference.steal
+                        ),
+                        _ => String::new(),
+                    };
+                    let _ = write!(out, " {}{mark} |", fmt_value(s.value, scenario.unit));
                 }
                 Err(e) => {
                     errors.push(format!(

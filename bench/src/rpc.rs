@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use stdrpc::{Client, Config, Pending, Running, Server};
+use stdrpc::{Client, Config, Pending, Server};
 
 use crate::floor::Transport;
-use crate::util::{Budget, Measured, Meter, err, socket_path, timed_loop};
+use crate::serve::{Kind, ServerProc};
+use crate::util::{Budget, Measured, Meter, err, timed_loop};
 
 pub const KEY: &[u8] = b"stdrpc-bench";
 
@@ -23,6 +24,8 @@ pub fn server(config: Config, ticks: Arc<AtomicU64>) -> Server {
     server.register_raw("echo_raw", |data: &[u8]| {
         Ok::<_, std::convert::Infallible>(data.to_vec())
     });
+    let count = Arc::clone(&ticks);
+    server.register("ticks", move || count.load(Ordering::Relaxed));
     server.register(
         "tick",
         move |symbol: String, datetime: String, bid: f64, ask: f64| {
@@ -33,46 +36,36 @@ pub fn server(config: Config, ticks: Arc<AtomicU64>) -> Server {
     server
 }
 
-/// A running server and a connected client.
+/// A server child process and a connected client.
 struct Setup {
-    running: Running,
+    server: ServerProc,
     client: Client,
-    ticks: Arc<AtomicU64>,
-    path: Option<std::path::PathBuf>,
 }
 
 impl Setup {
     fn new(transport: Transport) -> Result<Setup, String> {
-        let ticks = Arc::new(AtomicU64::new(0));
-        let server = server(Config::default(), Arc::clone(&ticks));
-        let (bound, path) = match transport {
-            Transport::Tcp => (server.bind("127.0.0.1:0"), None),
-            Transport::Unix => {
-                let path = socket_path("stdrpc");
-                (server.bind(path.as_path()), Some(path))
-            }
-        };
-        let running = bound.map_err(err("bind"))?.spawn().map_err(err("spawn"))?;
-        let client = Client::connect(running.local_addr(), KEY).map_err(err("connect"))?;
-        Ok(Setup {
-            running,
-            client,
-            ticks,
-            path,
-        })
+        let server = ServerProc::spawn(Kind::Stdrpc(transport.into()))?;
+        let client = Client::connect(server.addr.text().as_str(), KEY).map_err(err("connect"))?;
+        Ok(Setup { server, client })
+    }
+
+    fn addr(&self) -> String {
+        self.server.addr.text()
+    }
+
+    /// How many ticks the server has run so far (asked on a connection of
+    /// its own).
+    fn ticks(&self) -> Result<u64, String> {
+        let c = Client::connect(self.addr().as_str(), KEY).map_err(err("connect"))?;
+        c.start("ticks", ())
+            .map_err(err("ticks"))?
+            .wait_timeout(Duration::from_secs(10))
+            .map_err(err("ticks"))
     }
 
     fn finish(self) -> Result<(), String> {
         drop(self.client);
-        let stats = self.running.stats();
-        self.running.shutdown().map_err(err("shutdown"))?;
-        if let Some(p) = self.path {
-            let _ = std::fs::remove_file(p);
-        }
-        if stats.errors > 0 {
-            return Err(format!("server counted {} errors", stats.errors));
-        }
-        Ok(())
+        self.server.finish().map(drop)
     }
 }
 
@@ -201,7 +194,7 @@ pub fn notify(budget: Budget, limit: Duration) -> Result<(Measured, Option<Strin
     let s = Setup::new(Transport::Tcp)?;
     let mut closers = Vec::new();
     let mut run = |client: Client, budget: Budget| -> Result<(Measured, Option<String>), String> {
-        let before = s.ticks.load(Ordering::Relaxed);
+        let before = s.ticks()?;
         let meter = Meter::start();
         let mut sent = 0u64;
         'send: while sent < budget.iters {
@@ -226,14 +219,14 @@ pub fn notify(budget: Budget, limit: Duration) -> Result<(Measured, Option<Strin
             Ok(closed) => {
                 closed.map_err(|e| format!("close: {e}"))?;
                 let m = meter.stop(sent);
-                let counted = s.ticks.load(Ordering::Relaxed) - before;
+                let counted = s.ticks()? - before;
                 if counted != sent {
                     return Err(format!("sent {sent}, server ran {counted} after close()"));
                 }
                 Ok((m, None))
             }
             Err(_) => {
-                let counted = s.ticks.load(Ordering::Relaxed) - before;
+                let counted = s.ticks()? - before;
                 let m = meter.stop(counted);
                 let note = format!(
                     "stalled: close() had not returned after {:.0} s; the server had run {counted} of {sent} \
@@ -244,11 +237,11 @@ pub fn notify(budget: Budget, limit: Duration) -> Result<(Measured, Option<Strin
             }
         }
     };
-    let warm = Client::connect(s.running.local_addr(), KEY).map_err(err("connect"))?;
+    let warm = Client::connect(s.addr().as_str(), KEY).map_err(err("connect"))?;
     let result = match run(warm, budget.warmup())? {
         (m, Some(note)) => (m, Some(format!("in the warm-up: {note}"))),
         (_, None) => {
-            let client = Client::connect(s.running.local_addr(), KEY).map_err(err("connect"))?;
+            let client = Client::connect(s.addr().as_str(), KEY).map_err(err("connect"))?;
             run(client, budget)?
         }
     };
@@ -309,16 +302,82 @@ pub fn big_echo(size: usize, raw: bool, budget: Budget) -> Result<Measured, Stri
 /// `Client::connect` (TCP, handshake) then drop, in a loop. Per connection.
 pub fn connect(budget: Budget) -> Result<Measured, String> {
     let s = Setup::new(Transport::Tcp)?;
-    let addr = s.running.local_addr().clone();
+    let addr = s.addr();
     let mut one = |_| -> Result<(), String> {
-        let c = Client::connect(&addr, KEY).map_err(err("connect"))?;
+        let c = Client::connect(addr.as_str(), KEY).map_err(err("connect"))?;
         drop(c);
         Ok(())
     };
     timed_loop(budget.warmup(), 10, &mut one)?;
     let m = timed_loop(budget, 10, &mut one)?;
-    // Let the server's connection threads see the closes before shutdown.
-    std::thread::sleep(Duration::from_millis(20));
     s.finish()?;
     Ok(m)
+}
+
+/// `tasks` async tasks on a current-thread tokio runtime (the bench's
+/// executor; the library itself has no runtime) share one `Client`, each
+/// awaiting `start("add", ..)` in a loop. `budget.iters` is the total.
+pub fn fan_in_async(tasks: usize, budget: Budget) -> Result<Measured, String> {
+    let Setup { server, client } = Setup::new(Transport::Tcp)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(err("runtime"))?;
+    let client = Arc::new(client);
+    let per_task = (budget.iters / tasks as u64).max(1);
+    let result = rt.block_on(async {
+        let call = |client: Arc<Client>, a: i64| async move {
+            let v: i64 = client
+                .start("add", (a, 1i64))
+                .map_err(err("start"))?
+                .await
+                .map_err(err("await"))?;
+            if v != a + 1 {
+                return Err(format!("add returned {v}"));
+            }
+            Ok::<(), String>(())
+        };
+        // Warm up: every task's first calls, before the clock runs.
+        let mut warm = Vec::new();
+        for t in 0..tasks {
+            let client = Arc::clone(&client);
+            warm.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    call(Arc::clone(&client), (t as i64) << 32 | i).await?;
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for h in warm {
+            h.await.map_err(err("task"))??;
+        }
+        let done = Arc::new(AtomicU64::new(0));
+        let meter = Meter::start();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let (client, done) = (Arc::clone(&client), Arc::clone(&done));
+            handles.push(tokio::spawn(async move {
+                let start = std::time::Instant::now();
+                let mut n = 0u64;
+                while n < per_task {
+                    call(Arc::clone(&client), (t as i64) << 32 | n as i64).await?;
+                    n += 1;
+                    if n % 16 == 0 && start.elapsed() >= budget.time {
+                        break;
+                    }
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+                Ok::<(), String>(())
+            }));
+        }
+        for h in handles {
+            h.await.map_err(err("task"))??;
+        }
+        Ok::<Measured, String>(meter.stop(done.load(Ordering::Relaxed)))
+    });
+    drop(rt);
+    let client = Arc::try_unwrap(client).map_err(|_| "client still shared".to_string())?;
+    drop(client);
+    server.finish()?;
+    result
 }

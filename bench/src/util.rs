@@ -30,9 +30,11 @@ impl Budget {
 pub struct Measured {
     pub secs: f64,
     pub ops: u64,
-    /// CPU time (user + system) of the whole bench process, all threads.
+    /// CPU time (user + system) of the whole bench process, all threads,
+    /// plus that of the server child (tick-based: 10 ms resolution).
     pub cpu_secs: f64,
-    /// Voluntary plus involuntary context switches of the whole process.
+    /// Voluntary plus involuntary context switches of the whole process
+    /// and of the server child's live threads.
     pub csw: u64,
 }
 
@@ -77,19 +79,71 @@ fn usage() -> Usage {
     }
 }
 
-/// A running stopwatch that also records CPU time and context switches.
+/// The server child processes alive now (registered by `serve.rs`), whose
+/// CPU time and context switches a [`Meter`] adds to this process's.
+static SERVERS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+pub fn register_server(pid: u32) {
+    SERVERS.lock().expect("not poisoned").push(pid);
+}
+
+pub fn unregister_server(pid: u32) {
+    SERVERS.lock().expect("not poisoned").retain(|&p| p != pid);
+}
+
+/// A live child's usage from /proc: CPU from `stat` (utime + stime, all
+/// its threads, exited ones included), context switches summed over its
+/// live threads' `status`.
+fn child_usage(pid: u32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut csw = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                csw += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Some(Usage {
+        cpu_secs: ticks as f64 / hz,
+        csw,
+    })
+}
+
+/// A running stopwatch that also records CPU time and context switches,
+/// of this process and of the server children alive when it started.
 #[derive(Debug)]
 pub struct Meter {
     start: Instant,
     usage: Usage,
+    servers: Vec<(u32, Usage)>,
 }
 
 impl Meter {
     pub fn start() -> Meter {
+        let servers = SERVERS
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter_map(|&pid| child_usage(pid).map(|u| (pid, u)))
+            .collect();
         let usage = usage();
         Meter {
             start: Instant::now(),
             usage,
+            servers,
         }
     }
 
@@ -100,11 +154,21 @@ impl Meter {
     pub fn stop(self, ops: u64) -> Measured {
         let secs = self.start.elapsed().as_secs_f64();
         let end = usage();
+        let (mut cpu_secs, mut csw) = (
+            end.cpu_secs - self.usage.cpu_secs,
+            end.csw.saturating_sub(self.usage.csw),
+        );
+        for (pid, before) in &self.servers {
+            if let Some(after) = child_usage(*pid) {
+                cpu_secs += (after.cpu_secs - before.cpu_secs).max(0.0);
+                csw += after.csw.saturating_sub(before.csw);
+            }
+        }
         Measured {
             secs,
             ops,
-            cpu_secs: end.cpu_secs - self.usage.cpu_secs,
-            csw: end.csw - self.usage.csw,
+            cpu_secs,
+            csw,
         }
     }
 }
@@ -166,12 +230,18 @@ pub fn socket_path(tag: &str) -> std::path::PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = temp_dir();
-    dir.join(format!("{tag}-{n}.sock"))
+    dir.join(format!("{tag}-{}-{n}.sock", std::process::id()))
 }
 
 /// The suite's own temporary directory (created on first use).
+///
+/// Server children use their parent's (passed in `STDRPC_BENCH_TMP`), so
+/// that the parent removes everything at the end.
 pub fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("stdrpc-bench-{}", std::process::id()));
+    let dir = match std::env::var_os("STDRPC_BENCH_TMP") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("stdrpc-bench-{}", std::process::id())),
+    };
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
