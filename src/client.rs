@@ -74,7 +74,7 @@ enum Link {
         current: Mutex<Arc<Inner>>,
         addrs: Vec<Address>,
         authkey: Vec<u8>,
-        config: Config,
+        config: Box<Config>,
         budget: Duration,
     },
 }
@@ -131,7 +131,7 @@ impl Client {
                 current: Mutex::new(inner),
                 addrs,
                 authkey: authkey.to_vec(),
-                config,
+                config: Box::new(config),
                 budget,
             },
         };

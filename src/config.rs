@@ -24,6 +24,9 @@ pub struct Config {
     pub(crate) handshake_timeout: Duration,
     pub(crate) strict_auth: bool,
     pub(crate) max_connections: usize,
+    pub(crate) max_handshakes: usize,
+    pub(crate) memory_budget: usize,
+    pub(crate) budget_wait: Duration,
     pub(crate) workers: usize,
     pub(crate) max_in_flight: usize,
     pub(crate) connect_timeout: Option<Duration>,
@@ -41,6 +44,9 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(5),
             strict_auth: false,
             max_connections: 1024,
+            max_handshakes: 64,
+            memory_budget: 1 << 30,
+            budget_wait: Duration::from_secs(1),
             workers: 64,
             max_in_flight: 128,
             connect_timeout: Some(Duration::from_secs(10)),
@@ -86,10 +92,71 @@ impl Config {
         self
     }
 
-    /// The most connections a server holds at once, handshakes included.
-    /// Default 1024. Beyond it, a new peer receives `#FAILURE#` and is closed.
+    /// The most authenticated connections a server holds at once (server).
+    /// Default 1024. While that many are open, a new peer receives
+    /// `#FAILURE#` and is closed; a peer that completes its handshake just
+    /// as the last slot is taken is closed without a reply.
+    ///
+    /// Peers still in the authkey handshake do not count here: they have
+    /// their own, smaller limit, [`max_handshakes`](Config::max_handshakes),
+    /// so peers without the key cannot take the slots of those with it.
     pub fn max_connections(mut self, n: usize) -> Config {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// The most peers a server holds in the authkey handshake at once
+    /// (server). Default 64.
+    ///
+    /// When that many are in the handshake, a new connection is not refused:
+    /// the *oldest* peer still in the handshake is closed to make room. A
+    /// flood of silent peers then only cycles among itself, while a real
+    /// client, which answers the challenge within a round trip or two, gets
+    /// through; an authenticated connection is never closed for a new one.
+    /// An attacker would have to open this many connections within one real
+    /// client's handshake time to push it out.
+    ///
+    /// 64 slots let 64 peers on a 100 ms network path connect at once (640
+    /// new connections a second) without pushing each other out; each slot
+    /// costs a thread and a socket, so the handshake phase holds at most 64
+    /// of each however many peers try.
+    ///
+    /// For comparison: sshd's `MaxStartups 10:30:100` also limits
+    /// unauthenticated connections apart from sessions, but *refuses* new
+    /// ones (at random from 10, always at 100), so a flood keeps real users
+    /// out in proportion to its size. Redis's `maxclients` is one limit for
+    /// all clients; beyond it a new one gets `-ERR max number of clients
+    /// reached`, the lockout this policy avoids. nginx, out of
+    /// `worker_connections`, closes idle keep-alive connections to make room
+    /// for new ones; this policy does the same with the peers that have not
+    /// proved anything yet.
+    pub fn max_handshakes(mut self, n: usize) -> Config {
+        self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// The server-wide memory budget for requests being read, in bytes
+    /// (server). Default 1 GiB.
+    ///
+    /// Each request reserves its frame length times a working-memory factor
+    /// (covering the frame's bytes and the memory decoding it may take: see
+    /// the README's "Security and limits") as soon as its frame header has
+    /// arrived, before its payload is read; the reservation is released when
+    /// the request has been handed to its handler. A request that does not
+    /// fit waits up to [`budget_wait`](Config::budget_wait), then is read
+    /// and dropped without being buffered and answered with
+    /// [`RemoteKind::Overloaded`](crate::RemoteKind::Overloaded) (a Python
+    /// client's connection is closed). The default admits one request of the
+    /// maximal 16 MiB frame at the Python factor of 64.
+    pub fn memory_budget(mut self, bytes: usize) -> Config {
+        self.memory_budget = bytes;
+        self
+    }
+
+    /// How long a request waits for room in the memory budget before it is
+    /// refused (server). Default 1 s.
+    pub fn budget_wait(mut self, wait: Duration) -> Config {
+        self.budget_wait = wait;
         self
     }
 

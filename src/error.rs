@@ -61,6 +61,12 @@ pub enum RemoteKind {
     Panicked,
     /// The server is shutting down and did not run the call.
     ShuttingDown,
+    /// The server's memory budget for requests was exhausted for longer
+    /// than it waits; the call was not run. Retrying later may succeed.
+    Overloaded,
+    /// The handler ran, but its result would exceed the frame limit; this
+    /// short error was sent in its place.
+    ReplyTooLarge,
     /// An error kind this version does not know (sent by a newer peer).
     Other,
 }
@@ -74,6 +80,8 @@ impl RemoteKind {
             RemoteKind::Handler => 3,
             RemoteKind::Panicked => 4,
             RemoteKind::ShuttingDown => 5,
+            RemoteKind::Overloaded => 7,
+            RemoteKind::ReplyTooLarge => 10,
             RemoteKind::Other => 255,
         }
     }
@@ -86,6 +94,8 @@ impl RemoteKind {
             3 => RemoteKind::Handler,
             4 => RemoteKind::Panicked,
             5 => RemoteKind::ShuttingDown,
+            7 => RemoteKind::Overloaded,
+            10 => RemoteKind::ReplyTooLarge,
             _ => RemoteKind::Other,
         }
     }
@@ -99,6 +109,8 @@ impl fmt::Display for RemoteKind {
             RemoteKind::Handler => "handler error",
             RemoteKind::Panicked => "handler panicked",
             RemoteKind::ShuttingDown => "server shutting down",
+            RemoteKind::Overloaded => "server overloaded",
+            RemoteKind::ReplyTooLarge => "reply too large",
             RemoteKind::Other => "remote error",
         })
     }
@@ -203,6 +215,8 @@ mod tests {
             RemoteKind::Handler,
             RemoteKind::Panicked,
             RemoteKind::ShuttingDown,
+            RemoteKind::Overloaded,
+            RemoteKind::ReplyTooLarge,
             RemoteKind::Other,
         ] {
             assert_eq!(RemoteKind::from_code(kind.code()), kind);

@@ -18,6 +18,7 @@ mod message;
 
 mod address;
 mod auth;
+mod budget;
 mod client;
 mod codec;
 #[cfg(feature = "bincode")]
@@ -41,7 +42,10 @@ mod stream;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
-pub use codec::{Decode, Decoder, Encode, MAX_DEPTH, from_slice, to_vec, write_varint_u64};
+pub use codec::{
+    Decode, Decoder, Encode, MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS, from_slice, to_vec,
+    write_varint_u64,
+};
 #[cfg(feature = "bincode")]
 pub use compat::Compat;
 pub use config::Config;

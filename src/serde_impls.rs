@@ -25,21 +25,25 @@ use crate::server::Stats;
 
 // ---- RemoteKind ----------------------------------------------------------------
 
-const REMOTE_KINDS: [(RemoteKind, &str); 6] = [
+const REMOTE_KINDS: [(RemoteKind, &str); 8] = [
     (RemoteKind::NoSuchMethod, "NoSuchMethod"),
     (RemoteKind::BadArguments, "BadArguments"),
     (RemoteKind::Handler, "Handler"),
     (RemoteKind::Panicked, "Panicked"),
     (RemoteKind::ShuttingDown, "ShuttingDown"),
+    (RemoteKind::Overloaded, "Overloaded"),
+    (RemoteKind::ReplyTooLarge, "ReplyTooLarge"),
     (RemoteKind::Other, "Other"),
 ];
 
-const REMOTE_KIND_NAMES: [&str; 6] = [
+const REMOTE_KIND_NAMES: [&str; 8] = [
     "NoSuchMethod",
     "BadArguments",
     "Handler",
     "Panicked",
     "ShuttingDown",
+    "Overloaded",
+    "ReplyTooLarge",
     "Other",
 ];
 
@@ -51,8 +55,10 @@ impl Serialize for RemoteKind {
             .iter()
             .enumerate()
             .find(|(_, (kind, _))| kind == self)
-            .map_or((5, "Other"), |(i, (_, name))| (i, *name));
-        let index = u32::try_from(index).unwrap_or(5);
+            .map_or((REMOTE_KINDS.len() - 1, "Other"), |(i, (_, name))| {
+                (i, *name)
+            });
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
         serializer.serialize_unit_variant("RemoteKind", index, name)
     }
 }
@@ -116,11 +122,16 @@ impl<'de> Deserialize<'de> for RemoteKind {
 
 // ---- Stats ---------------------------------------------------------------------
 
-const STATS_FIELDS: [&str; 8] = [
+const STATS_FIELDS: [&str; 13] = [
     "open_connections",
     "accepted",
     "refused",
     "auth_failures",
+    "authenticated",
+    "handshaking",
+    "evicted",
+    "overloaded",
+    "budget_in_use",
     "calls",
     "errors",
     "bytes_in",
@@ -131,12 +142,17 @@ impl Stats {
     /// The counters in the order of [`STATS_FIELDS`]. The destructuring
     /// names every field, so a new counter fails to compile here until it is
     /// added to the table.
-    fn to_array(self) -> [u64; 8] {
+    fn to_array(self) -> [u64; 13] {
         let Stats {
             open_connections,
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             bytes_in,
@@ -147,6 +163,11 @@ impl Stats {
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             bytes_in,
@@ -154,12 +175,17 @@ impl Stats {
         ]
     }
 
-    fn from_array(v: [u64; 8]) -> Stats {
+    fn from_array(v: [u64; 13]) -> Stats {
         let [
             open_connections,
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             bytes_in,
@@ -170,6 +196,11 @@ impl Stats {
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             bytes_in,
@@ -228,7 +259,7 @@ impl<'de> Deserialize<'de> for Stats {
                 f.write_str("struct Stats")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stats, A::Error> {
-                let mut values = [0u64; 8];
+                let mut values = [0u64; STATS_FIELDS.len()];
                 for (i, slot) in values.iter_mut().enumerate() {
                     *slot = seq
                         .next_element()?
@@ -237,8 +268,8 @@ impl<'de> Deserialize<'de> for Stats {
                 Ok(Stats::from_array(values))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stats, A::Error> {
-                let mut values = [0u64; 8];
-                let mut seen = [false; 8];
+                let mut values = [0u64; STATS_FIELDS.len()];
+                let mut seen = [false; STATS_FIELDS.len()];
                 while let Some(StatsField(field)) = map.next_key()? {
                     match field {
                         Some(i) if seen[i] => {
@@ -336,8 +367,8 @@ mod tests {
         let twice = [("calls", 5u64), ("calls", 6)];
         let d: MapDeserializer<'_, _, ValueError> = MapDeserializer::new(twice.into_iter());
         assert!(Stats::deserialize(d).is_err());
-        let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     }
 
     #[test]

@@ -62,12 +62,12 @@ fn max_frame_is_enforced_when_receiving() {
         .unwrap_err();
     assert!(matches!(err, Error::ConnectionClosed), "{err}");
 
-    // A reply over the server's limit is replaced by an error reply.
+    // A reply over the server's limit is replaced by a short error reply.
     let client = Client::connect(running.local_addr(), b"k").unwrap();
     let err = client
         .call_timeout::<_, Vec<u8>>("make", 4000u64, TIMEOUT)
         .unwrap_err();
-    assert_eq!(err.remote_kind(), Some(RemoteKind::Handler), "{err}");
+    assert_eq!(err.remote_kind(), Some(RemoteKind::ReplyTooLarge), "{err}");
     assert!(err.to_string().contains("exceeds"), "{err}");
 
     // A reply over the client's limit ends the client's connection.

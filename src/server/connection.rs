@@ -19,6 +19,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use super::Shared;
+use crate::budget::Reservation;
+use crate::codec::Decoder;
 use crate::envelope::{self, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
@@ -31,6 +33,17 @@ pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
 /// The longest message of an error reply; longer texts are cut.
 const MAX_ERROR_MESSAGE: usize = 4096;
+
+/// What a stdrpc request may take in memory while it is read and decoded,
+/// as a multiple of its frame length: the frame in the read buffer (1), its
+/// copy for the handler (1), and what decoding its arguments may allocate
+/// (the codec's bound, [`crate::codec::DECODE_MEMORY_FACTOR`]).
+pub(super) const STDRPC_WORKING_MEMORY_FACTOR: usize = 2 + crate::codec::DECODE_MEMORY_FACTOR;
+
+/// The same for a stock Python client's pickled request. It stands for
+/// `pickle::WORKING_MEMORY_FACTOR`, the unpickler's stated bound, which the
+/// Python layer owns; the value here is the 64x bound that layer states.
+const PYTHON_WORKING_MEMORY_FACTOR: usize = 64;
 
 pub(super) struct Conn {
     pub(super) id: u64,
@@ -123,11 +136,14 @@ enum Work {
         id: u64,
         data: Scratch,
         split: usize,
+        /// The request's share of the memory budget, held until it has run.
+        held: Option<Reservation>,
     },
     Notify {
         ticket: u64,
         data: Scratch,
         split: usize,
+        held: Option<Reservation>,
     },
 }
 
@@ -191,7 +207,12 @@ impl Conn {
             config.max_write_backlog,
             Arc::clone(&shared.counters.bytes_out),
         );
-        let frames = FrameReader::new(config.max_frame);
+        let mut frames = FrameReader::new(config.max_frame);
+        frames.charge(
+            Arc::clone(&shared.budget),
+            STDRPC_WORKING_MEMORY_FACTOR,
+            config.budget_wait,
+        );
         // The read timeout (the idle timeout) was set as the handshake ended.
         if config.write_timeout.is_some() {
             stream.set_write_timeout(config.write_timeout)?;
@@ -275,6 +296,10 @@ impl Conn {
                 Err(Error::Timeout) if self.in_flight_now() > 0 => {}
                 Err(Error::Timeout) => return Err(()),
                 Ok(None) | Err(Error::ConnectionClosed) => return Err(()),
+                Err(Error::Remote {
+                    kind: RemoteKind::Overloaded,
+                    message,
+                }) => return self.refused(role, &message),
                 Err(_) => {
                     if !shared.stopping() {
                         shared.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -295,16 +320,24 @@ impl Conn {
                     return Ok(None);
                 }
                 let (data, split) = copy_out(method, args);
-                Ok(Some(Work::Call { id, data, split }))
+                let held = role.frames.take_reservation();
+                Ok(Some(Work::Call {
+                    id,
+                    data,
+                    split,
+                    held,
+                }))
             }
             Ok(Message::Notify { method, args }) => {
                 let ticket = role.next_ticket;
                 role.next_ticket += 1;
                 let (data, split) = copy_out(method, args);
+                let held = role.frames.take_reservation();
                 Ok(Some(Work::Notify {
                     ticket,
                     data,
                     split,
+                    held,
                 }))
             }
             Err(_) if frame.first() == Some(&0x80) && !role.python_checked => {
@@ -319,6 +352,28 @@ impl Conn {
         work
     }
 
+    /// A request was refused for lack of memory budget (its payload has
+    /// been read and dropped): a call is answered with
+    /// [`RemoteKind::Overloaded`], a notification dropped; the connection
+    /// goes on. A Python client's first request ends the connection.
+    fn refused(&self, role: &mut ReaderRole, message: &str) -> Result<Option<Work>, ()> {
+        let shared = &*self.shared;
+        shared.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+        let head = role.frames.skipped_head();
+        let python = head.first() == Some(&0x80) && !role.python_checked;
+        role.python_checked = true;
+        if python {
+            return Err(());
+        }
+        // A call (untyped 0x01, typed 0x05 and 0x15) starts with its id.
+        if let Some((&(0x01 | 0x05 | 0x15), rest)) = head.split_first() {
+            if let Ok(id) = Decoder::new(rest).read_varint_u64() {
+                self.send_error(id, RemoteKind::Overloaded, message);
+            }
+        }
+        Ok(None)
+    }
+
     /// Serves a stock Python client on this thread until it disconnects.
     fn serve_python(&self, role: &mut ReaderRole, first: Vec<u8>) {
         let shared = &*self.shared;
@@ -331,8 +386,18 @@ impl Conn {
             max_frame: shared.config.max_frame,
         };
         let ReaderRole { stream, frames, .. } = role;
-        if manager::serve(&host, stream, frames, first).is_err() && !shared.stopping() {
-            shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+        frames.set_charge_factor(PYTHON_WORKING_MEMORY_FACTOR);
+        match manager::serve(&host, stream, frames, first) {
+            Err(Error::Remote {
+                kind: RemoteKind::Overloaded,
+                ..
+            }) => {
+                shared.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) if !shared.stopping() => {
+                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 
@@ -344,17 +409,20 @@ impl Conn {
                 id,
                 mut data,
                 split,
+                held,
             } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
                 let (method, args) = data.parts(split);
                 self.run_call(id, method, args, &mut reply);
+                drop(held);
                 data.reply = reply;
             }
             Work::Notify {
                 ticket,
                 data,
                 split,
+                held,
             } => {
                 // Waiting for an earlier notification is not running long:
                 // only the handler itself is watched, or a queue of waiting
@@ -363,6 +431,7 @@ impl Conn {
                 self.watch();
                 let (method, args) = data.parts(split);
                 self.run_notify(method, args);
+                drop(held);
             }
             // Never run inline: `serve` hands the connection to `serve_python`.
             Work::Python(_) => {}
@@ -387,7 +456,7 @@ impl Conn {
             Ok(()) if reply.len() <= shared.config.max_frame => None,
             // The handler succeeded but its result cannot be sent.
             Ok(()) => Some((
-                RemoteKind::Handler,
+                RemoteKind::ReplyTooLarge,
                 format!(
                     "the reply of {} bytes exceeds the maximum frame of {} bytes",
                     reply.len() - head,
