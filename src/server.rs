@@ -553,27 +553,36 @@ fn refuse(stream: &Stream) {
 fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     let config = &shared.config;
     let mut deadline = Deadline::new(&stream, config.handshake_timeout);
-    let authenticated = auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_ok();
-    // Leave the handshake set; take an authenticated slot if one is free.
-    let (evicted, admitted) = {
+    // As soon as the peer has proved the key it leaves the handshake set
+    // (it can no longer be evicted) and takes an authenticated slot, if one
+    // is free; its own challenge to us follows.
+    let mut evicted = false;
+    let mut full = false;
+    let mut proved = false;
+    let admit = || {
+        proved = true;
         let mut conns = shared.conns();
-        let evicted = !conns.handshaking.remove(&id);
-        let free = conns.authenticated < config.max_connections;
-        let admitted = authenticated && !evicted && free;
-        if admitted {
-            conns.authenticated += 1;
-            if let Some(entry) = conns.open.get_mut(&id) {
-                entry.counted = true;
-            }
+        evicted = !conns.handshaking.remove(&id);
+        full = conns.authenticated >= config.max_connections;
+        if evicted || full {
+            return Err(Error::ConnectionClosed);
         }
-        (evicted, admitted)
+        conns.authenticated += 1;
+        if let Some(entry) = conns.open.get_mut(&id) {
+            entry.counted = true;
+        }
+        Ok(())
     };
+    let admitted =
+        auth::server_then(&mut deadline, &shared.authkey, config.strict_auth, admit).is_ok();
     // The connection's own read timeout (the idle timeout) replaces the
     // handshake deadline's; `Conn::new` sets the write timeout.
     if !admitted || deadline.finish(config.idle_timeout).is_err() {
+        // An evicted peer is counted once, as evicted.
+        let evicted = evicted || (!proved && !shared.conns().handshaking.contains(&id));
         let counter = if evicted {
             None
-        } else if authenticated && !admitted {
+        } else if full {
             Some(&shared.counters.refused)
         } else {
             Some(&shared.counters.auth_failures)
