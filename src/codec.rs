@@ -211,8 +211,11 @@ pub struct Decoder<'a> {
     memory_left: usize,
 }
 
-/// What decoding may allocate, as a multiple of the input's length (plus
-/// [`DECODE_MEMORY_SLACK`]): the codec's working-memory bound.
+/// What decoding a request's arguments on a server may allocate, as a
+/// multiple of the input's length (plus [`DECODE_MEMORY_SLACK`]): the
+/// codec's working-memory bound ([`Decoder::with_memory_bound`]; plain
+/// [`from_slice`] is not bounded this way, so every value the codec writes,
+/// it reads).
 ///
 /// The crate's decoders count what they allocate (a collection's elements
 /// at their size in memory, a hash container's twice that, a string's
@@ -261,10 +264,21 @@ impl<'a> Decoder<'a> {
             input,
             depth: 0,
             zero_sized_left: MAX_ZERO_SIZED_ELEMENTS,
+            memory_left: usize::MAX,
+        }
+    }
+
+    /// A decoder over `input` whose allocations are bounded by
+    /// [`DECODE_MEMORY_FACTOR`] times the input plus [`DECODE_MEMORY_SLACK`]:
+    /// what a server uses for the arguments of requests, so that what a
+    /// request may take is known when its frame header arrives.
+    pub(crate) fn with_memory_bound(input: &'a [u8]) -> Self {
+        Decoder {
             memory_left: input
                 .len()
                 .saturating_mul(DECODE_MEMORY_FACTOR)
                 .saturating_add(DECODE_MEMORY_SLACK),
+            ..Decoder::new(input)
         }
     }
 
@@ -693,11 +707,18 @@ mod tests {
         let mut bytes = Vec::new();
         write_varint_u64(&mut bytes, n as u64);
         bytes.resize(bytes.len() + n, 0);
-        assert!(is_decode_err(from_slice::<Vec<Option<[u64; 64]>>>(&bytes)));
-        assert!(is_decode_err(from_slice::<Vec<String>>(&bytes)));
-        // The same count of elements small in memory decodes.
-        assert_eq!(from_slice::<Vec<u64>>(&bytes).unwrap().len(), n);
-        assert_eq!(from_slice::<Vec<Option<u8>>>(&bytes).unwrap().len(), n);
+        fn bounded<T: Decode>(bytes: &[u8]) -> Result<T> {
+            let mut d = Decoder::with_memory_bound(bytes);
+            T::decode(&mut d).and_then(|v| d.finish().map(|()| v))
+        }
+        assert!(is_decode_err(bounded::<Vec<Option<[u64; 64]>>>(&bytes)));
+        assert!(is_decode_err(bounded::<Vec<String>>(&bytes)));
+        assert!(is_decode_err(bounded::<BTreeMap<u8, [u64; 8]>>(&bytes)));
+        // The same count of elements small in memory decodes...
+        assert_eq!(bounded::<Vec<u64>>(&bytes).unwrap().len(), n);
+        assert_eq!(bounded::<Vec<Option<u8>>>(&bytes).unwrap().len(), n);
+        // ...and without the bound, everything the codec writes, it reads.
+        assert_eq!(from_slice::<Vec<String>>(&bytes).unwrap().len(), n);
     }
 
     #[test]

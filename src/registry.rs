@@ -192,7 +192,8 @@ pub trait Handler<Args>: Send + Sync + 'static {
 
 /// Decodes a handler's whole argument value, rejecting trailing bytes.
 fn decode_args<A: Decode>(bytes: &[u8]) -> Result<A, Failure> {
-    let mut d = Decoder::new(bytes);
+    // Bounded: the server's memory budget charged this request for it.
+    let mut d = Decoder::with_memory_bound(bytes);
     A::decode(&mut d)
         .and_then(|a| d.finish().map(|()| a))
         .map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
