@@ -404,7 +404,7 @@ fn catch<T>(name: &str, f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Fai
             RemoteKind::Panicked,
             format!(
                 "handler for {:?} panicked: {}",
-                bounded(name),
+                truncate(name, 256),
                 bounded(panic_message(&*payload))
             ),
         )),
@@ -422,11 +422,17 @@ pub(crate) fn bounded(text: &str) -> String {
     if text.len() <= MAX_MESSAGE {
         return text.to_owned();
     }
-    let mut end = MAX_MESSAGE;
+    format!("{}… ({} bytes)", truncate(text, MAX_MESSAGE), text.len())
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a
+/// character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes)", &text[..end], text.len())
+    &text[..end]
 }
 
 /// A value's `Display` text, kept to [`MAX_MESSAGE`] bytes as [`bounded`]

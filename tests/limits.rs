@@ -266,3 +266,61 @@ fn a_peer_that_stops_reading_is_dropped_and_cannot_hang_shutdown() {
     running.shutdown().unwrap();
     drop(raw);
 }
+
+#[test]
+fn huge_error_and_panic_texts_are_cut_before_they_are_copied_or_sent() {
+    const HUGE: usize = 100 << 20;
+    let mut server = Server::new(b"k");
+    server.register("panics", || -> () {
+        std::panic::panic_any("p".repeat(HUGE))
+    });
+    server.register("fails", || -> Result<(), String> {
+        Err("é".repeat(HUGE / 2))
+    });
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    // The default panic hook would print all 100 MB to stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let panicked = client.call_timeout::<_, ()>("panics", (), TIMEOUT);
+    std::panic::set_hook(hook);
+    let failed = client.call_timeout::<_, ()>("fails", (), TIMEOUT);
+    for (err, kind) in [
+        (panicked.unwrap_err(), RemoteKind::Panicked),
+        (failed.unwrap_err(), RemoteKind::Handler),
+    ] {
+        assert_eq!(err.remote_kind(), Some(kind), "{err}");
+        let text = err.to_string();
+        assert!(text.len() < 4096 + 200, "{} bytes", text.len());
+        assert!(
+            text.ends_with(&format!("… ({HUGE} bytes)")),
+            "{}",
+            &text[text.len() - 40..]
+        );
+    }
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn a_request_beyond_the_memory_budget_is_answered_overloaded_and_the_connection_goes_on() {
+    let config = Config::default()
+        .max_frame(1 << 20)
+        .memory_budget(256 << 10)
+        .budget_wait(Duration::from_millis(10));
+    let mut server = Server::with_config(b"k", config);
+    server.register("len", |b: Vec<u8>| b.len() as u64);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    // 100 KiB of arguments, charged 10x: more than the whole budget.
+    let err = client
+        .call_timeout::<_, u64>("len", vec![0u8; 100 << 10], TIMEOUT)
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::Overloaded), "{err}");
+    assert!(err.to_string().contains("memory budget"), "{err}");
+    // The refused payload was skipped, not taken for the next request.
+    assert_eq!(client.call::<_, u64>("len", vec![0u8; 1000]).unwrap(), 1000);
+    let stats = running.stats();
+    assert_eq!(stats.overloaded, 1);
+    assert_eq!(stats.budget_in_use, 0);
+    running.shutdown().unwrap();
+}

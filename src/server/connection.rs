@@ -31,8 +31,11 @@ use crate::stream::Stream;
 /// How long a handler runs inline before the reading moves to another thread.
 pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
-/// The longest message of an error reply; longer texts are cut.
-const MAX_ERROR_MESSAGE: usize = 4096;
+/// The longest message of an error reply; longer texts are cut. Handler
+/// error and panic texts are already cut to 4 KiB with a note of their
+/// length (`registry::MAX_MESSAGE`); this leaves room for the note and a
+/// method name around them.
+const MAX_ERROR_MESSAGE: usize = 8192;
 
 /// What a stdrpc request may take in memory while it is read and decoded,
 /// as a multiple of its frame length: the frame in the read buffer (1), its
