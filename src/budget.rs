@@ -1,7 +1,7 @@
 //! A server-wide memory budget for requests: every connection's frame
 //! reader reserves a request's bytes (times a working-memory factor) here
-//! before it reads the payload, and the reservation is released when the
-//! request has been handed to its handler.
+//! before it reads the payload; the reservation shrinks to the request's own
+//! bytes when its arguments are decoded and goes when its handler returns.
 //!
 //! Reserving and releasing are one atomic operation each while the budget
 //! has room; the lock and condition variable are only touched by a request
@@ -130,6 +130,47 @@ impl Drop for Reservation {
     }
 }
 
+thread_local! {
+    /// The reservation of the request this thread is running, and what of
+    /// it to keep once its arguments are decoded.
+    static RUNNING: std::cell::RefCell<Option<(Reservation, usize)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Holds `reservation` while this thread runs a request. When its arguments
+/// are decoded ([`decoded`]) it shrinks to `keep` bytes (the request's own
+/// bytes, which stay with the handler); [`finished`] releases the rest.
+pub(crate) fn hold_while_running(reservation: Option<Reservation>, keep: usize) {
+    let old = RUNNING.with(|r| r.replace(reservation.map(|res| (res, keep))));
+    drop(old);
+}
+
+/// The arguments of the request running on this thread are decoded: what
+/// decoding them needed goes back to the budget.
+pub(crate) fn decoded() {
+    RUNNING.with(|r| {
+        if let Some((res, keep)) = r.borrow_mut().as_mut() {
+            res.shrink_to(*keep);
+        }
+    });
+}
+
+/// The request running on this thread has finished: its reservation goes.
+pub(crate) fn finished() {
+    let held = RUNNING.with(|r| r.borrow_mut().take());
+    drop(held);
+}
+
+impl Reservation {
+    /// Gives back everything above `bytes`.
+    pub(crate) fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            self.budget.release(self.bytes - bytes);
+            self.bytes = bytes;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +188,17 @@ mod tests {
         let c = b.reserve(40, Duration::ZERO).unwrap();
         assert_eq!(b.in_use(), 100);
         drop((a, c));
+        assert_eq!(b.in_use(), 0);
+    }
+
+    #[test]
+    fn a_running_request_keeps_its_own_bytes_after_decoding() {
+        let b = Arc::new(Budget::new(100));
+        hold_while_running(Some(b.reserve(100, Duration::ZERO).unwrap()), 10);
+        assert_eq!(b.in_use(), 100);
+        decoded();
+        assert_eq!(b.in_use(), 10);
+        finished();
         assert_eq!(b.in_use(), 0);
     }
 

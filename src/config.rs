@@ -141,8 +141,9 @@ impl Config {
     /// Each request reserves its frame length times a working-memory factor
     /// (covering the frame's bytes and the memory decoding it may take: see
     /// the README's "Security and limits") as soon as its frame header has
-    /// arrived, before its payload is read; the reservation is released when
-    /// the request has been handed to its handler. A request that does not
+    /// arrived, before its payload is read; it shrinks to the request's own
+    /// bytes once the arguments are decoded, as the handler starts, and is
+    /// released when the handler returns. A request that does not
     /// fit waits up to [`budget_wait`](Config::budget_wait), then is read
     /// and dropped without being buffered and answered with
     /// [`RemoteKind::Overloaded`](crate::RemoteKind::Overloaded) (a Python

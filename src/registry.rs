@@ -192,11 +192,14 @@ pub trait Handler<Args>: Send + Sync + 'static {
 
 /// Decodes a handler's whole argument value, rejecting trailing bytes.
 fn decode_args<A: Decode>(bytes: &[u8]) -> Result<A, Failure> {
-    // Bounded: the server's memory budget charged this request for it.
+    // Bounded: the server's memory budget charged this request for it, and
+    // gets it back once the arguments are decoded, as the handler starts.
     let mut d = Decoder::with_memory_bound(bytes);
-    A::decode(&mut d)
+    let args = A::decode(&mut d)
         .and_then(|a| d.finish().map(|()| a))
-        .map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
+        .map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()));
+    crate::budget::decoded();
+    args
 }
 
 /// Converts a Python call's positional arguments into a handler's arguments.

@@ -324,3 +324,36 @@ fn a_request_beyond_the_memory_budget_is_answered_overloaded_and_the_connection_
     assert_eq!(stats.budget_in_use, 0);
     running.shutdown().unwrap();
 }
+
+#[test]
+fn a_running_handler_holds_only_its_own_request_bytes_of_the_budget() {
+    use std::sync::Mutex;
+    use std::sync::mpsc;
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (started_tx, go_rx) = (Mutex::new(started_tx), Mutex::new(go_rx));
+    let mut server = Server::new(b"k");
+    server.register("hold", move |b: Vec<u8>| {
+        started_tx.lock().unwrap().send(()).unwrap();
+        let _ = go_rx.lock().unwrap().recv_timeout(TIMEOUT);
+        b.len() as u64
+    });
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Arc::new(Client::connect(running.local_addr(), b"k").unwrap());
+    const N: usize = 100_000;
+    let caller = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || client.call_timeout::<_, u64>("hold", vec![7u8; N], TIMEOUT))
+    };
+    started_rx.recv_timeout(TIMEOUT).unwrap();
+    // Charged 10x the frame when its header arrived; once the arguments are
+    // decoded, only the request's own bytes (which the handler reads) stay.
+    let in_use = running.stats().budget_in_use as usize;
+    assert!((N..N + 64).contains(&in_use), "{in_use} bytes held");
+    go_tx.send(()).unwrap();
+    assert_eq!(caller.join().unwrap().unwrap(), N as u64);
+    wait_until("the budget is released", || {
+        running.stats().budget_in_use == 0
+    });
+    running.shutdown().unwrap();
+}

@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use super::Shared;
-use crate::budget::Reservation;
+use crate::budget::{self, Reservation};
 use crate::codec::Decoder;
 use crate::envelope::{self, Message};
 use crate::error::{Error, RemoteKind};
@@ -417,8 +417,12 @@ impl Conn {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
                 let (method, args) = data.parts(split);
+                // What decoding needed goes back as the handler starts
+                // (`registry` calls `budget::decoded`); the request's own
+                // bytes, which the handler reads, when it returns.
+                budget::hold_while_running(held, data.buf.len());
                 self.run_call(id, method, args, &mut reply);
-                drop(held);
+                budget::finished();
                 data.reply = reply;
             }
             Work::Notify {
@@ -433,8 +437,9 @@ impl Conn {
                 self.notify_turn.wait_until(|t| t == ticket);
                 self.watch();
                 let (method, args) = data.parts(split);
+                budget::hold_while_running(held, data.buf.len());
                 self.run_notify(method, args);
-                drop(held);
+                budget::finished();
             }
             // Never run inline: `serve` hands the connection to `serve_python`.
             Work::Python(_) => {}
