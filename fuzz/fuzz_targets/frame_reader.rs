@@ -108,7 +108,10 @@ fuzz_target!(|input: &[u8]| {
             }
         })
         .collect();
-    assert_eq!(charged, expected, "the charged reader disagrees on the frames");
+    assert_eq!(
+        charged, expected,
+        "the charged reader disagrees on the frames"
+    );
     match (&simple_end, &charged_end) {
         (Ok(()), Ok(())) => {}
         (Err(a), Err(b)) => assert_eq!(discriminant(a), discriminant(b), "{a:?} vs {b:?}"),
