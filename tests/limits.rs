@@ -357,3 +357,27 @@ fn a_running_handler_holds_only_its_own_request_bytes_of_the_budget() {
     });
     running.shutdown().unwrap();
 }
+
+#[test]
+fn collections_of_zero_sized_values_travel_both_ways() {
+    let mut server = Server::new(b"k");
+    server.register("units", |n: u64| vec![(); n as usize]);
+    server.register("count", |v: Vec<()>| v.len() as u64);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    assert_eq!(
+        client.call::<_, Vec<()>>("units", 3u64).unwrap(),
+        vec![(); 3]
+    );
+    assert_eq!(
+        client.call::<_, u64>("count", vec![(); 1000]).unwrap(),
+        1000
+    );
+    // Beyond the fixed cap: refused as arguments, not spun on.
+    let cap = stdrpc::MAX_ZERO_SIZED_ELEMENTS;
+    let err = client
+        .call::<_, u64>("count", vec![(); cap + 1])
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::BadArguments), "{err}");
+    running.shutdown().unwrap();
+}
