@@ -183,15 +183,25 @@ pub trait Decode: Sized {
 
 /// How many elements to reserve before decoding a collection of `len`.
 ///
-/// `len` has already been checked against the remaining input, and its
-/// memory counted against the decoder's bound ([`DECODE_MEMORY_FACTOR`]), so
-/// the whole collection is reserved at once: no regrowth, whose doubling
-/// would hold up to three times the elements' memory for a moment.
+/// `len` has already been checked against the remaining input. A decoder
+/// with a memory bound ([`Decoder::with_memory_bound`]) has also counted the
+/// collection's memory against it, so the whole collection is reserved at
+/// once: no regrowth, whose doubling could hold up to three times the
+/// elements' memory for a moment. Without a bound, an element can be much
+/// larger in memory than its smallest encoding (a `None` of
+/// `Option<[u64; 64]>` is one byte on the wire and 520 in memory), so the
+/// reservation is capped at a fixed byte budget; past that the collection
+/// grows as real elements arrive.
 pub(crate) fn prealloc<T>(len: usize, d: &Decoder<'_>) -> usize {
+    const BUDGET_BYTES: usize = 1 << 20;
     if std::mem::size_of::<T>() == 0 {
         return len;
     }
-    len.min(d.remaining())
+    let len = len.min(d.remaining());
+    if d.memory_left != usize::MAX {
+        return len;
+    }
+    len.min(BUDGET_BYTES / std::mem::size_of::<T>())
 }
 
 /// Reads values from a byte slice, front to back.
@@ -696,11 +706,16 @@ mod tests {
     }
 
     #[test]
-    fn preallocation_is_capped_by_input_and_memory_is_bounded() {
+    fn preallocation_is_capped_and_memory_is_bounded() {
         let d = Decoder::new(&[0; 10]);
         assert_eq!(prealloc::<u8>(5, &d), 5);
         assert_eq!(prealloc::<u8>(50, &d), 10);
+        assert_eq!(prealloc::<[u64; 1 << 16]>(10, &d), 2);
+        assert_eq!(prealloc::<[u8; 1 << 21]>(10, &d), 0);
         assert_eq!(prealloc::<()>(10, &d), 10);
+        // A bounded decoder has counted the memory already: all at once.
+        let d = Decoder::with_memory_bound(&[0; 10]);
+        assert_eq!(prealloc::<[u64; 1 << 16]>(10, &d), 10);
         // A type much larger in memory than on the wire: 520 bytes per input
         // byte, refused beyond the factor (plus the slack).
         let n = DECODE_MEMORY_SLACK;
