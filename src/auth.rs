@@ -42,9 +42,22 @@ pub(crate) fn server<S: Read + Write + ?Sized>(
     authkey: &[u8],
     strict: bool,
 ) -> Result<()> {
+    server_then(s, authkey, strict, || Ok(()))
+}
+
+/// [`server`], calling `proved` as soon as the peer has proved it holds the
+/// key (its answer verified, `#WELCOME#` sent) and before the peer's own
+/// challenge; an error from `proved` ends the handshake there.
+pub(crate) fn server_then<S: Read + Write + ?Sized>(
+    s: &mut S,
+    authkey: &[u8],
+    strict: bool,
+    proved: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let mut nonce = [0u8; NONCE_LEN];
     fill_random(&mut nonce)?;
     deliver_challenge(s, authkey, strict, &nonce)?;
+    proved()?;
     answer_challenge(s, authkey, strict)
 }
 

@@ -76,7 +76,7 @@ enum Link {
         current: Mutex<Arc<Inner>>,
         addrs: Vec<Address>,
         authkey: Vec<u8>,
-        config: Config,
+        config: Box<Config>,
         budget: Duration,
     },
 }
@@ -133,7 +133,7 @@ impl Client {
                 current: Mutex::new(inner),
                 addrs,
                 authkey: authkey.to_vec(),
-                config,
+                config: Box::new(config),
                 budget,
             },
         };

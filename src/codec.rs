@@ -134,9 +134,10 @@ pub trait Encode {
 /// It never allocates more than the input can justify: a collection length
 /// is rejected outright when it is larger than the number of bytes left
 /// ([`Decoder::read_len`]), because every element of a real message takes at
-/// least one byte. That is the one deliberate difference from bincode, and it
-/// only matters for collections of zero-sized values (a `Vec<()>` longer than
-/// the rest of the input), which bincode would accept. Space reserved up
+/// least one byte. Collections of zero-sized values (a `Vec<()>`), whose
+/// elements take no bytes, are bounded instead by
+/// [`MAX_ZERO_SIZED_ELEMENTS`] counted across the whole value; that cap is
+/// the one deliberate difference from bincode. Space reserved up
 /// front is also capped in bytes; a collection whose elements are much larger
 /// in memory than on the wire grows as its elements arrive.
 ///
@@ -178,7 +179,9 @@ pub trait Decode: Sized {
     #[doc(hidden)]
     fn decode_array<const N: usize>(d: &mut Decoder<'_>) -> Result<[Self; N]> {
         // N is fixed by the type, not by the input, so reading N values into a
-        // Vec first allocates no more than the array itself occupies.
+        // Vec first allocates no more than the array itself occupies; that is
+        // still counted, as the array may be bigger than the input.
+        d.charge(N.saturating_mul(std::mem::size_of::<Self>()))?;
         let items = Self::decode_vec(N, d)?;
         items
             .try_into()
@@ -210,15 +213,25 @@ pub trait Decode: Sized {
 
 /// How many elements to reserve before decoding a collection of `len`.
 ///
-/// `len` has already been checked against the remaining input, but an element
-/// can be much larger in memory than its smallest encoding (a `None` of
+/// `len` has already been checked against the remaining input. A decoder
+/// with a memory bound ([`Decoder::with_memory_bound`]) has also counted the
+/// collection's memory against it, so the whole collection is reserved at
+/// once: no regrowth, whose doubling could hold up to three times the
+/// elements' memory for a moment. Without a bound, an element can be much
+/// larger in memory than its smallest encoding (a `None` of
 /// `Option<[u64; 64]>` is one byte on the wire and 520 in memory), so the
-/// reservation is also capped at a fixed byte budget; past that the
-/// collection grows as real elements arrive.
+/// reservation is capped at a fixed byte budget; past that the collection
+/// grows as real elements arrive.
 pub(crate) fn prealloc<T>(len: usize, d: &Decoder<'_>) -> usize {
     const BUDGET_BYTES: usize = 1 << 20;
-    let per_element = std::mem::size_of::<T>().max(1);
-    len.min(d.remaining()).min(BUDGET_BYTES / per_element)
+    if std::mem::size_of::<T>() == 0 {
+        return len;
+    }
+    let len = len.min(d.remaining());
+    if d.memory_left != usize::MAX {
+        return len;
+    }
+    len.min(BUDGET_BYTES / std::mem::size_of::<T>())
 }
 
 /// Reads values from a byte slice, front to back.
@@ -232,7 +245,43 @@ pub struct Decoder<'a> {
     input: &'a [u8],
     /// How many user-defined values are being decoded inside each other.
     depth: u32,
+    /// How many more elements of zero-sized types this decoder accepts.
+    zero_sized_left: usize,
+    /// How many more bytes the crate's decoders may allocate for this value.
+    memory_left: usize,
 }
+
+/// What decoding a request's arguments on a server may allocate, as a
+/// multiple of the input's length (plus [`DECODE_MEMORY_SLACK`]): the
+/// codec's working-memory bound ([`Decoder::with_memory_bound`]; plain
+/// [`from_slice`] is not bounded this way, so every value the codec writes,
+/// it reads).
+///
+/// The crate's decoders count what they allocate (a collection's elements
+/// at their size in memory, a hash container's twice that, a string's
+/// bytes, a `Box`'s value) before allocating it, and fail with
+/// [`Error::Decode`] beyond the bound. Most types stay far below it: a
+/// `Vec<u64>` of small numbers takes 8 bytes a byte, strings and byte
+/// buffers one. What reaches the limit is a type much larger in memory than
+/// on the wire, such as a long `Vec<String>` of empty strings (24 bytes of
+/// memory per byte), or a `Vec<Option<[u64; 64]>>` of `None`s (520).
+/// `Decode` implementations of your own allocate outside this count.
+pub(crate) const DECODE_MEMORY_FACTOR: usize = 8;
+
+/// Memory every decoded value may take beyond [`DECODE_MEMORY_FACTOR`]
+/// times its input: 1 MiB, so that small messages of any shape decode.
+pub(crate) const DECODE_MEMORY_SLACK: usize = 1 << 20;
+
+/// The most elements of zero-sized types (`()`, unit structs, empty arrays)
+/// that the collections of one decoded value may hold in all: 2^20.
+///
+/// Such an element takes no input bytes, so the usual check of a length
+/// against the remaining input cannot bound it; this fixed cap does, so that
+/// decoding a `Vec<()>` claiming 2^60 elements, or many nested ones, fails
+/// at once instead of spinning. Counting across the whole value (not per
+/// collection) keeps a `Vec<Vec<()>>` from multiplying it. Decoding 2^20
+/// zero-sized elements takes about a millisecond.
+pub const MAX_ZERO_SIZED_ELEMENTS: usize = 1 << 20;
 
 /// How deeply user-defined types may nest inside each other while decoding
 /// (a recursive type such as a tree nests through `Box`). Deeper input is
@@ -251,7 +300,26 @@ impl fmt::Debug for Decoder<'_> {
 impl<'a> Decoder<'a> {
     /// A decoder over `input`.
     pub fn new(input: &'a [u8]) -> Self {
-        Decoder { input, depth: 0 }
+        Decoder {
+            input,
+            depth: 0,
+            zero_sized_left: MAX_ZERO_SIZED_ELEMENTS,
+            memory_left: usize::MAX,
+        }
+    }
+
+    /// A decoder over `input` whose allocations are bounded by
+    /// [`DECODE_MEMORY_FACTOR`] times the input plus [`DECODE_MEMORY_SLACK`]:
+    /// what a server uses for the arguments of requests, so that what a
+    /// request may take is known when its frame header arrives.
+    pub(crate) fn with_memory_bound(input: &'a [u8]) -> Self {
+        Decoder {
+            memory_left: input
+                .len()
+                .saturating_mul(DECODE_MEMORY_FACTOR)
+                .saturating_add(DECODE_MEMORY_SLACK),
+            ..Decoder::new(input)
+        }
     }
 
     /// Marks the start of a nested user-defined value; fails beyond
@@ -372,9 +440,9 @@ impl<'a> Decoder<'a> {
     /// The length is rejected if it is larger than [`remaining`](Self::remaining):
     /// every element of a real message takes at least one byte, so a larger
     /// count can only come from a corrupt or hostile peer, and refusing it
-    /// here means nothing is ever allocated for it. This is the one deliberate
-    /// deviation from bincode, which would accept such a length for
-    /// collections of zero-sized values (say a `Vec<()>`).
+    /// here means nothing is ever allocated for it. The crate's own
+    /// collections of zero-sized values (say a `Vec<()>`), whose elements take
+    /// no bytes, use a fixed cap instead ([`MAX_ZERO_SIZED_ELEMENTS`]).
     pub fn read_len(&mut self) -> Result<usize> {
         let len = self.read_varint_u64()?;
         let remaining = self.remaining();
@@ -382,6 +450,48 @@ impl<'a> Decoder<'a> {
             Ok(len) if len <= remaining => Ok(len),
             _ => Err(Error::decode(format!(
                 "length prefix {len} exceeds the {remaining} remaining bytes"
+            ))),
+        }
+    }
+
+    /// Reads the length of a collection of `T`s: checked against the
+    /// remaining input ([`read_len`](Self::read_len)) when a `T` takes
+    /// memory, and against [`MAX_ZERO_SIZED_ELEMENTS`] (counted across the
+    /// whole value) when `T` is zero-sized, since such elements take no
+    /// input bytes either.
+    ///
+    /// The elements' memory is counted against the decoder's memory bound
+    /// ([`DECODE_MEMORY_FACTOR`]).
+    pub(crate) fn read_len_of<T>(&mut self) -> Result<usize> {
+        if std::mem::size_of::<T>() != 0 {
+            let len = self.read_len()?;
+            self.charge(len.saturating_mul(std::mem::size_of::<T>()))?;
+            return Ok(len);
+        }
+        let len = self.read_varint_u64()?;
+        match usize::try_from(len) {
+            Ok(len) if len <= self.zero_sized_left => {
+                self.zero_sized_left -= len;
+                Ok(len)
+            }
+            _ => Err(Error::decode(format!(
+                "{len} zero-sized elements exceed the limit of {MAX_ZERO_SIZED_ELEMENTS} per value"
+            ))),
+        }
+    }
+
+    /// Counts `bytes` about to be allocated against the memory bound
+    /// ([`DECODE_MEMORY_FACTOR`] times the input, plus
+    /// [`DECODE_MEMORY_SLACK`]).
+    pub(crate) fn charge(&mut self, bytes: usize) -> Result<()> {
+        match self.memory_left.checked_sub(bytes) {
+            Some(left) => {
+                self.memory_left = left;
+                Ok(())
+            }
+            None => Err(Error::decode(format!(
+                "decoding needs more than {DECODE_MEMORY_FACTOR} bytes of memory per input byte \
+                 (plus {DECODE_MEMORY_SLACK}); {bytes} more were asked for"
             ))),
         }
     }
@@ -431,7 +541,7 @@ pub fn from_slice<T: Decode>(bytes: &[u8]) -> Result<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
     use super::*;
 
@@ -593,19 +703,67 @@ mod tests {
         // ...and one equal to it is accepted.
         let mut d = Decoder::new(&[2, 1, 2]);
         assert_eq!(d.read_len().unwrap(), 2);
-        // Zero-sized elements: the deliberate deviation from bincode.
+        // Zero-sized elements take no input: a fixed cap bounds them instead,
+        // so every such value the codec writes up to the cap, it reads.
         assert_eq!(from_slice::<Vec<()>>(&[0]).unwrap(), Vec::<()>::new());
-        assert!(is_decode_err(from_slice::<Vec<()>>(&[3])));
+        assert_eq!(from_slice::<Vec<()>>(&[3]).unwrap(), vec![(); 3]);
     }
 
     #[test]
-    fn preallocation_is_capped_by_input_and_budget() {
+    fn zero_sized_collections_round_trip_up_to_a_fixed_cap() {
+        for n in [0, 1, 5, 1000, MAX_ZERO_SIZED_ELEMENTS] {
+            let v = vec![(); n];
+            assert_eq!(from_slice::<Vec<()>>(&to_vec(&v)).unwrap(), v);
+        }
+        let set: BTreeSet<()> = [()].into();
+        assert_eq!(from_slice::<BTreeSet<()>>(&to_vec(&set)).unwrap(), set);
+        // One more than the cap, 2^60 and u64::MAX fail at once, without spinning.
+        for n in [MAX_ZERO_SIZED_ELEMENTS as u64 + 1, 1 << 60, u64::MAX] {
+            let mut bytes = Vec::new();
+            write_varint_u64(&mut bytes, n);
+            assert!(is_decode_err(from_slice::<Vec<()>>(&bytes)));
+            assert!(is_decode_err(from_slice::<BTreeMap<(), ()>>(&bytes)));
+            assert!(is_decode_err(from_slice::<HashSet<()>>(&bytes)));
+        }
+        // The cap counts across the value: nested collections cannot multiply it.
+        let nested = vec![vec![(); MAX_ZERO_SIZED_ELEMENTS / 2]; 3];
+        assert!(is_decode_err(from_slice::<Vec<Vec<()>>>(&to_vec(&nested))));
+        let nested = vec![vec![(); MAX_ZERO_SIZED_ELEMENTS / 4]; 4];
+        assert_eq!(
+            from_slice::<Vec<Vec<()>>>(&to_vec(&nested)).unwrap(),
+            nested
+        );
+    }
+
+    #[test]
+    fn preallocation_is_capped_and_memory_is_bounded() {
         let d = Decoder::new(&[0; 10]);
         assert_eq!(prealloc::<u8>(5, &d), 5);
         assert_eq!(prealloc::<u8>(50, &d), 10);
         assert_eq!(prealloc::<[u64; 1 << 16]>(10, &d), 2);
         assert_eq!(prealloc::<[u8; 1 << 21]>(10, &d), 0);
         assert_eq!(prealloc::<()>(10, &d), 10);
+        // A bounded decoder has counted the memory already: all at once.
+        let d = Decoder::with_memory_bound(&[0; 10]);
+        assert_eq!(prealloc::<[u64; 1 << 16]>(10, &d), 10);
+        // A type much larger in memory than on the wire: 520 bytes per input
+        // byte, refused beyond the factor (plus the slack).
+        let n = DECODE_MEMORY_SLACK;
+        let mut bytes = Vec::new();
+        write_varint_u64(&mut bytes, n as u64);
+        bytes.resize(bytes.len() + n, 0);
+        fn bounded<T: Decode>(bytes: &[u8]) -> Result<T> {
+            let mut d = Decoder::with_memory_bound(bytes);
+            T::decode(&mut d).and_then(|v| d.finish().map(|()| v))
+        }
+        assert!(is_decode_err(bounded::<Vec<Option<[u64; 64]>>>(&bytes)));
+        assert!(is_decode_err(bounded::<Vec<String>>(&bytes)));
+        assert!(is_decode_err(bounded::<BTreeMap<u8, [u64; 8]>>(&bytes)));
+        // The same count of elements small in memory decodes...
+        assert_eq!(bounded::<Vec<u64>>(&bytes).unwrap().len(), n);
+        assert_eq!(bounded::<Vec<Option<u8>>>(&bytes).unwrap().len(), n);
+        // ...and without the bound, everything the codec writes, it reads.
+        assert_eq!(from_slice::<Vec<String>>(&bytes).unwrap().len(), n);
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub enum RemoteKind {
     /// signature; the handler did not run. The message names the method and
     /// both signatures.
     SignatureMismatch,
+    /// The server's memory budget for requests was exhausted for longer
+    /// than it waits; the call was not run. Retrying later may succeed.
+    Overloaded,
+    /// The handler ran, but its result would exceed the frame limit; this
+    /// short error was sent in its place.
+    ReplyTooLarge,
     /// An error kind this version does not know (sent by a newer peer).
     Other,
 }
@@ -79,6 +85,8 @@ impl RemoteKind {
             RemoteKind::Panicked => 4,
             RemoteKind::ShuttingDown => 5,
             RemoteKind::SignatureMismatch => 6,
+            RemoteKind::Overloaded => 7,
+            RemoteKind::ReplyTooLarge => 10,
             RemoteKind::Other => 255,
         }
     }
@@ -92,6 +100,8 @@ impl RemoteKind {
             4 => RemoteKind::Panicked,
             5 => RemoteKind::ShuttingDown,
             6 => RemoteKind::SignatureMismatch,
+            7 => RemoteKind::Overloaded,
+            10 => RemoteKind::ReplyTooLarge,
             _ => RemoteKind::Other,
         }
     }
@@ -106,6 +116,8 @@ impl fmt::Display for RemoteKind {
             RemoteKind::Panicked => "handler panicked",
             RemoteKind::ShuttingDown => "server shutting down",
             RemoteKind::SignatureMismatch => "signature mismatch",
+            RemoteKind::Overloaded => "server overloaded",
+            RemoteKind::ReplyTooLarge => "reply too large",
             RemoteKind::Other => "remote error",
         })
     }
@@ -260,6 +272,8 @@ mod tests {
             RemoteKind::Panicked,
             RemoteKind::ShuttingDown,
             RemoteKind::SignatureMismatch,
+            RemoteKind::Overloaded,
+            RemoteKind::ReplyTooLarge,
             RemoteKind::Other,
         ] {
             assert_eq!(RemoteKind::from_code(kind.code()), kind);

@@ -13,8 +13,11 @@
 //! nothing costs nothing.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::budget::{Budget, Refused, Reservation};
+use crate::error::{Error, RemoteKind, Result};
 
 /// The default maximum payload of one frame: 16 MiB.
 ///
@@ -146,13 +149,50 @@ const KEEP_BUF: usize = 1024 * 1024;
 ///
 /// State survives errors: a read that times out mid-frame can be retried
 /// and continues where it stopped.
+///
+/// With a [`Budget`] attached ([`charge`](FrameReader::charge)), every frame
+/// reserves `payload length × factor` bytes of it as soon as its header has
+/// been read, before its payload is; the reservation is held until the
+/// caller takes it ([`take_reservation`](FrameReader::take_reservation)) or
+/// asks for the next frame. A frame that gets no reservation within the
+/// wait is read and thrown away without being buffered, and reported as
+/// [`RemoteKind::Overloaded`]; its first bytes stay available
+/// ([`skipped_head`](FrameReader::skipped_head)) so that the caller can say
+/// which request it refused.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
     max: usize,
+    charge: Option<Charge>,
+    /// The reservation for the frame at the front, once its header is read.
+    front: Option<Reservation>,
+    /// The reservation for the frame last handed out.
+    last: Option<Reservation>,
+    /// A refused frame whose payload is being read and dropped.
+    discarding: Option<Discard>,
+    /// The first bytes of the last refused frame.
+    skipped: Vec<u8>,
 }
+
+#[derive(Debug)]
+struct Charge {
+    budget: Arc<Budget>,
+    factor: usize,
+    wait: Duration,
+}
+
+#[derive(Debug)]
+struct Discard {
+    len: usize,
+    left: usize,
+    refused: Refused,
+    charge: usize,
+}
+
+/// How many of a refused frame's first bytes are kept.
+const SKIPPED_HEAD: usize = 16;
 
 impl FrameReader {
     pub(crate) fn new(max: usize) -> FrameReader {
@@ -161,7 +201,104 @@ impl FrameReader {
             start: 0,
             end: 0,
             max,
+            charge: None,
+            front: None,
+            last: None,
+            discarding: None,
+            skipped: Vec::new(),
         }
+    }
+
+    /// Charges every frame read from now on `payload length × factor` bytes
+    /// of `budget`, waiting up to `wait` for room.
+    pub(crate) fn charge(&mut self, budget: Arc<Budget>, factor: usize, wait: Duration) {
+        self.charge = Some(Charge {
+            budget,
+            factor: factor.max(1),
+            wait,
+        });
+    }
+
+    /// Changes the factor frames are charged with (for a connection that
+    /// turns out to speak a protocol with another working-memory bound).
+    pub(crate) fn set_charge_factor(&mut self, factor: usize) {
+        if let Some(charge) = &mut self.charge {
+            charge.factor = factor.max(1);
+        }
+    }
+
+    /// Takes the reservation of the frame last handed out, so that it lives
+    /// on until the request is handed to its handler.
+    pub(crate) fn take_reservation(&mut self) -> Option<Reservation> {
+        self.last.take()
+    }
+
+    /// The first bytes (at most 16) of the payload of the last frame
+    /// refused for lack of budget.
+    pub(crate) fn skipped_head(&self) -> &[u8] {
+        &self.skipped
+    }
+
+    /// Reserves budget for the frame at the front; `false` if refused (the
+    /// frame is then being discarded).
+    fn reserve_front(&mut self, head: usize, len: usize) -> bool {
+        let Some(charge) = &self.charge else {
+            return true;
+        };
+        if self.front.is_some() {
+            return true;
+        }
+        let bytes = len.saturating_mul(charge.factor);
+        match charge.budget.reserve(bytes, charge.wait) {
+            Ok(r) => {
+                self.front = Some(r);
+                true
+            }
+            Err(refused) => {
+                self.start += head;
+                self.skipped.clear();
+                self.discarding = Some(Discard {
+                    len,
+                    left: len,
+                    refused,
+                    charge: bytes,
+                });
+                false
+            }
+        }
+    }
+
+    /// Drops buffered bytes of a refused frame; `Some(error)` once all of
+    /// it has gone.
+    fn discard_buffered(&mut self) -> Option<Error> {
+        let d = self.discarding.as_mut()?;
+        let take = (self.end - self.start).min(d.left);
+        let keep = take.min(SKIPPED_HEAD.saturating_sub(self.skipped.len()));
+        self.skipped
+            .extend_from_slice(&self.buf[self.start..self.start + keep]);
+        self.start += take;
+        d.left -= take;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if d.left > 0 {
+            return None;
+        }
+        let d = self.discarding.take()?;
+        let limit = self.charge.as_ref().map_or(0, |c| c.budget.limit());
+        let why = match d.refused {
+            Refused::Never => "more than the whole budget",
+            Refused::Busy => "more than is free",
+        };
+        Some(Error::remote(
+            RemoteKind::Overloaded,
+            format!(
+                "a request of {} bytes needs {} bytes of the server's memory budget of {limit} \
+                 bytes, {why}; it was not run",
+                d.len, d.charge
+            ),
+        ))
     }
 
     /// Whether a whole frame is already buffered (so `next` will not read).
@@ -177,8 +314,28 @@ impl FrameReader {
     /// [`Error::FrameTooLarge`], [`Error::Timeout`] when a read timeout
     /// expires (nothing is lost: call again), or the I/O error.
     pub(crate) fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
+        self.last = None;
         loop {
+            if self.discarding.is_some() {
+                if let Some(refused) = self.discard_buffered() {
+                    return Err(refused);
+                }
+                if !self.fill(r)? {
+                    let (len, left) = self.discarding.as_ref().map_or((0, 0), |d| (d.len, d.left));
+                    return Err(truncated("payload", len, len - left));
+                }
+                continue;
+            }
+            if self.charge.is_some() {
+                if let Some((head, len)) = parse_header(&self.buf[self.start..self.end], self.max)?
+                {
+                    if !self.reserve_front(head, len) {
+                        continue;
+                    }
+                }
+            }
             if let Some((head, len)) = self.peek()? {
+                self.last = self.front.take();
                 let from = self.start + head;
                 self.start = from + len;
                 if self.start == self.end {
@@ -475,6 +632,44 @@ mod tests {
         assert!(fr.has_frame());
         assert_eq!(fr.next(&mut two).unwrap().unwrap(), b"b");
         assert!(!fr.has_frame());
+    }
+
+    #[test]
+    fn frame_reader_charges_the_budget_and_skips_what_does_not_fit() {
+        let budget = Arc::new(Budget::new(1000));
+        let mut fr = FrameReader::new(1 << 20);
+        fr.charge(Arc::clone(&budget), 10, Duration::ZERO);
+        let mut wire = Vec::new();
+        append(&mut wire, &[1u8; 50]); // 500 bytes: fits
+        append(&mut wire, &[2u8; 300]); // 3000: never fits, skipped
+        append(&mut wire, &[3u8; 60]); // 600: fits once the first is released
+        let mut r = &wire[..];
+        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[1u8; 50][..]);
+        assert_eq!(budget.in_use(), 500);
+        let held = fr.take_reservation().unwrap();
+        let err = fr.next(&mut r).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Remote {
+                kind: RemoteKind::Overloaded,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("300 bytes"), "{err}");
+        assert_eq!(fr.skipped_head(), &[2u8; SKIPPED_HEAD][..]);
+        // The third does not fit beside the first; it is skipped too...
+        let err = fr.next(&mut r).unwrap_err();
+        assert!(matches!(err, Error::Remote { .. }), "{err}");
+        assert_eq!(fr.skipped_head(), &[3u8; SKIPPED_HEAD][..]);
+        drop(held);
+        assert_eq!(budget.in_use(), 0);
+        assert!(fr.next(&mut r).unwrap().is_none());
+        // ...and fits once it is released; the reservation ends with the next read.
+        let mut r = &wire[wire.len() - 64..];
+        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[3u8; 60][..]);
+        assert_eq!(budget.in_use(), 600);
+        assert!(fr.next(&mut r).unwrap().is_none());
+        assert_eq!(budget.in_use(), 0);
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod message;
 
 mod address;
 mod auth;
+mod budget;
 mod client;
 mod codec;
 #[cfg(feature = "bincode")]
@@ -51,7 +52,8 @@ mod stream;
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
 pub use codec::{
-    Decode, Decoder, Encode, Fields, MAX_DEPTH, Shape, Signature, from_slice, to_vec,
+    Decode, Decoder, Encode, Fields, MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS, Shape, Signature, from_slice,
+    to_vec,
     write_varint_u64,
 };
 #[cfg(feature = "bincode")]
@@ -118,6 +120,37 @@ pub mod __private {
             /// The next frame; `Ok(None)` at a clean end of stream.
             pub fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
                 self.0.next(r)
+            }
+
+            /// Charges every frame one byte of `budget` per payload byte,
+            /// refusing at once (no wait) what does not fit.
+            pub fn charge(&mut self, budget: &Budget) {
+                self.0.charge(
+                    std::sync::Arc::clone(&budget.0),
+                    1,
+                    std::time::Duration::ZERO,
+                );
+            }
+
+            /// The first bytes of the last frame refused for lack of budget.
+            pub fn skipped_head(&self) -> &[u8] {
+                self.0.skipped_head()
+            }
+        }
+
+        /// A server's memory budget for requests.
+        #[derive(Debug)]
+        pub struct Budget(std::sync::Arc<crate::budget::Budget>);
+
+        impl Budget {
+            /// A budget of `limit` bytes.
+            pub fn new(limit: usize) -> Budget {
+                Budget(std::sync::Arc::new(crate::budget::Budget::new(limit)))
+            }
+
+            /// Bytes reserved now.
+            pub fn in_use(&self) -> usize {
+                self.0.in_use()
             }
         }
 

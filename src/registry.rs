@@ -100,7 +100,7 @@ pub trait Reply {
 impl<T: Encode, E: Display> Reply for Result<T, E> {
     type Value = T;
     fn into_reply(self) -> Result<T, String> {
-        self.map_err(|e| e.to_string())
+        self.map_err(|e| bounded_display(&e))
     }
 }
 
@@ -346,7 +346,9 @@ where
         let g = Arc::clone(&f);
         Erased {
             bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
-                finish_args(Decoder::new(args), 0)?;
+                let decoded = finish_args(Decoder::new(args), 0);
+                crate::budget::decoded();
+                decoded?;
                 finish(f(), out)
             }),
             value: Some(Arc::new(move |args: Vec<Value>| {
@@ -373,13 +375,21 @@ macro_rules! handler_arity {
                 Erased {
                     bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
                         const COUNT: usize = [$(stringify!($a)),+].len();
-                        let mut d = Decoder::new(args);
-                        let mut position = 0;
-                        $(
-                            position += 1;
-                            let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
-                        )+
-                        finish_args(d, COUNT)?;
+                        // Bounded: the server's memory budget charged this
+                        // request for it, and gets it back once the
+                        // arguments are decoded, as the handler starts.
+                        let mut d = Decoder::with_memory_bound(args);
+                        let decoded = (|| {
+                            let mut position = 0;
+                            $(
+                                position += 1;
+                                let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
+                            )+
+                            finish_args(d, COUNT)?;
+                            Ok::<_, Failure>(($($a,)+))
+                        })();
+                        crate::budget::decoded();
+                        let ($($a,)+) = decoded?;
                         finish(f($($a),+), out)
                     }),
                     value: Some(Arc::new(move |args: Vec<Value>| {
@@ -410,7 +420,7 @@ where
                 out.extend_from_slice(&bytes);
                 Ok(())
             }
-            Err(e) => Err(Failure::new(RemoteKind::Handler, e.to_string())),
+            Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
         }),
         value: None,
         sig: Arc::new(SigInfo::new(Signature::new(
@@ -585,11 +595,70 @@ fn catch<T>(name: &str, f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Fai
         Err(payload) => Err(Failure::new(
             RemoteKind::Panicked,
             format!(
-                "handler for {name:?} panicked: {}",
-                panic_message(&*payload)
+                "handler for {:?} panicked: {}",
+                truncate(name, 256),
+                bounded(panic_message(&*payload))
             ),
         )),
     }
+}
+
+/// The most bytes of a handler's error or panic text that are kept: longer
+/// texts are cut at a character boundary and marked with their full length,
+/// so a handler failing with a 100 MB message costs 4 KiB, not a copy of it.
+pub(crate) const MAX_MESSAGE: usize = 4096;
+
+/// `text` cut to [`MAX_MESSAGE`] bytes at a character boundary, with a note
+/// of its full length when cut.
+pub(crate) fn bounded(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE {
+        return text.to_owned();
+    }
+    format!("{}… ({} bytes)", truncate(text, MAX_MESSAGE), text.len())
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a
+/// character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// A value's `Display` text, kept to [`MAX_MESSAGE`] bytes as [`bounded`]
+/// does, without ever holding more than that of it.
+pub(crate) fn bounded_display(value: &dyn Display) -> String {
+    struct Capped {
+        kept: String,
+        total: usize,
+    }
+    impl std::fmt::Write for Capped {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.total = self.total.saturating_add(s.len());
+            let room = MAX_MESSAGE.saturating_sub(self.kept.len());
+            if room > 0 {
+                let mut end = room.min(s.len());
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.kept.push_str(&s[..end]);
+            }
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        kept: String::new(),
+        total: 0,
+    };
+    // A `Display` that fails leaves what it wrote so far; that is still text.
+    let _ = std::fmt::write(&mut out, format_args!("{value}"));
+    if out.total > out.kept.len() {
+        let total = out.total;
+        let _ = std::fmt::Write::write_fmt(&mut out.kept, format_args!("… ({total} bytes)"));
+    }
+    out.kept
 }
 
 /// The text of a panic payload, when it has one.
@@ -606,6 +675,39 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary_with_their_length() {
+        let long = "é".repeat(10_000);
+        for text in [bounded(&long), bounded_display(&long)] {
+            assert!(text.len() <= MAX_MESSAGE + 32, "{}", text.len());
+            assert!(
+                text.ends_with("… (20000 bytes)"),
+                "{}",
+                &text[text.len() - 40..]
+            );
+        }
+        assert_eq!(bounded("short"), "short");
+        assert_eq!(bounded_display(&"short"), "short");
+        let mut r = Registry::default();
+        r.insert(
+            "huge_panic",
+            Handler::into_erased(|| -> () { std::panic::panic_any("x".repeat(1 << 20)) }),
+        );
+        r.insert(
+            "huge_err",
+            Handler::into_erased(|| -> Result<(), String> { Err("y".repeat(1 << 20)) }),
+        );
+        for (name, kind) in [
+            ("huge_panic", RemoteKind::Panicked),
+            ("huge_err", RemoteKind::Handler),
+        ] {
+            let f = call(&r, name, &[]).unwrap_err();
+            assert_eq!(f.kind, kind);
+            assert!(f.message.len() < MAX_MESSAGE + 100, "{}", f.message.len());
+            assert!(f.message.ends_with("(1048576 bytes)"), "{name}");
+        }
+    }
     use crate::codec::to_vec;
 
     fn registry() -> Registry {

@@ -25,23 +25,27 @@ use crate::server::Stats;
 
 // ---- RemoteKind ----------------------------------------------------------------
 
-const REMOTE_KINDS: [(RemoteKind, &str); 7] = [
+const REMOTE_KINDS: [(RemoteKind, &str); 9] = [
     (RemoteKind::NoSuchMethod, "NoSuchMethod"),
     (RemoteKind::BadArguments, "BadArguments"),
     (RemoteKind::Handler, "Handler"),
     (RemoteKind::Panicked, "Panicked"),
     (RemoteKind::ShuttingDown, "ShuttingDown"),
     (RemoteKind::SignatureMismatch, "SignatureMismatch"),
+    (RemoteKind::Overloaded, "Overloaded"),
+    (RemoteKind::ReplyTooLarge, "ReplyTooLarge"),
     (RemoteKind::Other, "Other"),
 ];
 
-const REMOTE_KIND_NAMES: [&str; 7] = [
+const REMOTE_KIND_NAMES: [&str; 9] = [
     "NoSuchMethod",
     "BadArguments",
     "Handler",
     "Panicked",
     "ShuttingDown",
     "SignatureMismatch",
+    "Overloaded",
+    "ReplyTooLarge",
     "Other",
 ];
 
@@ -124,11 +128,16 @@ impl<'de> Deserialize<'de> for RemoteKind {
 
 // ---- Stats ---------------------------------------------------------------------
 
-const STATS_FIELDS: [&str; 9] = [
+const STATS_FIELDS: [&str; 14] = [
     "open_connections",
     "accepted",
     "refused",
     "auth_failures",
+    "authenticated",
+    "handshaking",
+    "evicted",
+    "overloaded",
+    "budget_in_use",
     "calls",
     "errors",
     "signature_mismatches",
@@ -140,12 +149,17 @@ impl Stats {
     /// The counters in the order of [`STATS_FIELDS`]. The destructuring
     /// names every field, so a new counter fails to compile here until it is
     /// added to the table.
-    fn to_array(self) -> [u64; 9] {
+    fn to_array(self) -> [u64; 14] {
         let Stats {
             open_connections,
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             signature_mismatches,
@@ -157,6 +171,11 @@ impl Stats {
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             signature_mismatches,
@@ -165,12 +184,17 @@ impl Stats {
         ]
     }
 
-    fn from_array(v: [u64; 9]) -> Stats {
+    fn from_array(v: [u64; 14]) -> Stats {
         let [
             open_connections,
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             signature_mismatches,
@@ -182,6 +206,11 @@ impl Stats {
             accepted,
             refused,
             auth_failures,
+            authenticated,
+            handshaking,
+            evicted,
+            overloaded,
+            budget_in_use,
             calls,
             errors,
             signature_mismatches,
@@ -241,7 +270,7 @@ impl<'de> Deserialize<'de> for Stats {
                 f.write_str("struct Stats")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stats, A::Error> {
-                let mut values = [0u64; 9];
+                let mut values = [0u64; STATS_FIELDS.len()];
                 for (i, slot) in values.iter_mut().enumerate() {
                     *slot = seq
                         .next_element()?
@@ -250,8 +279,8 @@ impl<'de> Deserialize<'de> for Stats {
                 Ok(Stats::from_array(values))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stats, A::Error> {
-                let mut values = [0u64; 9];
-                let mut seen = [false; 9];
+                let mut values = [0u64; STATS_FIELDS.len()];
+                let mut seen = [false; STATS_FIELDS.len()];
                 while let Some(StatsField(field)) = map.next_key()? {
                     match field {
                         Some(i) if seen[i] => {
@@ -349,8 +378,8 @@ mod tests {
         let twice = [("calls", 5u64), ("calls", 6)];
         let d: MapDeserializer<'_, _, ValueError> = MapDeserializer::new(twice.into_iter());
         assert!(Stats::deserialize(d).is_err());
-        let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     }
 
     #[test]

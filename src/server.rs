@@ -6,7 +6,7 @@
 mod connection;
 mod watchdog;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::address::{Address, ToAddress};
 use crate::auth;
+use crate::budget::Budget;
 use crate::config::Config;
 #[cfg(doc)]
 use crate::error::RemoteKind;
@@ -115,7 +116,13 @@ impl Server {
             pool: Pool::new(self.config.workers, "stdrpc-handler"),
             // A connection's thread outlives it, idle, for a while: the
             // next connection reuses it instead of paying for a new thread.
-            conn_threads: Pool::new(self.config.max_connections, "stdrpc-conn"),
+            conn_threads: Pool::new(
+                self.config
+                    .max_connections
+                    .saturating_add(self.config.max_handshakes),
+                "stdrpc-conn",
+            ),
+            budget: Arc::new(Budget::new(self.config.memory_budget)),
             authkey: self.authkey,
             registry: self.registry,
             config: self.config,
@@ -269,14 +276,30 @@ impl ShutdownHandle {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Connections open now (handshakes included).
+    /// Sockets open now: authenticated connections, peers in the handshake,
+    /// and peers being closed.
     pub open_connections: u64,
     /// Connections accepted since the start.
     pub accepted: u64,
-    /// Connections refused at the connection limit.
+    /// Connections refused at the connection limit
+    /// ([`Config::max_connections`](crate::Config::max_connections)).
     pub refused: u64,
-    /// Handshakes that failed (wrong key, protocol error, deadline).
+    /// Handshakes that failed (wrong key, protocol error, deadline), not
+    /// counting peers evicted.
     pub auth_failures: u64,
+    /// Authenticated connections open now: what
+    /// [`Config::max_connections`](crate::Config::max_connections) limits.
+    pub authenticated: u64,
+    /// Peers in the authkey handshake now: what
+    /// [`Config::max_handshakes`](crate::Config::max_handshakes) limits.
+    pub handshaking: u64,
+    /// Peers closed in the handshake to make room for a newer one.
+    pub evicted: u64,
+    /// Requests refused because the memory budget had no room for them
+    /// ([`RemoteKind::Overloaded`]).
+    pub overloaded: u64,
+    /// Bytes of the memory budget reserved now by requests being read.
+    pub budget_in_use: u64,
     /// Calls and notifications that ran to completion with a result.
     pub calls: u64,
     /// Calls and notifications that failed, and connections closed for
@@ -297,6 +320,8 @@ struct Counters {
     accepted: AtomicU64,
     refused: AtomicU64,
     auth_failures: AtomicU64,
+    evicted: AtomicU64,
+    overloaded: AtomicU64,
     calls: AtomicU64,
     errors: AtomicU64,
     mismatches: AtomicU64,
@@ -311,6 +336,8 @@ struct Shared {
     registry: Registry,
     pool: Pool,
     conn_threads: Pool,
+    /// The memory budget every connection's requests are charged to.
+    budget: Arc<Budget>,
     stopping: AtomicBool,
     conns: Mutex<Conns>,
     conns_closed: Condvar,
@@ -336,6 +363,10 @@ struct Conns {
     /// Threads waiting on `conns_closed` (in `finish`).
     waiting: usize,
     open: HashMap<u64, Entry>,
+    /// The peers in the handshake, oldest (lowest id) first.
+    handshaking: BTreeSet<u64>,
+    /// How many entries of `open` hold an authenticated slot.
+    authenticated: usize,
 }
 
 #[derive(Debug)]
@@ -344,6 +375,8 @@ struct Entry {
     stream: Arc<Stream>,
     /// Set once the peer has authenticated.
     conn: Option<Arc<Conn>>,
+    /// The connection holds one of the `max_connections` slots.
+    counted: bool,
 }
 
 impl Shared {
@@ -357,11 +390,24 @@ impl Shared {
 
     fn stats(&self) -> Stats {
         let c = &self.counters;
+        let (open, authenticated, handshaking) = {
+            let conns = self.conns();
+            (
+                conns.open.len(),
+                conns.authenticated,
+                conns.handshaking.len(),
+            )
+        };
         Stats {
-            open_connections: self.conns().open.len() as u64,
+            open_connections: open as u64,
             accepted: c.accepted.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             auth_failures: c.auth_failures.load(Ordering::Relaxed),
+            authenticated: authenticated as u64,
+            handshaking: handshaking as u64,
+            evicted: c.evicted.load(Ordering::Relaxed),
+            overloaded: c.overloaded.load(Ordering::Relaxed),
+            budget_in_use: self.budget.in_use() as u64,
             calls: c.calls.load(Ordering::Relaxed) + self.objects.calls(),
             errors: c.errors.load(Ordering::Relaxed) + self.objects.errors(),
             signature_mismatches: c.mismatches.load(Ordering::Relaxed),
@@ -418,7 +464,10 @@ impl Shared {
     /// Removes a connection from the table once it has closed.
     fn connection_closed(&self, id: u64) {
         let mut conns = self.conns();
-        conns.open.remove(&id);
+        conns.handshaking.remove(&id);
+        if conns.open.remove(&id).is_some_and(|e| e.counted) {
+            conns.authenticated -= 1;
+        }
         // Only a shutdown waits here; a notification nobody awaits would
         // still cost a system call on every close.
         if conns.waiting > 0 {
@@ -445,11 +494,21 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
             if shared.stopping() {
                 return Ok(());
             }
-            if conns.open.len() >= shared.config.max_connections {
+            if conns.authenticated >= shared.config.max_connections {
                 drop(conns);
                 shared.counters.refused.fetch_add(1, Ordering::Relaxed);
                 refuse(&stream);
                 continue;
+            }
+            if conns.handshaking.len() >= shared.config.max_handshakes {
+                // Make room: the oldest peer still in the handshake goes.
+                // Its thread sees the socket closed and leaves the table.
+                if let Some(oldest) = conns.handshaking.pop_first() {
+                    if let Some(entry) = conns.open.get(&oldest) {
+                        let _ = entry.stream.shutdown(Shutdown::Both);
+                    }
+                    shared.counters.evicted.fetch_add(1, Ordering::Relaxed);
+                }
             }
             let id = conns.next_id;
             conns.next_id += 1;
@@ -459,8 +518,10 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
                 Entry {
                     stream: Arc::clone(&stream),
                     conn: None,
+                    counted: false,
                 },
             );
+            conns.handshaking.insert(id);
             (id, stream)
         };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
@@ -498,14 +559,43 @@ fn refuse(stream: &Stream) {
 fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     let config = &shared.config;
     let mut deadline = Deadline::new(&stream, config.handshake_timeout);
-    let authenticated = auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_ok();
+    // As soon as the peer has proved the key it leaves the handshake set
+    // (it can no longer be evicted) and takes an authenticated slot, if one
+    // is free; its own challenge to us follows.
+    let mut evicted = false;
+    let mut full = false;
+    let mut proved = false;
+    let admit = || {
+        proved = true;
+        let mut conns = shared.conns();
+        evicted = !conns.handshaking.remove(&id);
+        full = conns.authenticated >= config.max_connections;
+        if evicted || full {
+            return Err(Error::ConnectionClosed);
+        }
+        conns.authenticated += 1;
+        if let Some(entry) = conns.open.get_mut(&id) {
+            entry.counted = true;
+        }
+        Ok(())
+    };
+    let admitted =
+        auth::server_then(&mut deadline, &shared.authkey, config.strict_auth, admit).is_ok();
     // The connection's own read timeout (the idle timeout) replaces the
     // handshake deadline's; `Conn::new` sets the write timeout.
-    if !authenticated || deadline.finish(config.idle_timeout).is_err() {
-        shared
-            .counters
-            .auth_failures
-            .fetch_add(1, Ordering::Relaxed);
+    if !admitted || deadline.finish(config.idle_timeout).is_err() {
+        // An evicted peer is counted once, as evicted.
+        let evicted = evicted || (!proved && !shared.conns().handshaking.contains(&id));
+        let counter = if evicted {
+            None
+        } else if full {
+            Some(&shared.counters.refused)
+        } else {
+            Some(&shared.counters.auth_failures)
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         let _ = stream.shutdown(Shutdown::Both);
         shared.connection_closed(id);
         return;

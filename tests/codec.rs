@@ -774,15 +774,29 @@ fn huge_length_prefixes_are_rejected() {
 #[test]
 fn zero_sized_elements_are_the_one_deviation_from_bincode() {
     // bincode 2 accepts a Vec<()> of any length from a single length prefix;
-    // we refuse a length larger than the bytes that follow it.
+    // we accept one up to a fixed cap (counted across the value), so every
+    // such value we write, we read, and 2^60 of them cannot spin.
     let bytes = to_vec(&vec![(); 3]);
     assert_eq!(
         bytes,
         bincode::encode_to_vec(vec![(); 3], standard()).unwrap()
     );
     assert_eq!(bincode_decode::<Vec<()>>(&bytes), Some(vec![(); 3]));
-    assert!(is_decode_err(from_slice::<Vec<()>>(&bytes)));
-    // Up to the remaining length they still decode.
+    assert_eq!(from_slice::<Vec<()>>(&bytes).unwrap(), vec![(); 3]);
+    let cap = stdrpc::MAX_ZERO_SIZED_ELEMENTS;
+    assert_eq!(
+        from_slice::<Vec<()>>(&to_vec(&vec![(); cap]))
+            .unwrap()
+            .len(),
+        cap
+    );
+    let over = to_vec(&vec![(); cap + 1]);
+    assert_eq!(
+        bincode_decode::<Vec<()>>(&over).map(|v| v.len()),
+        Some(cap + 1)
+    );
+    assert!(is_decode_err(from_slice::<Vec<()>>(&over)));
+    // The length consumes its bytes and nothing more.
     let mut d = Decoder::new(&[2, 0xAA, 0xBB]);
     assert_eq!(Vec::<()>::decode(&mut d).unwrap(), [(), ()]);
     assert_eq!(d.remaining(), 2);

@@ -62,12 +62,12 @@ fn max_frame_is_enforced_when_receiving() {
         .unwrap_err();
     assert!(matches!(err, Error::ConnectionClosed), "{err}");
 
-    // A reply over the server's limit is replaced by an error reply.
+    // A reply over the server's limit is replaced by a short error reply.
     let client = Client::connect(running.local_addr(), b"k").unwrap();
     let err = client
         .call_timeout::<_, Vec<u8>>("make", 4000u64, TIMEOUT)
         .unwrap_err();
-    assert_eq!(err.remote_kind(), Some(RemoteKind::Handler), "{err}");
+    assert_eq!(err.remote_kind(), Some(RemoteKind::ReplyTooLarge), "{err}");
     assert!(err.to_string().contains("exceeds"), "{err}");
 
     // A reply over the client's limit ends the client's connection.
@@ -265,4 +265,119 @@ fn a_peer_that_stops_reading_is_dropped_and_cannot_hang_shutdown() {
     });
     running.shutdown().unwrap();
     drop(raw);
+}
+
+#[test]
+fn huge_error_and_panic_texts_are_cut_before_they_are_copied_or_sent() {
+    const HUGE: usize = 100 << 20;
+    let mut server = Server::new(b"k");
+    server.register("panics", || -> () {
+        std::panic::panic_any("p".repeat(HUGE))
+    });
+    server.register("fails", || -> Result<(), String> {
+        Err("é".repeat(HUGE / 2))
+    });
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    // The default panic hook would print all 100 MB to stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let panicked = client.call_timeout::<_, ()>("panics", (), TIMEOUT);
+    std::panic::set_hook(hook);
+    let failed = client.call_timeout::<_, ()>("fails", (), TIMEOUT);
+    for (err, kind) in [
+        (panicked.unwrap_err(), RemoteKind::Panicked),
+        (failed.unwrap_err(), RemoteKind::Handler),
+    ] {
+        assert_eq!(err.remote_kind(), Some(kind), "{err}");
+        let text = err.to_string();
+        assert!(text.len() < 4096 + 200, "{} bytes", text.len());
+        assert!(
+            text.ends_with(&format!("… ({HUGE} bytes)")),
+            "{}",
+            &text[text.len() - 40..]
+        );
+    }
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn a_request_beyond_the_memory_budget_is_answered_overloaded_and_the_connection_goes_on() {
+    let config = Config::default()
+        .max_frame(1 << 20)
+        .memory_budget(256 << 10)
+        .budget_wait(Duration::from_millis(10));
+    let mut server = Server::with_config(b"k", config);
+    server.register("len", |b: Vec<u8>| b.len() as u64);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    // 100 KiB of arguments, charged 10x: more than the whole budget.
+    let err = client
+        .call_timeout::<_, u64>("len", vec![0u8; 100 << 10], TIMEOUT)
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::Overloaded), "{err}");
+    assert!(err.to_string().contains("memory budget"), "{err}");
+    // The refused payload was skipped, not taken for the next request.
+    assert_eq!(client.call::<_, u64>("len", vec![0u8; 1000]).unwrap(), 1000);
+    let stats = running.stats();
+    assert_eq!(stats.overloaded, 1);
+    assert_eq!(stats.budget_in_use, 0);
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn a_running_handler_holds_only_its_own_request_bytes_of_the_budget() {
+    use std::sync::Mutex;
+    use std::sync::mpsc;
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (started_tx, go_rx) = (Mutex::new(started_tx), Mutex::new(go_rx));
+    let mut server = Server::new(b"k");
+    server.register("hold", move |b: Vec<u8>| {
+        started_tx.lock().unwrap().send(()).unwrap();
+        let _ = go_rx.lock().unwrap().recv_timeout(TIMEOUT);
+        b.len() as u64
+    });
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Arc::new(Client::connect(running.local_addr(), b"k").unwrap());
+    const N: usize = 100_000;
+    let caller = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || client.call_timeout::<_, u64>("hold", vec![7u8; N], TIMEOUT))
+    };
+    started_rx.recv_timeout(TIMEOUT).unwrap();
+    // Charged 10x the frame when its header arrived; once the arguments are
+    // decoded, only the request's own bytes (which the handler reads) stay.
+    let in_use = running.stats().budget_in_use as usize;
+    assert!((N..N + 64).contains(&in_use), "{in_use} bytes held");
+    go_tx.send(()).unwrap();
+    assert_eq!(caller.join().unwrap().unwrap(), N as u64);
+    wait_until("the budget is released", || {
+        running.stats().budget_in_use == 0
+    });
+    running.shutdown().unwrap();
+}
+
+#[test]
+fn collections_of_zero_sized_values_travel_both_ways() {
+    let mut server = Server::new(b"k");
+    server.register("units", |n: u64| vec![(); n as usize]);
+    server.register("count", |v: Vec<()>| v.len() as u64);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    assert_eq!(
+        client.call::<_, Vec<()>>("units", 3u64).unwrap(),
+        vec![(); 3]
+    );
+    assert_eq!(
+        client.call::<_, u64>("count", vec![(); 1000]).unwrap(),
+        1000
+    );
+    // Beyond the fixed cap: refused as arguments, not spun on.
+    let cap = stdrpc::MAX_ZERO_SIZED_ELEMENTS;
+    let err = client
+        .call::<_, u64>("count", vec![(); cap + 1])
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::BadArguments), "{err}");
+    running.shutdown().unwrap();
 }

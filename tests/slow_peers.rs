@@ -153,8 +153,13 @@ fn real_client(running: &Running) -> Duration {
 fn slow_peers_do_not_delay_a_real_client() {
     let _serial = serial();
     let n = peer_count();
-    // A long deadline: the peers hold their slots throughout.
-    let running = server(Config::default().handshake_timeout(Duration::from_secs(20)));
+    // A long deadline and handshake slots for all: the peers hold their
+    // slots throughout (tests/lockout.rs floods beyond the handshake limit).
+    let running = server(
+        Config::default()
+            .handshake_timeout(Duration::from_secs(20))
+            .max_handshakes(n + 1),
+    );
     let mut peers = open_peers(&running, n);
     assert_eq!(running.stats().open_connections, n as u64);
     // Keep trickling while real clients connect and call, from this thread.
@@ -196,7 +201,11 @@ fn slow_peers_are_closed_at_the_handshake_deadline() {
     let _serial = serial();
     let n = peer_count();
     let deadline = Duration::from_millis(300);
-    let running = server(Config::default().handshake_timeout(deadline));
+    let running = server(
+        Config::default()
+            .handshake_timeout(deadline)
+            .max_handshakes(n),
+    );
     let mut peers = open_peers(&running, n);
     let slack = Duration::from_secs(2);
     let all_closed = sweep_until(&mut peers, deadline + slack + WAIT, |peers| {
@@ -241,9 +250,15 @@ fn beyond_max_connections_a_peer_is_refused_cleanly_not_hung() {
         .handshake_timeout(Duration::from_secs(20));
     let running = server(config);
     let addr = running.local_addr().as_tcp().unwrap();
-    let peers = open_peers(&running, MAX);
+    // Silent peers do not take authenticated slots...
+    let mut silent = open_peers(&running, MAX);
+    assert!(real_client(&running) < SERVED_WITHIN);
+    // ...authenticated clients do.
+    let clients: Vec<Client> = (0..MAX)
+        .map(|_| Client::connect(addr, KEY).unwrap())
+        .collect();
     wait_until("the server is full", WAIT, || {
-        running.stats().open_connections == MAX as u64
+        running.stats().authenticated == MAX as u64
     });
     let mut worst = Duration::ZERO;
     for _ in 0..EXTRA {
@@ -267,7 +282,7 @@ fn beyond_max_connections_a_peer_is_refused_cleanly_not_hung() {
     );
     assert!(err.to_string().contains("connection limit"), "{err}");
     println!(
-        "max_connections {MAX}, held by silent peers: {EXTRA} raw peers refused with \
+        "max_connections {MAX}, held by authenticated clients: {EXTRA} raw peers refused with \
          #FAILURE# and closed within {:.2} ms at worst; a client's connect failed in {:.2} ms",
         worst.as_secs_f64() * 1e3,
         client_took.as_secs_f64() * 1e3
@@ -275,9 +290,17 @@ fn beyond_max_connections_a_peer_is_refused_cleanly_not_hung() {
     assert!(worst < SERVED_WITHIN && client_took < SERVED_WITHIN);
     let stats = running.stats();
     assert_eq!(stats.refused, EXTRA as u64 + 1);
-    assert_eq!(stats.open_connections, MAX as u64);
-    // Slots free up as peers leave.
-    drop(peers);
+    assert_eq!(stats.authenticated, MAX as u64);
+    assert_eq!(stats.handshaking, MAX as u64);
+    // The authenticated clients were never disturbed.
+    for c in &clients {
+        assert_eq!(c.call::<_, u8>("ping", ()).unwrap(), 1);
+    }
+    sweep(&mut silent);
+    assert!(silent.iter().all(|p| p.closed.is_none()));
+    // Slots free up as clients leave.
+    drop(clients);
+    drop(silent);
     wait_until("the slots are released", WAIT, || {
         running.stats().open_connections == 0
     });

@@ -1,7 +1,10 @@
 //! The frame readers: the one-shot reader used by the handshake and the
 //! buffered reader used on established connections must agree on every
 //! input, whatever sizes the stream hands its bytes out in, and never
-//! return a frame over the limit.
+//! return a frame over the limit. A buffered reader charged against a
+//! memory budget (of half the limit) must return the same frames, except
+//! that each one larger than the budget is skipped whole and reported as
+//! overloaded, and must give every reserved byte back.
 //!
 //! Input: 2 bytes of limit (little-endian), a count byte (0 to 7) and that
 //! many read sizes, then the stream.
@@ -12,7 +15,8 @@ use std::io::{self, Read};
 use std::mem::discriminant;
 
 use libfuzzer_sys::fuzz_target;
-use stdrpc::__private::fuzz::{FrameReader, read_frame};
+use stdrpc::__private::fuzz::{Budget, FrameReader, read_frame};
+use stdrpc::{Error, RemoteKind};
 
 /// Hands out `data` in reads of the sizes listed in `sizes`, in turn.
 struct Chunked<'a> {
@@ -67,6 +71,52 @@ fuzz_target!(|input: &[u8]| {
             Err(e) => break Err(e),
         }
     };
+
+    // The same stream through a reader charged against a budget.
+    let budget = Budget::new(max / 2);
+    let mut reader = FrameReader::new(max);
+    reader.charge(&budget);
+    let mut chunked = Chunked {
+        data,
+        sizes,
+        turn: 0,
+    };
+    let mut charged = Vec::new();
+    let charged_end = loop {
+        match reader.next(&mut chunked) {
+            Ok(Some(frame)) => {
+                assert!(budget.in_use() >= frame.len(), "a frame read uncharged");
+                charged.push(Ok(frame.to_vec()));
+            }
+            Ok(None) => break Ok(()),
+            Err(Error::Remote {
+                kind: RemoteKind::Overloaded,
+                ..
+            }) => charged.push(Err(reader.skipped_head().to_vec())),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(reader);
+    assert_eq!(budget.in_use(), 0, "the budget was not given back");
+    let expected: Vec<Result<Vec<u8>, Vec<u8>>> = simple
+        .iter()
+        .map(|f| {
+            if f.len() <= max / 2 {
+                Ok(f.clone())
+            } else {
+                Err(f[..f.len().min(16)].to_vec())
+            }
+        })
+        .collect();
+    assert_eq!(
+        charged, expected,
+        "the charged reader disagrees on the frames"
+    );
+    match (&simple_end, &charged_end) {
+        (Ok(()), Ok(())) => {}
+        (Err(a), Err(b)) => assert_eq!(discriminant(a), discriminant(b), "{a:?} vs {b:?}"),
+        _ => panic!("the charged reader disagrees on the end: {simple_end:?} vs {charged_end:?}"),
+    }
 
     assert!(
         simple.iter().all(|f| f.len() <= max),

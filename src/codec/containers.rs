@@ -70,7 +70,7 @@ impl Decode for String {
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<String> {
-        let len = d.read_len()?;
+        let len = d.read_len_of::<u8>()?;
         let bytes = d.read_bytes(len)?;
         // Validate in place, then copy once.
         match std::str::from_utf8(bytes) {
@@ -167,7 +167,7 @@ impl<T: Decode> Decode for Vec<T> {
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<Vec<T>> {
-        let len = d.read_len()?;
+        let len = d.read_len_of::<T>()?;
         T::decode_vec(len, d)
     }
 
@@ -313,7 +313,9 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<BTreeMap<K, V>> {
-        let len = d.read_len()?;
+        let len = d.read_len_of::<(K, V)>()?;
+        // Tree nodes and hash tables take up to about twice their elements.
+        d.charge(len.saturating_mul(std::mem::size_of::<(K, V)>()))?;
         let mut map = BTreeMap::new();
         decode_entries(d, len, |k, v| {
             map.insert(k, v);
@@ -401,7 +403,9 @@ where
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<HashMap<K, V, S>> {
-        let len = d.read_len()?;
+        let len = d.read_len_of::<(K, V)>()?;
+        // Tree nodes and hash tables take up to about twice their elements.
+        d.charge(len.saturating_mul(std::mem::size_of::<(K, V)>()))?;
         let mut map = HashMap::with_capacity_and_hasher(prealloc::<(K, V)>(len, d), S::default());
         decode_entries(d, len, |k, v| {
             map.insert(k, v);
@@ -438,7 +442,9 @@ impl<T: Decode + Ord> Decode for BTreeSet<T> {
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<BTreeSet<T>> {
-        let len = d.read_len()?;
+        let len = d.read_len_of::<T>()?;
+        // Tree nodes and hash tables take up to about twice their elements.
+        d.charge(len.saturating_mul(std::mem::size_of::<T>()))?;
         let mut set = BTreeSet::new();
         for _ in 0..len {
             set.insert(T::decode(d)?);
@@ -484,7 +490,9 @@ where
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<HashSet<T, S>> {
-        let len = d.read_len()?;
+        let len = d.read_len_of::<T>()?;
+        // Tree nodes and hash tables take up to about twice their elements.
+        d.charge(len.saturating_mul(std::mem::size_of::<T>()))?;
         let mut set = HashSet::with_capacity_and_hasher(prealloc::<T>(len, d), S::default());
         for _ in 0..len {
             set.insert(T::decode(d)?);
@@ -636,6 +644,7 @@ macro_rules! pointer_decode {
             }
 
             fn decode(d: &mut Decoder<'_>) -> Result<$ptr<T>> {
+                d.charge(std::mem::size_of::<T>())?;
                 T::decode(d).map($ptr::new)
             }
 

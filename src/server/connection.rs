@@ -19,6 +19,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use super::Shared;
+use crate::budget::{self, Reservation};
+use crate::codec::Decoder;
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
@@ -29,8 +31,22 @@ use crate::stream::Stream;
 /// How long a handler runs inline before the reading moves to another thread.
 pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
-/// The longest message of an error reply; longer texts are cut.
-const MAX_ERROR_MESSAGE: usize = 4096;
+/// The longest message of an error reply; longer texts are cut. Handler
+/// error and panic texts are already cut to 4 KiB with a note of their
+/// length (`registry::MAX_MESSAGE`); this leaves room for the note and a
+/// method name around them.
+const MAX_ERROR_MESSAGE: usize = 8192;
+
+/// What a stdrpc request may take in memory while it is read and decoded,
+/// as a multiple of its frame length: the frame in the read buffer (1), its
+/// copy for the handler (1), and what decoding its arguments may allocate
+/// (the codec's bound, [`crate::codec::DECODE_MEMORY_FACTOR`]).
+pub(super) const STDRPC_WORKING_MEMORY_FACTOR: usize = 2 + crate::codec::DECODE_MEMORY_FACTOR;
+
+/// The same for a stock Python client's pickled request. It stands for
+/// `pickle::WORKING_MEMORY_FACTOR`, the unpickler's stated bound, which the
+/// Python layer owns; the value here is the 64x bound that layer states.
+const PYTHON_WORKING_MEMORY_FACTOR: usize = 64;
 
 pub(super) struct Conn {
     pub(super) id: u64,
@@ -124,12 +140,15 @@ enum Work {
         check: Check,
         data: Scratch,
         split: usize,
+        /// The request's share of the memory budget, held until it has run.
+        held: Option<Reservation>,
     },
     Notify {
         ticket: u64,
         check: Check,
         data: Scratch,
         split: usize,
+        held: Option<Reservation>,
     },
 }
 
@@ -193,7 +212,12 @@ impl Conn {
             config.max_write_backlog,
             Arc::clone(&shared.counters.bytes_out),
         );
-        let frames = FrameReader::new(config.max_frame);
+        let mut frames = FrameReader::new(config.max_frame);
+        frames.charge(
+            Arc::clone(&shared.budget),
+            STDRPC_WORKING_MEMORY_FACTOR,
+            config.budget_wait,
+        );
         // The read timeout (the idle timeout) was set as the handshake ended.
         if config.write_timeout.is_some() {
             stream.set_write_timeout(config.write_timeout)?;
@@ -277,6 +301,10 @@ impl Conn {
                 Err(Error::Timeout) if self.in_flight_now() > 0 => {}
                 Err(Error::Timeout) => return Err(()),
                 Ok(None) | Err(Error::ConnectionClosed) => return Err(()),
+                Err(Error::Remote {
+                    kind: RemoteKind::Overloaded,
+                    message,
+                }) => return self.refused(role, &message),
                 Err(_) => {
                     if !shared.stopping() {
                         shared.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -303,11 +331,13 @@ impl Conn {
                     return Ok(None);
                 }
                 let (data, split) = copy_out(method, args);
+                let held = role.frames.take_reservation();
                 Ok(Some(Work::Call {
                     id,
                     check,
                     data,
                     split,
+                    held,
                 }))
             }
             Ok(Message::Notify {
@@ -319,11 +349,13 @@ impl Conn {
                 let ticket = role.next_ticket;
                 role.next_ticket += 1;
                 let (data, split) = copy_out(method, args);
+                let held = role.frames.take_reservation();
                 Ok(Some(Work::Notify {
                     ticket,
                     check,
                     data,
                     split,
+                    held,
                 }))
             }
             Ok(Message::Unsupported { id, tag }) => {
@@ -348,6 +380,28 @@ impl Conn {
         work
     }
 
+    /// A request was refused for lack of memory budget (its payload has
+    /// been read and dropped): a call is answered with
+    /// [`RemoteKind::Overloaded`], a notification dropped; the connection
+    /// goes on. A Python client's first request ends the connection.
+    fn refused(&self, role: &mut ReaderRole, message: &str) -> Result<Option<Work>, ()> {
+        let shared = &*self.shared;
+        shared.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+        let head = role.frames.skipped_head();
+        let python = head.first() == Some(&0x80) && !role.python_checked;
+        role.python_checked = true;
+        if python {
+            return Err(());
+        }
+        // A call (untyped 0x01, typed 0x05 and 0x15) starts with its id.
+        if let Some((&(0x01 | 0x05 | 0x15), rest)) = head.split_first() {
+            if let Ok(id) = Decoder::new(rest).read_varint_u64() {
+                self.send_error(id, RemoteKind::Overloaded, message);
+            }
+        }
+        Ok(None)
+    }
+
     /// Serves a stock Python client on this thread until it disconnects.
     fn serve_python(&self, role: &mut ReaderRole, first: Vec<u8>) {
         let shared = &*self.shared;
@@ -361,8 +415,18 @@ impl Conn {
             max_request: shared.config.max_python_frame as usize,
         };
         let ReaderRole { stream, frames, .. } = role;
-        if manager::serve(&host, stream, frames, first).is_err() && !shared.stopping() {
-            shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+        frames.set_charge_factor(PYTHON_WORKING_MEMORY_FACTOR);
+        match manager::serve(&host, stream, frames, first) {
+            Err(Error::Remote {
+                kind: RemoteKind::Overloaded,
+                ..
+            }) => {
+                shared.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) if !shared.stopping() => {
+                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 
@@ -375,11 +439,17 @@ impl Conn {
                 check,
                 mut data,
                 split,
+                held,
             } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
                 let (method, args) = data.parts(split);
+                // What decoding needed goes back as the handler starts
+                // (`registry` calls `budget::decoded`); the request's own
+                // bytes, which the handler reads, when it returns.
+                budget::hold_while_running(held, data.buf.len());
                 self.run_call(id, method, check, args, &mut reply);
+                budget::finished();
                 data.reply = reply;
             }
             Work::Notify {
@@ -387,6 +457,7 @@ impl Conn {
                 check,
                 data,
                 split,
+                held,
             } => {
                 // Waiting for an earlier notification is not running long:
                 // only the handler itself is watched, or a queue of waiting
@@ -394,7 +465,9 @@ impl Conn {
                 self.notify_turn.wait_until(|t| t == ticket);
                 self.watch();
                 let (method, args) = data.parts(split);
+                budget::hold_while_running(held, data.buf.len());
                 self.run_notify(method, check, args);
+                budget::finished();
             }
             // Never run inline: `serve` hands the connection to `serve_python`.
             Work::Python(_) => {}
@@ -419,7 +492,7 @@ impl Conn {
             Ok(()) if reply.len() <= shared.config.max_frame => None,
             // The handler succeeded but its result cannot be sent.
             Ok(()) => Some((
-                RemoteKind::Handler,
+                RemoteKind::ReplyTooLarge,
                 format!(
                     "the reply of {} bytes exceeds the maximum frame of {} bytes",
                     reply.len() - head,

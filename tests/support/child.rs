@@ -48,12 +48,26 @@ impl Proc {
     /// Re-executes this test binary to run only `test` (which must check
     /// [`role`] and act as the child), with `role` and the parameters set.
     pub fn reexec(test: &str, role: &str, params: &[(&str, String)]) -> Proc {
+        Proc::reexec_env(test, role, params, &[])
+    }
+
+    /// [`reexec`](Proc::reexec) with extra environment variables (say, an
+    /// allocator setting) set verbatim.
+    pub fn reexec_env(
+        test: &str,
+        role: &str,
+        params: &[(&str, String)],
+        env: &[(&str, &str)],
+    ) -> Proc {
         let exe = std::env::current_exe().expect("the test's own path");
         let mut cmd = Command::new(exe);
         cmd.args([test, "--exact", "--nocapture", "--test-threads", "1"])
             .env(ROLE_VAR, role);
         for (name, value) in params {
             cmd.env(format!("STDRPC_TEST_CHILD_{name}"), value);
+        }
+        for (name, value) in env {
+            cmd.env(name, value);
         }
         Proc::start(cmd, format!("{test} as {role}"))
     }

@@ -147,6 +147,20 @@ pub fn thread_counts() -> ThreadCounts {
     }
 }
 
+/// The kernel's count of connections dropped because a listen queue was
+/// full (`ListenOverflows` of `TcpExt` in `/proc/net/netstat`), system-wide.
+/// A client whose SYN was dropped retries it after 1 s, so a slow connect
+/// with this count rising is the accept backlog, not the server's policy.
+pub fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 /// Peak resident set size in KiB (`VmHWM` of `/proc/self/status`).
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
