@@ -7,6 +7,7 @@
 //! cargo run --example kv_store -- client        # call the running server
 //! cargo run --example kv_store -- server --addr 0.0.0.0:4343 --authkey s3cret
 //! cargo run --example kv_store -- client --addr 192.0.2.7:4343 --authkey s3cret
+//! cargo run --example kv_store -- server --strict   # refuse legacy HMAC-MD5 clients
 //! ```
 //!
 //! The methods are declared once with `stdrpc::service!`, which gives the
@@ -33,7 +34,7 @@ use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use stdrpc::Server;
+use stdrpc::{Config, Server};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:4343";
 const DEFAULT_AUTHKEY: &str = "password";
@@ -44,7 +45,9 @@ usage: kv_store                    run a server and a client in this process
        kv_store client [OPTIONS]   call a running server
 options:
        --addr HOST:PORT            default 127.0.0.1:4343 (server and client)
-       --authkey KEY               default 'password' (server and client)";
+       --authkey KEY               default 'password' (server and client)
+       --strict                    refuse clients that answer with legacy HMAC-MD5,
+                                   as Python 3.11 and older do (server)";
 
 stdrpc::service! {
     /// The post's key-value store.
@@ -72,6 +75,8 @@ struct Options {
     mode: Mode,
     addr: String,
     authkey: String,
+    /// Refuse legacy HMAC-MD5 answers (`Config::strict_auth`).
+    strict: bool,
 }
 
 fn main() -> ExitCode {
@@ -88,7 +93,7 @@ fn main() -> ExitCode {
     };
     let result = match options.mode {
         Mode::Demo => demo(&options.authkey),
-        Mode::Server => serve(&options.addr, &options.authkey),
+        Mode::Server => serve(&options.addr, &options.authkey, options.strict),
         Mode::Client => KvClient::connect(options.addr.as_str(), options.authkey.as_bytes())
             .and_then(|kv| run_client(&kv)),
     };
@@ -114,6 +119,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
         mode: Mode::Demo,
         addr: DEFAULT_ADDR.to_string(),
         authkey: DEFAULT_AUTHKEY.to_string(),
+        strict: false,
     };
     let mut args = args.peekable();
     match args.peek().map(String::as_str) {
@@ -132,6 +138,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             }
             _ => (arg, None),
         };
+        if name == "--strict" {
+            if options.mode != Mode::Server || inline.is_some() {
+                return Err("--strict is a flag of `server`".into());
+            }
+            options.strict = true;
+            continue;
+        }
         let slot = match name.as_str() {
             "-h" | "--help" => return Ok(None),
             "--addr" if options.mode != Mode::Demo => &mut options.addr,
@@ -173,8 +186,8 @@ impl Kv for Store {
 /// A server with the store registered under `Kv`, and under the post's
 /// plain names `get`, `put` and `get_uname`, which is what a stock Python
 /// `BaseManager` client (the post's client, unchanged) asks for.
-fn kv_server(authkey: &str) -> Server {
-    let mut server = Server::new(authkey.as_bytes());
+fn kv_server(authkey: &str, config: Config) -> Server {
+    let mut server = Server::with_config(authkey.as_bytes(), config);
     let store = std::sync::Arc::new(Store::default());
     let s = std::sync::Arc::clone(&store);
     server.register("get", move |key: String| s.get(key));
@@ -203,8 +216,9 @@ impl Kv for ArcStore {
 }
 
 /// Serves until the process is killed.
-fn serve(addr: &str, authkey: &str) -> stdrpc::Result<()> {
-    let bound = kv_server(authkey).bind(addr)?;
+fn serve(addr: &str, authkey: &str, strict: bool) -> stdrpc::Result<()> {
+    let config = Config::default().strict_auth(strict);
+    let bound = kv_server(authkey, config).bind(addr)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", bound.local_addr())?;
     stdout.flush()?;
@@ -227,7 +241,9 @@ fn run_client(kv: &KvClient) -> stdrpc::Result<()> {
 
 /// No arguments: a server on a background thread and a client against it.
 fn demo(authkey: &str) -> stdrpc::Result<()> {
-    let running = kv_server(authkey).bind("127.0.0.1:0")?.spawn()?;
+    let running = kv_server(authkey, Config::default())
+        .bind("127.0.0.1:0")?
+        .spawn()?;
     let kv = KvClient::connect(running.local_addr(), authkey.as_bytes())?;
     let result = run_client(&kv);
     kv.into_client().close()?;

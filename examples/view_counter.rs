@@ -7,6 +7,7 @@
 //! cargo run --release --example view_counter    # one server, 5 client processes of itself
 //! cargo run --release --example view_counter -- --clients 8 --iterations 10000
 //! cargo run --example view_counter -- server    # serve on 127.0.0.1:4343 until killed
+//! cargo run --example view_counter -- server --strict   # refuse legacy HMAC-MD5 clients
 //! cargo run --example view_counter -- client    # 1000 views against the running server
 //! ```
 //!
@@ -35,7 +36,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use stdrpc::Server;
+use stdrpc::{Config, Server};
 
 stdrpc::service! {
     /// The post's view counter.
@@ -59,8 +60,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 const USAGE: &str = "\
 usage: view_counter [--clients N] [--iterations N] [--authkey KEY]
                         run a server and N client processes (default 5 x 1000)
-       view_counter server [--addr HOST:PORT] [--authkey KEY]
-                        serve until killed
+       view_counter server [--addr HOST:PORT] [--authkey KEY] [--strict]
+                        serve until killed; --strict refuses clients that
+                        answer with legacy HMAC-MD5 (Python 3.11 and older)
        view_counter client [--addr HOST:PORT] [--authkey KEY] [--iterations N]
                         watch a running server's counter N times (default 1000)
 defaults: --addr 127.0.0.1:4343 --authkey password";
@@ -81,6 +83,8 @@ struct Options {
     authkey: String,
     clients: u64,
     iterations: u64,
+    /// Refuse legacy HMAC-MD5 answers (`Config::strict_auth`).
+    strict: bool,
 }
 
 fn main() -> ExitCode {
@@ -97,7 +101,7 @@ fn main() -> ExitCode {
     };
     let result = match options.mode {
         Mode::Demo => demo(&options),
-        Mode::Server => serve(&options.addr, &options.authkey),
+        Mode::Server => serve(&options.addr, &options.authkey, options.strict),
         Mode::Client => watch(&options.addr, &options.authkey, options.iterations),
     };
     match result {
@@ -117,6 +121,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
         authkey: DEFAULT_AUTHKEY.to_string(),
         clients: 5,
         iterations: 1000,
+        strict: false,
     };
     let mut args = args.peekable();
     match args.peek().map(String::as_str) {
@@ -135,8 +140,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             }
             _ => (arg, None),
         };
+        if name == "--strict" && options.mode == Mode::Server && inline.is_none() {
+            options.strict = true;
+            continue;
+        }
         let allowed = match name.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--strict" => false,
             "--authkey" => true,
             "--addr" => options.mode != Mode::Demo,
             "--clients" => options.mode == Mode::Demo,
@@ -189,8 +199,8 @@ impl Views for Counter {
 
 /// A server with the post's `get` and `inc`, under `Views` and under their
 /// plain names, which the post's Python client (unchanged) asks for.
-fn counter_server(authkey: &str) -> Server {
-    let mut server = Server::new(authkey.as_bytes());
+fn counter_server(authkey: &str, config: Config) -> Server {
+    let mut server = Server::with_config(authkey.as_bytes(), config);
     let counter = std::sync::Arc::new(Counter::default());
     let c = std::sync::Arc::clone(&counter);
     server.register("get", move |key: String| c.get(key));
@@ -214,8 +224,9 @@ impl Views for Shared {
 }
 
 /// Serves until the process is killed.
-fn serve(addr: &str, authkey: &str) -> Result<()> {
-    let bound = counter_server(authkey).bind(addr)?;
+fn serve(addr: &str, authkey: &str, strict: bool) -> Result<()> {
+    let config = Config::default().strict_auth(strict);
+    let bound = counter_server(authkey, config).bind(addr)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", bound.local_addr())?;
     stdout.flush()?;
@@ -248,7 +259,7 @@ fn watch(addr: &str, authkey: &str, iterations: u64) -> Result<()> {
 
 /// No command: the server on a background thread, client processes against it.
 fn demo(options: &Options) -> Result<()> {
-    let running = counter_server(&options.authkey)
+    let running = counter_server(&options.authkey, Config::default())
         .bind("127.0.0.1:0")?
         .spawn()?;
     let addr = running.local_addr().to_string();

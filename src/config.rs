@@ -32,6 +32,8 @@ pub struct Config {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) python_shutdown: bool,
+    /// A `u32`, so that `Config` stays as small as it was.
+    pub(crate) max_python_frame: u32,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             write_timeout: Some(Duration::from_secs(30)),
             idle_timeout: None,
             python_shutdown: false,
+            max_python_frame: 1024 * 1024,
         }
     }
 }
@@ -165,6 +168,20 @@ impl Config {
     /// answered with an error and the server goes on.
     pub fn allow_python_shutdown(mut self, allow: bool) -> Config {
         self.python_shutdown = allow;
+        self
+    }
+
+    /// The largest request a stock Python `BaseManager` client may send
+    /// (server), in bytes; at most [`max_frame`](Config::max_frame) applies
+    /// too. Default 1 MiB.
+    ///
+    /// Python requests are small, and decoding a pickle may take up to about
+    /// 72 times its length in memory (a pickle of a million empty lists is a
+    /// million objects), so the default keeps the worst single Python request
+    /// near 72 MiB. A larger request is answered with a `MemoryError`
+    /// without being decoded, and the connection goes on.
+    pub fn max_python_frame(mut self, bytes: usize) -> Config {
+        self.max_python_frame = u32::try_from(bytes).unwrap_or(u32::MAX);
         self
     }
 }

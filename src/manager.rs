@@ -61,7 +61,10 @@ use crate::registry::Registry;
 use crate::stream::Stream;
 
 pub use client::{PyManager, PyProxy};
+// For the server's memory budget, which refuses requests before decoding.
 pub(crate) use objects::Objects;
+#[allow(unused_imports)]
+pub(crate) use server::refuse_request;
 
 /// What the BaseManager protocol needs from the server that hosts it.
 pub(crate) struct Host<'a> {
@@ -76,6 +79,9 @@ pub(crate) struct Host<'a> {
     pub(crate) shutdown: &'a (dyn Fn() + Sync),
     /// The largest frame accepted or sent.
     pub(crate) max_frame: usize,
+    /// The largest request decoded (`Config::max_python_frame`): a larger
+    /// one is answered with a `MemoryError` and not decoded.
+    pub(crate) max_request: usize,
 }
 
 /// Serves one Python connection whose first request is `first`, until the

@@ -38,6 +38,10 @@ mod repr;
 mod value;
 
 pub use decode::{PickleLimits, from_pickle, from_pickle_with};
+// For the server's memory budget, which charges pickle frames with them.
+#[allow(unused_imports)]
+pub(crate) use decode::{WORKING_MEMORY_ALLOWANCE, WORKING_MEMORY_FACTOR};
 pub use encode::to_pickle;
+pub(crate) use encode::to_pickle_capped;
 pub use int::BigInt;
 pub use value::{Object, Value};

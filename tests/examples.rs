@@ -63,6 +63,10 @@ fn bad_command_lines_exit_with_usage_and_code_2() {
         ("kv_store", &["server", "--addr"]),
         ("view_counter", &["--clients", "many"]),
         ("view_counter", &["server", "--iterations", "3"]),
+        ("kv_store", &["client", "--strict"]),
+        ("kv_store", &["--strict"]),
+        ("view_counter", &["client", "--strict"]),
+        ("view_counter", &["server", "--strict=yes"]),
     ] {
         let out = run(name, args);
         assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {out:#?}");
@@ -212,6 +216,33 @@ fn kv_store_and_stock_python_authenticate_to_each_other() {
     }
 }
 
+/// Issue 10: `server --strict` refuses the legacy HMAC-MD5 answer of
+/// CPython 3.11 and older, and lets 3.12+ (HMAC-SHA256) in.
+#[test]
+fn example_servers_in_strict_mode_refuse_legacy_md5() {
+    for name in ["kv_store", "view_counter"] {
+        let (server, addr) = start_server_with(name, &["--strict"]);
+        let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
+        for (version, python) in common::python::interpreters() {
+            let script = format!(
+                "import multiprocessing.connection as c, signal\n\
+                 signal.alarm(20)\n\
+                 try:\n    c.Client(('{host}', {port}), authkey=b'password').close()\n\
+                 except c.AuthenticationError:\n    print('REFUSED')\n\
+                 else:\n    print('AUTH-OK')\n"
+            );
+            let out = python_output(&python, &["-c", &script]);
+            let expected = if version.starts_with("3.11") {
+                "REFUSED\n"
+            } else {
+                "AUTH-OK\n"
+            };
+            assert_eq!(out.stdout, expected, "{name} {version}: {out:#?}");
+        }
+        drop(server);
+    }
+}
+
 /// Issue 7's acceptance: the post's stock Python clients, changed only in
 /// their address, against the example servers, on every interpreter: the
 /// output a Python server would give, and an exact count.
@@ -355,7 +386,14 @@ fn run(name: &str, args: &[&str]) -> Output {
 /// Starts `NAME server --addr 127.0.0.1:0` and returns it with the address
 /// from its `listening on` line, which it prints once it accepts connections.
 fn start_server(name: &str) -> (Proc, String) {
-    let mut server = start(name, &["server", "--addr", "127.0.0.1:0"]);
+    start_server_with(name, &[])
+}
+
+/// As [`start_server`], with more options after `server`.
+fn start_server_with(name: &str, options: &[&str]) -> (Proc, String) {
+    let mut args = vec!["server", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(options);
+    let mut server = start(name, &args);
     let stdout = server.child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

@@ -301,14 +301,16 @@ fn bind(
         };
         let Some(i) = sig.params.iter().position(|p| *p == key) else {
             return Err(PyErr::type_error(format!(
-                "{method}() got an unexpected keyword argument '{key}'"
+                "{method}() got an unexpected keyword argument '{}'",
+                super::pyerr::clip_str(&key, super::pyerr::QUOTE_CHARS)
             )));
         };
         match bound.slots.get_mut(i) {
             Some(slot @ None) => *slot = Some(value),
             _ => {
                 return Err(PyErr::type_error(format!(
-                    "argument for {method}() given by name ('{key}') and position ({})",
+                    "argument for {method}() given by name ('{}') and position ({})",
+                    super::pyerr::clip_str(&key, super::pyerr::QUOTE_CHARS),
                     i + 1
                 )));
             }
@@ -768,7 +770,10 @@ fn codec(name: Option<Value>) -> Result<&'static str, PyErr> {
         "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" => Ok("latin-1"),
         _ => Err(PyErr::new(
             "LookupError",
-            format!("unknown encoding (stdrpc supports utf-8, ascii and latin-1): {name}"),
+            format!(
+                "unknown encoding (stdrpc supports utf-8, ascii and latin-1): {}",
+                super::pyerr::clip_str(&name, super::pyerr::QUOTE_CHARS)
+            ),
         )),
     }
 }
@@ -789,7 +794,10 @@ fn error_handler(v: Option<Value>) -> Result<Errors, PyErr> {
             "replace" => Ok(Errors::Replace),
             other => Err(PyErr::new(
                 "LookupError",
-                format!("unknown error handler name '{other}'"),
+                format!(
+                    "unknown error handler name '{}'",
+                    super::pyerr::clip_str(other, super::pyerr::QUOTE_CHARS)
+                ),
             )),
         },
     }
@@ -1013,7 +1021,10 @@ fn seq_method(v: &Value, items: &[Value], method: &str, a: &mut Bound) -> Result
             match found {
                 Some(i) => Value::from(i + s),
                 None if kind == "list" => {
-                    return Err(PyErr::value_error(format!("{x} is not in list")));
+                    return Err(PyErr::value_error(format!(
+                        "{} is not in list",
+                        super::objects::repr_prefix(&x, super::pyerr::QUOTE_CHARS)
+                    )));
                 }
                 None => return Err(PyErr::value_error("tuple.index(x): x not in tuple")),
             }

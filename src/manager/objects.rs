@@ -51,6 +51,29 @@ impl Referent {
         }
     }
 
+    /// Python's `repr()` of the referent if it is at most `max` bytes long;
+    /// a longer one is not formatted past `max`.
+    pub(crate) fn repr_capped(&self, max: usize) -> Option<String> {
+        match self {
+            Referent::Value(v) => repr_capped(v, max),
+            Referent::Object { .. } => Some(self.repr()).filter(|t| t.len() <= max),
+        }
+    }
+
+    /// Python's `str()` of the referent if it is at most `max` bytes long,
+    /// formatted no further than that.
+    pub(crate) fn str_capped(&self, max: usize) -> Option<String> {
+        match self {
+            Referent::Value(Value::Str(s)) => (s.len() <= max).then(|| s.clone()),
+            // An exception's `str()` is made of its bounded arguments.
+            Referent::Value(v @ Value::Object(_)) => {
+                repr_capped(v, max)?;
+                Some(v.python_str()).filter(|t| t.len() <= max)
+            }
+            _ => self.repr_capped(max),
+        }
+    }
+
     /// Python's `str()` of the referent.
     pub(crate) fn str(&self) -> String {
         match self {
@@ -90,6 +113,31 @@ pub(crate) fn repr_prefix(v: &Value, width: usize) -> String {
     out.text
 }
 
+/// `repr(v)` if it is at most `max` bytes long; `None` otherwise, found
+/// out without formatting more than `max` bytes of it.
+pub(crate) fn repr_capped(v: &Value, max: usize) -> Option<String> {
+    let mut out = Capped {
+        text: String::new(),
+        left: max,
+    };
+    write!(out, "{v}").ok()?;
+    Some(out.text)
+}
+
+/// A writer that takes at most `left` bytes and then fails.
+struct Capped {
+    text: String,
+    left: usize,
+}
+
+impl Write for Capped {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.left = self.left.checked_sub(s.len()).ok_or(fmt::Error)?;
+        self.text.push_str(s);
+        Ok(())
+    }
+}
+
 /// A writer that keeps the first `left` characters and then fails.
 struct Prefix {
     text: String,
@@ -117,10 +165,30 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Table {
-    /// The next ident, as a number; written in hex. Never 0 (Python reserves
-    /// ident `'0'`) and never reused.
-    next: u64,
     entries: HashMap<String, Entry>,
+}
+
+/// The random bytes of an ident: 128 bits, so that one client cannot guess
+/// (and `decref`) another's objects. Python's idents are addresses, which
+/// are not guessable in practice either; counting 1, 2, 3 would be.
+const IDENT_BYTES: usize = 16;
+
+/// A fresh, unpredictable ident: [`IDENT_BYTES`] bytes from the operating
+/// system's generator, in hex (never `'0'`, which Python reserves).
+fn random_ident() -> Result<String, PyErr> {
+    let mut bytes = [0u8; IDENT_BYTES];
+    crate::crypto::fill_random(&mut bytes).map_err(|e| {
+        PyErr::new(
+            "OSError",
+            format!("stdrpc: no random bytes for a new object ident: {e}"),
+        )
+    })?;
+    let mut ident = String::with_capacity(2 * IDENT_BYTES);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(ident, "{b:02x}");
+    }
+    Ok(ident)
 }
 
 /// The referents created by Python clients, with their reference counts,
@@ -151,7 +219,6 @@ impl Objects {
     pub(crate) fn with_limit(limit: usize) -> Objects {
         Objects {
             table: Mutex::new(Table {
-                next: 1,
                 entries: HashMap::new(),
             }),
             limit,
@@ -164,6 +231,10 @@ impl Objects {
     /// Stores a new referent with one reference (the creator's, as
     /// Python's `create` increfs) and returns its ident.
     pub(crate) fn insert(&self, referent: Referent) -> Result<String, PyErr> {
+        // Drawn before taking the lock: reading the generator is a system
+        // call. A collision of 128 random bits does not happen; it is still
+        // checked, and refused rather than overwriting an entry.
+        let ident = random_ident()?;
         let mut table = lock(&self.table);
         if table.entries.len() >= self.limit {
             return Err(PyErr::memory_error(format!(
@@ -172,8 +243,9 @@ impl Objects {
                 self.limit
             )));
         }
-        let ident = format!("{:x}", table.next);
-        table.next += 1;
+        if table.entries.contains_key(&ident) {
+            return Err(PyErr::new("RuntimeError", "stdrpc: object ident collision"));
+        }
         table.entries.insert(
             ident.clone(),
             Entry {
@@ -317,7 +389,7 @@ mod tests {
         let objects = Objects::default();
         let a = objects.insert(Referent::Value(Value::Int(1))).unwrap();
         let b = objects.insert(Referent::Value(Value::from("x"))).unwrap();
-        assert_eq!((a.as_str(), b.as_str()), ("1", "2"));
+        assert_ne!(a, b);
         assert_eq!(objects.len(), 2);
         objects.incref(&a).unwrap();
         objects.decref(&a).unwrap();
@@ -325,12 +397,42 @@ mod tests {
         objects.decref(&a).unwrap();
         assert_eq!(objects.len(), 1);
         assert!(objects.get(&a).is_none());
-        assert_eq!(objects.decref(&a).unwrap_err().line(), "KeyError: '1'");
+        assert_eq!(
+            objects.decref(&a).unwrap_err().line(),
+            format!("KeyError: '{a}'")
+        );
         assert_eq!(objects.incref("zz").unwrap_err().line(), "KeyError: 'zz'");
-        assert_eq!(objects.debug_info(), "  2:       refcount=1\n    x");
+        assert_eq!(
+            objects.debug_info(),
+            format!("  {b}:       refcount=1\n    x")
+        );
         objects.decref(&b).unwrap();
         assert_eq!(objects.len(), 0);
         assert_eq!(objects.debug_info(), "");
+    }
+
+    #[test]
+    fn idents_are_unpredictable() {
+        let objects = Objects::default();
+        let idents: Vec<String> = (0..100)
+            .map(|_| objects.insert(Referent::Value(Value::None)).unwrap())
+            .collect();
+        let distinct: std::collections::HashSet<&String> = idents.iter().collect();
+        assert_eq!(distinct.len(), idents.len());
+        for ident in &idents {
+            assert_eq!(ident.len(), 2 * IDENT_BYTES, "{ident}");
+            assert!(ident.bytes().all(|b| b.is_ascii_hexdigit()), "{ident}");
+        }
+        // Neither small numbers nor consecutive values: no ident is a short
+        // counter, and no two follow each other.
+        for n in 0..1000u32 {
+            assert!(objects.get(&format!("{n:x}")).is_none());
+        }
+        let numbers: Vec<u128> = idents
+            .iter()
+            .map(|i| u128::from_str_radix(i, 16).unwrap())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0].abs_diff(w[1]) > 1));
     }
 
     #[test]

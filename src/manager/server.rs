@@ -11,11 +11,12 @@
 use super::Host;
 use super::methods;
 use super::objects::{Referent, repr_prefix};
-use super::pyerr::{PyErr, traceback_text};
+use super::pyerr::{MESSAGE_CHARS, PyErr, QUOTE_CHARS, clip, clip_str, quote, traceback_text};
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameReader};
-use crate::pickle::{Value, from_pickle, to_pickle};
+use crate::pickle::{Value, from_pickle, to_pickle, to_pickle_capped};
 use crate::stream::Stream;
+use std::sync::Arc;
 
 /// The pickle protocol of our replies: Python's default, which every
 /// Python 3.8+ client reads.
@@ -37,14 +38,33 @@ const PUBLIC: &[&str] = &[
 /// A reply: `(kind, value)`.
 struct Reply {
     kind: &'static str,
-    value: Value,
+    value: Payload,
+}
+
+/// A reply's value: made for it, or a referent's own value (`#GETVALUE`),
+/// which is pickled in place rather than cloned.
+enum Payload {
+    Owned(Value),
+    Referent(Arc<Referent>),
+}
+
+impl Payload {
+    fn value(&self) -> &Value {
+        match self {
+            Payload::Owned(v) => v,
+            Payload::Referent(r) => match &**r {
+                Referent::Value(v) => v,
+                Referent::Object { .. } => &Value::None,
+            },
+        }
+    }
 }
 
 impl Reply {
     fn ok(value: Value) -> Reply {
         Reply {
             kind: "#RETURN",
-            value,
+            value: Payload::Owned(value),
         }
     }
 
@@ -52,7 +72,7 @@ impl Reply {
     fn error(e: &PyErr) -> Reply {
         Reply {
             kind: "#ERROR",
-            value: e.to_value(),
+            value: Payload::Owned(e.to_value()),
         }
     }
 
@@ -60,7 +80,7 @@ impl Reply {
     fn traceback(e: &PyErr, context: &str) -> Reply {
         Reply {
             kind: "#TRACEBACK",
-            value: Value::Str(e.traceback(context)),
+            value: Payload::Owned(Value::Str(e.traceback(context))),
         }
     }
 
@@ -69,7 +89,7 @@ impl Reply {
     fn unserializable(line: &str) -> Reply {
         Reply {
             kind: "#UNSERIALIZABLE",
-            value: Value::Str(traceback_text("sending the reply", line)),
+            value: Payload::Owned(Value::Str(traceback_text("sending the reply", line))),
         }
     }
 }
@@ -148,7 +168,8 @@ fn parse(bytes: &[u8]) -> Result<Request, PyErr> {
         Some(Value::Tuple(a) | Value::List(a)) => a,
         other => {
             return Err(PyErr::type_error(format!(
-                "{method}() argument after * must be a tuple, not {}",
+                "{}() argument after * must be a tuple, not {}",
+                clip_str(&method, QUOTE_CHARS),
                 other.as_ref().map_or("NoneType", Value::python_type)
             )));
         }
@@ -157,7 +178,8 @@ fn parse(bytes: &[u8]) -> Result<Request, PyErr> {
         Some(Value::Dict(k)) => k,
         other => {
             return Err(PyErr::type_error(format!(
-                "{method}() argument after ** must be a mapping, not {}",
+                "{}() argument after ** must be a mapping, not {}",
+                clip_str(&method, QUOTE_CHARS),
                 other.as_ref().map_or("NoneType", Value::python_type)
             )));
         }
@@ -170,8 +192,34 @@ fn parse(bytes: &[u8]) -> Result<Request, PyErr> {
     })
 }
 
+/// Answers a Python request that is refused before it is decoded (too
+/// large for `Config::max_python_frame`, or for the server's memory budget)
+/// with `('#ERROR', MemoryError(message))`: the Python client raises
+/// `MemoryError(message)`, whether it was calling a server function or a
+/// proxy's method. Nothing of the request is looked at, so the connection
+/// stays in step if its frame was read (or skipped) whole.
+///
+/// # Errors
+/// Writing to the stream failed.
+pub(crate) fn refuse_request(stream: &Stream, message: &str) -> Result<()> {
+    let e = PyErr::memory_error(message);
+    let reply = Value::Tuple(vec!["#ERROR".into(), e.to_value()]);
+    frame::write(&mut &*stream, &to_pickle(&reply, PROTOCOL)).map_err(Error::from_io)
+}
+
 impl Session<'_, '_> {
     fn handle(&mut self, bytes: &[u8]) -> Result<Next> {
+        if bytes.len() > self.host.max_request {
+            self.host.objects.count(false);
+            let message = format!(
+                "stdrpc: the request of {} bytes exceeds the server's limit of {} bytes \
+                 for Python requests (Config::max_python_frame); it was not decoded",
+                bytes.len(),
+                self.host.max_request
+            );
+            refuse_request(self.stream, &message)?;
+            return Ok(Next::Read);
+        }
         let request = match parse(bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -184,7 +232,8 @@ impl Session<'_, '_> {
             self.send(reply)?;
             return Ok(Next::Read);
         }
-        let method = request.method.clone();
+        // Only a prefix: the name is the traceback's context at most.
+        let method = clip_str(&request.method, QUOTE_CHARS);
         match self.server_function(request) {
             Ok(Some(value)) => {
                 self.send(Reply::ok(value))?;
@@ -209,25 +258,17 @@ impl Session<'_, '_> {
         }
     }
 
-    /// Writes a reply in one write; a reply larger than a frame becomes
-    /// `#UNSERIALIZABLE`, so the client always gets an answer.
+    /// Writes a reply in one write. A reply larger than a frame becomes
+    /// `#UNSERIALIZABLE`, so the client always gets an answer; it is found
+    /// out while pickling, which stops at the frame limit, so the oversized
+    /// pickle is never built.
     fn send(&self, reply: Reply) -> Result<()> {
-        let mut ok = reply.kind == "#RETURN";
-        let message = Value::Tuple(vec![Value::from(reply.kind), reply.value]);
-        let mut bytes = to_pickle(&message, PROTOCOL);
-        if bytes.len() > self.host.max_frame {
-            let line = format!(
-                "ValueError: the reply of {} bytes exceeds the server's maximum frame of {} bytes",
-                bytes.len(),
-                self.host.max_frame
-            );
-            let fallback = Reply::unserializable(&line);
-            bytes = to_pickle(
-                &Value::Tuple(vec![fallback.kind.into(), fallback.value]),
-                PROTOCOL,
-            );
-            ok = false;
-        }
+        let max = self.host.max_frame;
+        let value = reply.value.value();
+        let (ok, bytes) = match to_pickle_capped(reply.kind, value, PROTOCOL, max) {
+            Some(bytes) => (reply.kind == "#RETURN", bytes),
+            None => (false, too_large(max)),
+        };
         self.host.objects.count(ok);
         frame::write(&mut &*self.stream, &bytes).map_err(Error::from_io)
     }
@@ -319,8 +360,8 @@ impl Session<'_, '_> {
                         "KeyError",
                         format!(
                             "{} is not registered on this stdrpc server \
-                             (no handler of that name, no methods '{typeid}.*')",
-                            py_repr(&typeid)
+                             (no handler of that name, no methods of that name followed by '.')",
+                            quote(&typeid)
                         ),
                     ));
                 };
@@ -334,7 +375,11 @@ impl Session<'_, '_> {
             }
             Err(f) => {
                 let e = PyErr::from_failure(&f);
-                return Err(PyErr::new(e.class, format!("{typeid}(): {}", f.message)));
+                let message = clip(f.message, MESSAGE_CHARS);
+                return Err(PyErr::new(
+                    e.class,
+                    format!("{}(): {message}", clip_str(&typeid, QUOTE_CHARS)),
+                ));
             }
         };
         let exposed = exposed_tuple(&referent);
@@ -367,9 +412,20 @@ impl Session<'_, '_> {
             };
         }
         match (method.as_str(), &*referent) {
-            ("__repr__", r) => Reply::ok(Value::Str(r.repr())),
-            ("__str__", r) => Reply::ok(Value::Str(r.str())),
-            ("#GETVALUE", Referent::Value(v)) => Reply::ok(v.clone()),
+            // Formatted only up to the frame limit: a larger text could not
+            // be sent anyway.
+            ("__repr__", r) => match r.repr_capped(self.host.max_frame) {
+                Some(text) => Reply::ok(Value::Str(text)),
+                None => Reply::too_large(self.host.max_frame),
+            },
+            ("__str__", r) => match r.str_capped(self.host.max_frame) {
+                Some(text) => Reply::ok(Value::Str(text)),
+                None => Reply::too_large(self.host.max_frame),
+            },
+            ("#GETVALUE", Referent::Value(_)) => Reply {
+                kind: "#RETURN",
+                value: Payload::Referent(Arc::clone(&referent)),
+            },
             ("#GETVALUE", Referent::Object { typeid, .. }) => Reply::unserializable(&format!(
                 "TypeError: the {} object lives in the stdrpc server and has no value to copy",
                 py_repr(typeid)
@@ -413,6 +469,26 @@ impl Session<'_, '_> {
     }
 }
 
+impl Reply {
+    /// `#UNSERIALIZABLE`: the result is larger than a frame.
+    fn too_large(max: usize) -> Reply {
+        Reply::unserializable(&too_large_line(max))
+    }
+}
+
+fn too_large_line(max: usize) -> String {
+    format!("ValueError: the reply exceeds the server's maximum frame of {max} bytes")
+}
+
+/// The pickle of the short reply that replaces one larger than `max`.
+fn too_large(max: usize) -> Vec<u8> {
+    let Reply { kind, value } = Reply::too_large(max);
+    to_pickle(
+        &Value::Tuple(vec![kind.into(), value.value().clone()]),
+        PROTOCOL,
+    )
+}
+
 /// The exposed methods as the tuple of names `create` and `get_methods`
 /// return.
 fn exposed_tuple(referent: &Referent) -> Value {
@@ -438,15 +514,30 @@ fn ident_of(v: Value) -> Result<String, PyErr> {
     }
 }
 
+/// How many keyword names an error quotes.
+const QUOTED_KEYWORDS: usize = 3;
+
 fn unexpected_keywords(name: &str, kwds: &[(Value, Value)]) -> PyErr {
-    let names: Vec<String> = kwds.iter().map(|(k, _)| k.to_string()).collect();
+    let mut names: Vec<String> = kwds
+        .iter()
+        .take(QUOTED_KEYWORDS)
+        .map(|(k, _)| match k {
+            Value::Str(s) => quote(s),
+            other => repr_prefix(other, QUOTE_CHARS),
+        })
+        .collect();
+    if kwds.len() > QUOTED_KEYWORDS {
+        names.push(format!("and {} more", kwds.len() - QUOTED_KEYWORDS));
+    }
     PyErr::type_error(format!(
-        "{name}() got keyword arguments {}: stdrpc handlers take positional arguments only",
+        "{}() got keyword arguments {}: stdrpc handlers take positional arguments only",
+        clip(name.to_owned(), QUOTE_CHARS),
         names.join(", ")
     ))
 }
 
-/// Python's `repr()` of a string.
+/// Python's `repr()` of a string, cut to [`QUOTE_CHARS`] characters: names
+/// in error texts may come from the client.
 pub(crate) fn py_repr(s: &str) -> String {
-    Value::from(s).to_string()
+    quote(s)
 }

@@ -24,6 +24,33 @@ use super::opcodes::{self as op, name as op_name};
 use super::value::{Object, Value};
 use crate::{Error, Result};
 
+/// The most memory, per byte of input, that decoding a pickle with the
+/// default [`PickleLimits`] may take at its peak, everything included (the
+/// node arena, the stack, the memo and the finished [`Value`] tree), on top
+/// of [`WORKING_MEMORY_ALLOWANCE`]. A server-wide memory budget charges a
+/// pickle frame `len * WORKING_MEMORY_FACTOR + WORKING_MEMORY_ALLOWANCE`.
+///
+/// Why it holds: every allocation the decoder makes is charged, as it is
+/// made, against one budget of `max_expansion` (64) bytes per input byte
+/// plus 1 MiB: each node (its slot and its flag), each id pushed on the
+/// stack, moved by a `MARK` or added to a container (at least a 32-byte
+/// block per vector), each memo entry, each copy `set()` or `bytes()` make,
+/// and each value of the tree with its payload. The tree is built without
+/// holding any value twice, and the stack and memo are freed first. The 8
+/// bytes per input byte above 64 cover what the charges round down
+/// (allocator headers, vectors grown by doubling). `tests/python_bounds.rs`
+/// measures the peak RSS of the worst inputs found (a string memoized and
+/// referred to over and over, bare `EMPTY_LIST`s, `DUP`s, one-byte ints and
+/// strings, long ints, `TUPLE1` chains, `set()` copies): the highest is
+/// about 62 bytes per input byte.
+#[allow(dead_code)] // Until the server's memory budget charges it.
+pub(crate) const WORKING_MEMORY_FACTOR: usize = 72;
+
+/// The fixed part of the decoder's working memory bound, in bytes: the
+/// 1 MiB the budget allows any pickle, and room for rounding.
+#[allow(dead_code)] // Until the server's memory budget charges it.
+pub(crate) const WORKING_MEMORY_ALLOWANCE: usize = 2 << 20;
+
 /// Limits on what [`from_pickle_with`] accepts. The defaults suit messages
 /// from any well-behaved Python peer.
 ///
@@ -43,12 +70,15 @@ pub struct PickleLimits {
     pub max_depth: usize,
     /// The most entries the memo may hold. Default 2^22.
     pub max_memo: usize,
-    /// How many times its own length the decoded value may occupy in memory
-    /// (counted as `size_of::<Value>()` per value plus string, bytes and
-    /// integer payloads), on top of a fixed allowance of 1 MiB. Default 64. A
-    /// pickle in which no object is referenced twice stays below about 32
-    /// times its length; only a pickle that refers to one object many times
-    /// (through the memo) can come near the limit.
+    /// How many times its own length decoding may occupy in memory, on top
+    /// of a fixed allowance of 1 MiB: the decoder's own working memory (a
+    /// node per object, the stack, the memo) and the decoded value (counted
+    /// as `size_of::<Value>()` per value plus string, bytes and integer
+    /// payloads) together. Default 64. What Python's pickler writes stays
+    /// below about 50 times its length even for a list of a million empty
+    /// lists; only a pickle that refers to one object many times (through the
+    /// memo or `DUP`), or that spells objects in ways Python does not, can
+    /// reach the limit.
     pub max_expansion: usize,
 }
 
@@ -291,12 +321,20 @@ impl<'a> Machine<'a> {
 
     fn add(&mut self, node: Node) -> std::result::Result<Id, Fail> {
         let id = Id::try_from(self.nodes.len()).map_err(|_| "too many objects".to_string())?;
+        // The node's slot, and the flag `materialize` keeps for it.
+        self.charge(size_of::<Node>() + 1)?;
         self.nodes.push(node);
         Ok(id)
     }
 
     fn push_new(&mut self, node: Node) -> std::result::Result<(), Fail> {
         let id = self.add(node)?;
+        self.push(id)
+    }
+
+    /// Pushes an id, charging its slot.
+    fn push(&mut self, id: Id) -> std::result::Result<(), Fail> {
+        self.charge(size_of::<Id>())?;
         self.stack.push(id);
         Ok(())
     }
@@ -332,6 +370,9 @@ impl<'a> Machine<'a> {
         let Some(mark) = self.marks.pop() else {
             return Err("no MARK to pop to".into());
         };
+        // The popped ids move to a new vector.
+        let n = self.stack.len().saturating_sub(mark);
+        self.charge(ids_cost(n))?;
         Ok(self.stack.split_off(mark.min(self.stack.len())))
     }
 
@@ -355,8 +396,9 @@ impl<'a> Machine<'a> {
                 Ok(())
             }
             None => Err(format!(
-                "the decoded value would exceed the size limit ({}x the pickle's length \
-                 plus 1 MiB); the pickle refers to the same object too many times",
+                "decoding would exceed the size limit ({}x the pickle's length plus \
+                 1 MiB); the pickle holds too many objects or refers to the same \
+                 object too many times",
                 self.limits.max_expansion
             )),
         }
@@ -367,6 +409,9 @@ impl<'a> Machine<'a> {
         if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&index) {
             return Err(format!("more than {} memo entries", self.limits.max_memo));
         }
+        if !self.memo.contains_key(&index) {
+            self.charge(MEMO_ENTRY)?;
+        }
         self.memo.insert(index, top);
         Ok(())
     }
@@ -376,8 +421,7 @@ impl<'a> Machine<'a> {
             .memo
             .get(&index)
             .ok_or_else(|| format!("memo entry {index} was never stored"))?;
-        self.stack.push(id);
-        Ok(())
+        self.push(id)
     }
 
     // ---- opcodes ----------------------------------------------------------------
@@ -399,7 +443,10 @@ impl<'a> Machine<'a> {
                 self.len_u64(n)?;
             }
             op::STOP => return self.stop().map(Some),
-            op::MARK => self.marks.push(self.stack.len()),
+            op::MARK => {
+                self.charge(size_of::<usize>())?;
+                self.marks.push(self.stack.len());
+            }
             op::POP => {
                 if self.stack.len() > self.fence() {
                     self.stack.pop();
@@ -412,12 +459,12 @@ impl<'a> Machine<'a> {
             }
             op::DUP => {
                 let top = self.top()?;
-                self.stack.push(top);
+                self.push(top)?;
             }
 
-            op::NONE => self.stack.push(NONE_ID),
-            op::NEWTRUE => self.stack.push(TRUE_ID),
-            op::NEWFALSE => self.stack.push(FALSE_ID),
+            op::NONE => self.push(NONE_ID)?,
+            op::NEWTRUE => self.push(TRUE_ID)?,
+            op::NEWFALSE => self.push(FALSE_ID)?,
             op::BININT => {
                 let v = i32::from_le_bytes(self.array()?);
                 self.leaf(Value::Int(i64::from(v)))?;
@@ -445,8 +492,8 @@ impl<'a> Machine<'a> {
                 let text = self.line_str()?;
                 match text {
                     // Protocol 0's booleans.
-                    "00" => self.stack.push(FALSE_ID),
-                    "01" => self.stack.push(TRUE_ID),
+                    "00" => self.push(FALSE_ID)?,
+                    "01" => self.push(TRUE_ID)?,
                     _ => {
                         let v = int::parse_decimal(text)?;
                         self.leaf(v)?;
@@ -522,19 +569,20 @@ impl<'a> Machine<'a> {
                 self.leaf(Value::Bytes(bytes.to_vec()))?;
             }
 
-            op::EMPTY_TUPLE => self.stack.push(EMPTY_TUPLE_ID),
+            op::EMPTY_TUPLE => self.push(EMPTY_TUPLE_ID)?,
             op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
                 let n = usize::from(code - op::TUPLE1) + 1;
                 if self.stack.len() < self.fence() + n {
                     return Err("stack underflow".into());
                 }
+                self.charge(ids_cost(n))?;
                 let items = self.stack.split_off(self.stack.len() - n);
                 self.push_new(Node::Tuple(items))?;
             }
             op::TUPLE => {
                 let items = self.pop_mark()?;
                 if items.is_empty() {
-                    self.stack.push(EMPTY_TUPLE_ID);
+                    self.push(EMPTY_TUPLE_ID)?;
                 } else {
                     self.push_new(Node::Tuple(items))?;
                 }
@@ -607,7 +655,7 @@ impl<'a> Machine<'a> {
                 let callable = self.add(Node::Global(g))?;
                 let args = self.tuple(args)?;
                 let result = self.call(callable, args)?;
-                self.stack.push(result);
+                self.push(result)?;
             }
             op::OBJ => {
                 let mut items = self.pop_mark()?;
@@ -617,13 +665,13 @@ impl<'a> Machine<'a> {
                 let callable = items.remove(0);
                 let args = self.tuple(items)?;
                 let result = self.call(callable, args)?;
-                self.stack.push(result);
+                self.push(result)?;
             }
             op::REDUCE => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
                 let result = self.call(callable, args)?;
-                self.stack.push(result);
+                self.push(result)?;
             }
             op::NEWOBJ => {
                 let args = self.pop()?;
@@ -726,6 +774,7 @@ impl<'a> Machine<'a> {
     /// Adds items to the container on top of the stack.
     fn extend(&mut self, items: &[Id], target: Target) -> std::result::Result<(), Fail> {
         let top = self.top()?;
+        self.charge(ids_cost(items.len()))?;
         match (self.node_mut(top)?, target) {
             (Node::List(v), Target::List)
             | (Node::Dict(v), Target::Dict)
@@ -867,13 +916,20 @@ impl<'a> Machine<'a> {
     }
 
     /// Turns the node graph under `root` into a tree, without recursion.
+    ///
+    /// Each container's children are collected straight into a vector of
+    /// their exact number, which becomes the container: no value is held
+    /// twice, so the tree's memory is what the budget charged for it.
     fn materialize(&mut self, root: Id) -> std::result::Result<Value, Fail> {
         struct Frame {
             id: Id,
             next: usize,
-            /// Where this node's children start in `done`.
-            base: usize,
+            children: Vec<Value>,
         }
+        // The stack and the memo are not needed any more.
+        self.stack = Vec::new();
+        self.memo = HashMap::new();
+        self.marks = Vec::new();
         if let Node::Leaf(v) = self.node(root) {
             let v = v.clone();
             self.charge(weight(&v))?;
@@ -886,12 +942,11 @@ impl<'a> Machine<'a> {
         let mut work = vec![Frame {
             id: root,
             next: 0,
-            base: 0,
+            children: Vec::with_capacity(self.child_count(root)),
         }];
         if let Some(flag) = on_path.get_mut(root as usize) {
             *flag = true;
         }
-        let mut done: Vec<Value> = Vec::new();
         while let Some(frame) = work.last_mut() {
             let id = frame.id;
             if let Some(child) = self.child(id, frame.next) {
@@ -899,7 +954,7 @@ impl<'a> Machine<'a> {
                 if let Node::Leaf(v) = self.node(child) {
                     let v = v.clone();
                     self.charge(weight(&v))?;
-                    done.push(v);
+                    frame.children.push(v);
                     continue;
                 }
                 if on_path.get(child as usize).copied().unwrap_or(false) {
@@ -919,22 +974,35 @@ impl<'a> Machine<'a> {
                 work.push(Frame {
                     id: child,
                     next: 0,
-                    base: done.len(),
+                    children: Vec::with_capacity(self.child_count(child)),
                 });
             } else {
-                let base = frame.base;
-                work.pop();
+                let Some(frame) = work.pop() else {
+                    break;
+                };
                 if let Some(flag) = on_path.get_mut(id as usize) {
                     *flag = false;
                 }
-                let children = done.split_off(base.min(done.len()));
-                let v = self.build(id, children)?;
+                let v = self.build(id, frame.children)?;
                 self.charge(weight(&v))?;
-                done.push(v);
+                match work.last_mut() {
+                    Some(parent) => parent.children.push(v),
+                    None => return Ok(v),
+                }
             }
         }
-        done.pop()
-            .ok_or_else(|| "internal: empty result".to_string())
+        Err("internal: empty result".to_string())
+    }
+
+    /// How many children `child` yields for a node.
+    fn child_count(&self, id: Id) -> usize {
+        match self.node(id) {
+            Node::Tuple(v) | Node::List(v) | Node::Dict(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                v.len()
+            }
+            Node::Object { state, .. } => 1 + usize::from(state.is_some()),
+            Node::Leaf(_) | Node::Global(_) => 0,
+        }
     }
 
     /// One container or object from its already built children.
@@ -1002,6 +1070,19 @@ fn set_node(g: Global, items: Vec<Id>) -> Node {
         Node::Set(items)
     }
 }
+
+/// What a vector of `n` ids costs: at least the smallest block the
+/// allocator hands out.
+fn ids_cost(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (n * size_of::<Id>()).max(32)
+    }
+}
+
+/// What a memo entry costs in the hash map, with its share of spare slots.
+const MEMO_ENTRY: usize = 24;
 
 /// Approximately the memory a value adds to the tree (its slot plus its own
 /// heap payload; children are counted on their own).

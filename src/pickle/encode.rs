@@ -49,19 +49,29 @@ const FRAME_HEADER: usize = 9;
 /// # Ok::<(), stdrpc::Error>(())
 /// ```
 pub fn to_pickle(value: &Value, protocol: u8) -> Vec<u8> {
-    let mut p = Pickler {
-        out: Vec::new(),
-        proto: protocol.clamp(2, 5),
-        frame_start: None,
-    };
-    p.out.extend_from_slice(&[op::PROTO, p.proto]);
-    if p.proto >= 4 {
-        p.start_frame();
-    }
+    let mut p = Pickler::new(protocol, usize::MAX);
     p.save(value);
-    p.out.push(op::STOP);
-    p.end_frame();
-    p.out
+    p.finish().unwrap_or_default()
+}
+
+/// Encodes the 2-tuple `(kind, value)` (a manager reply) as [`to_pickle`]
+/// would, or `None` if the pickle would be longer than `max` bytes.
+///
+/// The output never grows much past `max` (by at most one opcode's header):
+/// encoding stops writing once it is over, and a string or bytes object
+/// that would not fit is never copied. So a reply too large to send is
+/// never materialised, and `value` is not cloned.
+pub(crate) fn to_pickle_capped(
+    kind: &str,
+    value: &Value,
+    protocol: u8,
+    max: usize,
+) -> Option<Vec<u8>> {
+    let mut p = Pickler::new(protocol, max);
+    p.save_str(kind);
+    p.save(value);
+    p.out.push(op::TUPLE2);
+    p.finish().filter(|out| out.len() <= max)
 }
 
 struct Pickler {
@@ -69,9 +79,45 @@ struct Pickler {
     proto: u8,
     /// Where the open frame's header is reserved, if one is open.
     frame_start: Option<usize>,
+    /// The output may not grow past this many bytes.
+    limit: usize,
+    /// The output went past `limit`: what is written is incomplete.
+    over: bool,
 }
 
 impl Pickler {
+    fn new(protocol: u8, limit: usize) -> Pickler {
+        let mut p = Pickler {
+            out: Vec::new(),
+            proto: protocol.clamp(2, 5),
+            frame_start: None,
+            limit,
+            over: false,
+        };
+        p.out.extend_from_slice(&[op::PROTO, p.proto]);
+        if p.proto >= 4 {
+            p.start_frame();
+        }
+        p
+    }
+
+    /// Ends the pickle; `None` if it went over the limit.
+    fn finish(mut self) -> Option<Vec<u8>> {
+        self.out.push(op::STOP);
+        self.end_frame();
+        (!self.over).then_some(self.out)
+    }
+
+    /// Whether `more` bytes still fit under the limit; if not, the pickle is
+    /// marked as over and nothing more is written.
+    fn fits(&mut self, more: usize) -> bool {
+        if self.over || self.out.len().saturating_add(more) > self.limit {
+            self.over = true;
+            return false;
+        }
+        true
+    }
+
     fn start_frame(&mut self) {
         self.frame_start = Some(self.out.len());
         self.out.extend_from_slice(&[0; FRAME_HEADER]);
@@ -108,6 +154,9 @@ impl Pickler {
     }
 
     fn save(&mut self, v: &Value) {
+        if !self.fits(0) {
+            return;
+        }
         match v {
             Value::None => self.out.push(op::NONE),
             Value::Bool(true) => self.out.push(op::NEWTRUE),
@@ -186,6 +235,9 @@ impl Pickler {
     }
 
     fn save_long(&mut self, bytes: &[u8]) {
+        if !self.fits(bytes.len()) {
+            return;
+        }
         match u8::try_from(bytes.len()) {
             Ok(n) => self.out.extend_from_slice(&[op::LONG1, n]),
             Err(_) => {
@@ -200,6 +252,9 @@ impl Pickler {
 
     fn save_str(&mut self, s: &str) {
         let bytes = s.as_bytes();
+        if !self.fits(bytes.len()) {
+            return;
+        }
         match (u8::try_from(bytes.len()), u32::try_from(bytes.len())) {
             (Ok(n), _) if self.proto >= 4 => self.out.extend_from_slice(&[op::SHORT_BINUNICODE, n]),
             (_, Ok(n)) => {
@@ -216,6 +271,10 @@ impl Pickler {
     }
 
     fn save_bytes(&mut self, b: &[u8]) {
+        // Protocol 2 writes bytes as latin-1 text: up to twice as long.
+        if !self.fits(if self.proto < 3 { 2 * b.len() } else { b.len() }) {
+            return;
+        }
         if self.proto < 3 {
             // Protocol 2 has no bytes opcodes: CPython writes `bytes()` or
             // `_codecs.encode(b.decode('latin1'), 'latin1')`.
@@ -379,6 +438,37 @@ mod tests {
         assert_eq!(
             to_pickle(&e, 2),
             b"\x80\x02c__builtin__\nValueError\nX\x01\x00\x00\x00x\x85R."
+        );
+    }
+
+    #[test]
+    fn capped_pickles_stop_at_the_limit() {
+        let value = Value::List(vec![s(&"x".repeat(1000)); 100]);
+        let whole = to_pickle(&Value::Tuple(vec![s("#RETURN"), value.clone()]), 4);
+        for proto in 2..=5 {
+            let tuple = Value::Tuple(vec![s("#RETURN"), value.clone()]);
+            let expected = to_pickle(&tuple, proto);
+            let got = to_pickle_capped("#RETURN", &value, proto, expected.len());
+            assert_eq!(got.as_ref(), Some(&expected), "protocol {proto}");
+            assert_eq!(
+                to_pickle_capped("#RETURN", &value, proto, expected.len() - 1),
+                None
+            );
+        }
+        assert!(to_pickle_capped("#RETURN", &value, 4, 5000).is_none());
+        // Refused without writing past the limit: a huge string is never
+        // copied, and no more than one opcode's header is written beyond.
+        let mut p = Pickler::new(4, 100);
+        p.save(&Value::List(vec![s(&"y".repeat(1 << 20))]));
+        assert!(p.over && p.out.len() <= 100 + 16, "{}", p.out.len());
+        let bytes = Value::Bytes(vec![0; 60]);
+        assert!(to_pickle_capped("#RETURN", &bytes, 2, 100).is_none());
+        assert!(to_pickle_capped("#RETURN", &bytes, 4, 100).is_some());
+        assert_eq!(
+            whole.len(),
+            to_pickle_capped("#RETURN", &value, 4, usize::MAX)
+                .unwrap()
+                .len()
         );
     }
 

@@ -358,6 +358,7 @@ impl Conn {
             allow_shutdown: shared.config.python_shutdown,
             shutdown: &shutdown,
             max_frame: shared.config.max_frame,
+            max_request: shared.config.max_python_frame as usize,
         };
         let ReaderRole { stream, frames, .. } = role;
         if manager::serve(&host, stream, frames, first).is_err() && !shared.stopping() {
