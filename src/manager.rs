@@ -54,6 +54,7 @@ mod numbers;
 pub(crate) mod objects;
 mod pyerr;
 mod server;
+mod shaped;
 
 use crate::error::Result;
 use crate::frame::FrameReader;

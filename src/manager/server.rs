@@ -12,6 +12,7 @@ use super::Host;
 use super::methods;
 use super::objects::{Referent, repr_prefix};
 use super::pyerr::{MESSAGE_CHARS, PyErr, QUOTE_CHARS, clip, clip_str, quote, traceback_text};
+use super::shaped::{self, CallError};
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameReader};
 use crate::pickle::{Value, from_pickle, to_pickle, to_pickle_capped};
@@ -34,6 +35,12 @@ const PUBLIC: &[&str] = &[
     "number_of_objects",
     "shutdown",
 ];
+
+/// The library's own function listing every method with its signature as
+/// Python sees it, `[(name, "(key: str) -> Optional[int]"), ...]`: a server
+/// function (`dispatch(conn, None, "stdrpc.methods", ())`) and a typeid
+/// (`create("stdrpc.methods")`, a shared list).
+const METHODS: &str = "stdrpc.methods";
 
 /// A reply: `(kind, value)`.
 struct Reply {
@@ -280,6 +287,11 @@ impl Session<'_, '_> {
             method, args, kwds, ..
         } = request;
         let objects = self.host.objects;
+        if method == METHODS {
+            // Ours, not Python's: every method with its Python signature.
+            exact_args(METHODS, &args, 0)?;
+            return Ok(Some(shaped::signatures(self.host.registry)));
+        }
         if !PUBLIC.contains(&method.as_str()) {
             return Err(PyErr::new(
                 "AssertionError",
@@ -352,9 +364,16 @@ impl Session<'_, '_> {
         let args: Vec<Value> = args.collect();
         let n_args = args.len();
         let host = self.host;
-        let referent = match host.registry.dispatch_value(&typeid, args) {
+        if typeid == METHODS {
+            exact_args(METHODS, &args, 0)?;
+            let referent = Referent::Value(shaped::signatures(host.registry));
+            let exposed = exposed_tuple(&referent);
+            let ident = host.objects.insert(referent)?;
+            return Ok(Value::Tuple(vec![Value::Str(ident), exposed]));
+        }
+        let referent = match shaped::call(host.registry, &typeid, &typeid, &args) {
             Ok(value) => Referent::Value(value),
-            Err(f) if f.kind == crate::error::RemoteKind::NoSuchMethod => {
+            Err(CallError::NoSuchMethod) => {
                 let Some(methods) = host.objects.object_type(host.registry, &typeid) else {
                     return Err(PyErr::new(
                         "KeyError",
@@ -373,9 +392,10 @@ impl Session<'_, '_> {
                 }
                 Referent::Object { typeid, methods }
             }
-            Err(f) => {
-                let e = PyErr::from_failure(&f);
-                let message = clip(f.message, MESSAGE_CHARS);
+            // The text names the typeid already.
+            Err(CallError::Arguments(e)) => return Err(e),
+            Err(CallError::Failed(e)) => {
+                let message = clip(e.line_text(), MESSAGE_CHARS);
                 return Err(PyErr::new(
                     e.class,
                     format!("{}(): {message}", clip_str(&typeid, QUOTE_CHARS)),
@@ -462,9 +482,15 @@ impl Session<'_, '_> {
         if !kwds.is_empty() {
             return Reply::traceback(&unexpected_keywords(&name, kwds), &name);
         }
-        match self.host.registry.dispatch_value(&name, args) {
+        match shaped::call(self.host.registry, &name, method, &args) {
             Ok(value) => Reply::ok(value),
-            Err(f) => Reply::traceback(&PyErr::from_failure(&f), &name),
+            // Raised by the proxy as is, as a Python method's TypeError is.
+            Err(CallError::Arguments(e)) => Reply::error(&e),
+            Err(CallError::Failed(e)) => Reply::traceback(&e, &name),
+            Err(CallError::NoSuchMethod) => Reply::traceback(
+                &PyErr::new("KeyError", format!("no method named {}", quote(&name))),
+                &name,
+            ),
         }
     }
 }

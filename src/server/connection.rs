@@ -22,7 +22,12 @@ use super::Shared;
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
+// The one place the core reaches the Python layer: a connection whose first
+// message is a pickle is handed to the manager (ARCHITECTURE.md, "the core
+// never imports the Python layer"). The server keeps the Python objects'
+// table through this alias, without naming the layer itself.
 use crate::manager;
+pub(crate) use crate::manager::Objects as PythonObjects;
 use crate::outbox::Outbox;
 use crate::stream::Stream;
 
