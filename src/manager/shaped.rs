@@ -274,7 +274,7 @@ mod tests {
         let e = call("panic", &[]).unwrap_err();
         assert!(text(e).contains("boom"));
         let e = call("nope", &[]).unwrap_err();
-        assert_eq!(kind(&e), Some(RemoteKind::NoSuchMethod));
+        assert_eq!(kind(&e), Some(crate::error::RemoteKind::NoSuchMethod));
     }
 
     #[test]

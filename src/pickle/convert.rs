@@ -960,20 +960,23 @@ mod tests {
 
     #[test]
     fn python_type_names() {
-        assert_eq!(python_type(&<(String, u64)>::shape()), "tuple[str, int]");
         assert_eq!(
-            python_type(&<Option<Vec<f32>>>::shape()),
+            python_type(&<(String, u64) as Decode>::shape()),
+            "tuple[str, int]"
+        );
+        assert_eq!(
+            python_type(&<Option<Vec<f32>> as Decode>::shape()),
             "Optional[list[float]]"
         );
         assert_eq!(
-            python_type(&<HashMap<String, Vec<u8>>>::shape()),
+            python_type(&<HashMap<String, Vec<u8>> as Decode>::shape()),
             "dict[str, bytes]"
         );
-        assert_eq!(python_type(&<BTreeSet<i8>>::shape()), "set[int]");
-        assert_eq!(python_type(&<[u8; 4]>::shape()), "bytes");
-        assert_eq!(python_type(&<()>::shape()), "None");
+        assert_eq!(python_type(&<BTreeSet<i8> as Decode>::shape()), "set[int]");
+        assert_eq!(python_type(&<[u8; 4] as Decode>::shape()), "bytes");
+        assert_eq!(python_type(&<() as Decode>::shape()), "None");
         assert_eq!(
-            python_type(&<std::result::Result<bool, String>>::shape()),
+            python_type(&<std::result::Result<bool, String> as Decode>::shape()),
             "bool"
         );
     }
