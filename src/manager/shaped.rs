@@ -68,7 +68,7 @@ pub(crate) fn call(
         CallError::Failed(PyErr::new(
             "RuntimeError",
             format!(
-                "{shown}() returned a {} which has no Python form: {}",
+                "{shown}() returned a {} that cannot be converted for Python: {}",
                 sig.result,
                 decode_text(&e)
             ),

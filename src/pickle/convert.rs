@@ -169,6 +169,9 @@ impl<'s> Walk<'s> {
 
     // ---- Python to bytes ---------------------------------------------------
 
+    /// Each recursive kind of shape has a small function of its own, and
+    /// the leaves one shared: in a debug build, a frame holds every local of
+    /// every arm, so the frames of a deep value's chain are kept small.
     fn put(
         &mut self,
         shape: &'s Shape,
@@ -176,161 +179,168 @@ impl<'s> Walk<'s> {
         out: &mut Vec<u8>,
     ) -> std::result::Result<(), ConvError> {
         match shape {
-            Shape::U8 => out.push(signed(v, "u8", 0, 255)? as u8),
-            Shape::I8 => out.push(signed(v, "i8", -128, 127)? as i8 as u8),
-            Shape::UInt(name) => {
-                let max = match *name {
-                    "u16" => u128::from(u16::MAX),
-                    "u32" => u128::from(u32::MAX),
-                    "u128" => u128::MAX,
-                    _ => u128::from(u64::MAX),
-                };
-                unsigned(v, name, max)?.encode(out);
+            Shape::Seq { elem, .. } => self.put_seq(elem, v, out),
+            Shape::Array(elem, n) => self.put_array(shape, elem, *n, v, out),
+            Shape::Map { key, value, .. } => self.put_map(key, value, v, out),
+            Shape::Set { elem, .. } => self.put_set(elem, v, out),
+            Shape::Option(inner) => self.put_option(inner, v, out),
+            Shape::Result(ok, err) => self.put_result(ok, err, v, out),
+            Shape::Tuple(fields) if !fields.is_empty() => {
+                self.fields(&|| python_type(shape), fields, v, out)
             }
-            Shape::Int(name) => {
-                let (min, max) = match *name {
-                    "i16" => (i128::from(i16::MIN), i128::from(i16::MAX)),
-                    "i32" => (i128::from(i32::MIN), i128::from(i32::MAX)),
-                    "i128" => (i128::MIN, i128::MAX),
-                    _ => (i128::from(i64::MIN), i128::from(i64::MAX)),
-                };
-                signed(v, name, min, max)?.encode(out);
+            Shape::Struct { .. } | Shape::Enum { .. } => self.put_message(shape, v, out),
+            Shape::Named(name) => self.put_named(name, v, out),
+            leaf => put_leaf(leaf, v, out),
+        }
+    }
+
+    #[inline(never)]
+    fn put_seq(
+        &mut self,
+        elem: &'s Shape,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        match v {
+            Value::List(items) | Value::Tuple(items) => {
+                write_varint_u64(out, items.len() as u64);
+                self.each(elem, items, out)
             }
-            Shape::F32 => {
-                let x = float(v)?;
-                let narrow = x as f32; // Rounds to nearest.
-                if x.is_finite() && narrow.is_infinite() {
-                    return Err(ConvError::new("float out of range for f32"));
-                }
-                narrow.encode(out);
+            other => Err(ConvError::expected("list", other)),
+        }
+    }
+
+    #[inline(never)]
+    fn put_array(
+        &mut self,
+        shape: &Shape,
+        elem: &'s Shape,
+        n: usize,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        match v {
+            Value::Bytes(b) if *elem == Shape::U8 && b.len() == n => {
+                out.extend_from_slice(b);
+                Ok(())
             }
-            Shape::F64 => float(v)?.encode(out),
-            Shape::Bool => match v {
-                Value::Bool(b) => b.encode(out),
-                other => return Err(ConvError::expected("bool", other)),
-            },
-            Shape::Char => {
-                let mut chars = match v {
-                    Value::Str(s) => s.chars(),
-                    other => return Err(ConvError::expected("str", other)),
-                };
-                match (chars.next(), chars.next()) {
-                    (Some(c), None) => c.encode(out),
-                    _ => return Err(ConvError::new("expected a str of one character")),
-                }
+            Value::Bytes(b) if *elem == Shape::U8 => Err(ConvError::new(format!(
+                "expected {n} bytes, got {}",
+                b.len()
+            ))),
+            Value::List(items) | Value::Tuple(items) if items.len() == n => {
+                self.each(elem, items, out)
             }
-            Shape::Str(_) => match v {
-                Value::Str(s) => s.as_str().encode(out),
-                other => return Err(ConvError::expected("str", other)),
-            },
-            Shape::Bytes(_) => match v {
-                Value::Bytes(b) => b.as_slice().encode(out),
-                Value::List(items) | Value::Tuple(items) => {
-                    write_varint_u64(out, items.len() as u64);
-                    self.each(&Shape::U8, items, out)?;
-                }
-                other => return Err(ConvError::expected("bytes", other)),
-            },
-            Shape::Seq { elem, .. } => match v {
-                Value::List(items) | Value::Tuple(items) => {
-                    write_varint_u64(out, items.len() as u64);
-                    self.each(elem, items, out)?;
-                }
-                other => return Err(ConvError::expected("list", other)),
-            },
-            Shape::Array(elem, n) => match v {
-                Value::Bytes(b) if **elem == Shape::U8 && b.len() == *n => {
-                    out.extend_from_slice(b);
-                }
-                Value::Bytes(b) if **elem == Shape::U8 => {
-                    return Err(ConvError::new(format!(
-                        "expected {n} bytes, got {}",
-                        b.len()
-                    )));
-                }
-                Value::List(items) | Value::Tuple(items) if items.len() == *n => {
-                    self.each(elem, items, out)?;
-                }
-                Value::List(items) | Value::Tuple(items) => {
-                    return Err(ConvError::new(format!(
-                        "expected {n} elements, got {}",
-                        items.len()
-                    )));
-                }
-                other => return Err(ConvError::expected(python_type(shape), other)),
-            },
-            Shape::Map { key, value, .. } => match v {
-                Value::Dict(entries) => {
-                    write_varint_u64(out, entries.len() as u64);
-                    for (k, x) in entries {
-                        self.put(key, k, out).map_err(|e| e.within("a key"))?;
-                        self.put(value, x, out).map_err(|e| e.within("a value"))?;
-                    }
-                }
-                other => return Err(ConvError::expected("dict", other)),
-            },
-            Shape::Set { elem, .. } => match v {
-                Value::Set(items)
-                | Value::FrozenSet(items)
-                | Value::List(items)
-                | Value::Tuple(items) => {
-                    write_varint_u64(out, items.len() as u64);
-                    self.each(elem, items, out)?;
-                }
-                other => return Err(ConvError::expected("set", other)),
-            },
-            Shape::Option(inner) => match v {
-                Value::None => out.push(0),
-                other => {
-                    out.push(1);
-                    self.put(inner, other, out)?;
-                }
-            },
-            Shape::Result(ok, err) => match error_payload(v) {
-                Some(payload) => {
-                    write_varint_u64(out, 1);
-                    self.put(err, &payload, out)
-                        .map_err(|e| e.within("the exception's argument"))?;
-                }
-                None => {
-                    write_varint_u64(out, 0);
-                    self.put(ok, v, out)?;
-                }
-            },
-            Shape::Tuple(fields) if fields.is_empty() => match v {
-                Value::None => {}
-                Value::Tuple(items) if items.is_empty() => {}
-                other => return Err(ConvError::expected("None", other)),
-            },
-            Shape::Tuple(fields) => self.fields(&python_type(shape), fields, v, out)?,
-            Shape::Duration => {
-                let secs = float(v)?;
-                let d = Duration::try_from_secs_f64(secs).map_err(|_| {
-                    ConvError::new("expected a duration in seconds, finite and not negative")
-                })?;
-                d.encode(out);
-            }
-            Shape::Struct { name, fields } => {
-                self.enter(shape)?;
-                let r = self.put_struct(name, fields, v, out);
-                self.named.pop();
-                r?;
-            }
-            Shape::Enum { name, variants } => {
-                self.enter(shape)?;
-                let r = self.put_enum(name, variants, v, out);
-                self.named.pop();
-                r?;
-            }
-            Shape::Named(name) => match self.resolve(name) {
-                Some(def) => self.put(def, v, out)?,
-                None => return Err(ConvError::new(format!("{name} is not defined"))),
-            },
-            Shape::Opaque(_) => {
-                return Err(ConvError::new(format!("{shape} has no Python form")));
-            }
+            Value::List(items) | Value::Tuple(items) => Err(ConvError::new(format!(
+                "expected {n} elements, got {}",
+                items.len()
+            ))),
+            other => Err(ConvError::expected(python_type(shape), other)),
+        }
+    }
+
+    #[inline(never)]
+    fn put_map(
+        &mut self,
+        key: &'s Shape,
+        value: &'s Shape,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        let Value::Dict(entries) = v else {
+            return Err(ConvError::expected("dict", v));
+        };
+        write_varint_u64(out, entries.len() as u64);
+        for (k, x) in entries {
+            self.put(key, k, out).map_err(|e| e.within("a key"))?;
+            self.put(value, x, out).map_err(|e| e.within("a value"))?;
         }
         Ok(())
+    }
+
+    #[inline(never)]
+    fn put_set(
+        &mut self,
+        elem: &'s Shape,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        match v {
+            Value::Set(items)
+            | Value::FrozenSet(items)
+            | Value::List(items)
+            | Value::Tuple(items) => {
+                write_varint_u64(out, items.len() as u64);
+                self.each(elem, items, out)
+            }
+            other => Err(ConvError::expected("set", other)),
+        }
+    }
+
+    #[inline(never)]
+    fn put_option(
+        &mut self,
+        inner: &'s Shape,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        if v.is_none() {
+            out.push(0);
+            return Ok(());
+        }
+        out.push(1);
+        self.put(inner, v, out)
+    }
+
+    #[inline(never)]
+    fn put_result(
+        &mut self,
+        ok: &'s Shape,
+        err: &'s Shape,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        match error_payload(v) {
+            Some(payload) => {
+                write_varint_u64(out, 1);
+                self.put(err, &payload, out)
+                    .map_err(|e| e.within("the exception's argument"))
+            }
+            None => {
+                write_varint_u64(out, 0);
+                self.put(ok, v, out)
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn put_message(
+        &mut self,
+        shape: &'s Shape,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        self.enter(shape)?;
+        let r = match shape {
+            Shape::Struct { name, fields } => self.put_fields(name, fields, v, out),
+            Shape::Enum { name, variants } => self.put_enum(name, variants, v, out),
+            _ => Ok(()),
+        };
+        self.named.pop();
+        r
+    }
+
+    #[inline(never)]
+    fn put_named(
+        &mut self,
+        name: &str,
+        v: &Value,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), ConvError> {
+        match self.resolve(name) {
+            Some(def) => self.put(def, v, out),
+            None => Err(ConvError::new(format!("{name} is not defined"))),
+        }
     }
 
     /// Starts converting the `message!` type `shape`, counting its depth.
@@ -361,7 +371,7 @@ impl<'s> Walk<'s> {
     /// value itself, several a tuple or list of as many.
     fn fields(
         &mut self,
-        what: &str,
+        what: &dyn Fn() -> String,
         fields: &'s [Shape],
         v: &Value,
         out: &mut Vec<u8>,
@@ -371,7 +381,7 @@ impl<'s> Walk<'s> {
         }
         let items = match v {
             Value::Tuple(items) | Value::List(items) => items,
-            other => return Err(ConvError::expected(what, other)),
+            other => return Err(ConvError::expected(what(), other)),
         };
         if items.len() != fields.len() {
             return Err(ConvError::new(format!(
@@ -401,7 +411,7 @@ impl<'s> Walk<'s> {
                 Value::Dict(entries) if entries.is_empty() => Ok(()),
                 other => Err(ConvError::expected(format_args!("None for {what}"), other)),
             },
-            Fields::Tuple(shapes) => self.fields(what, shapes, v, out),
+            Fields::Tuple(shapes) => self.fields(&|| what.to_owned(), shapes, v, out),
             Fields::Named(named) => {
                 let entries = match v {
                     Value::Dict(entries) => entries,
@@ -437,16 +447,6 @@ impl<'s> Walk<'s> {
                 Ok(())
             }
         }
-    }
-
-    fn put_struct(
-        &mut self,
-        name: &str,
-        fields: &'s Fields,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
-        self.put_fields(name, fields, v, out)
     }
 
     fn put_enum(
@@ -493,100 +493,106 @@ impl<'s> Walk<'s> {
 
     // ---- bytes to Python ---------------------------------------------------
 
+    /// As for `put`, each recursive kind has a small function of its own.
     fn get(&mut self, shape: &'s Shape, d: &mut Decoder<'_>) -> Result<Value> {
+        match shape {
+            Shape::Seq { elem, .. } | Shape::Set { elem, .. } => self.get_seq(shape, elem, d),
+            Shape::Array(elem, n) if **elem != Shape::U8 => {
+                Ok(Value::List(self.get_n(elem, *n, d)?))
+            }
+            Shape::Map { key, value, .. } => self.get_map(key, value, d),
+            Shape::Option(inner) => self.get_option(inner, d),
+            Shape::Result(ok, err) => self.get_result(ok, err, d),
+            Shape::Tuple(fields) if !fields.is_empty() => {
+                Ok(Value::Tuple(self.get_each(fields, d)?))
+            }
+            Shape::Struct { .. } | Shape::Enum { .. } => self.get_message(shape, d),
+            Shape::Named(name) => self.get_named(name, d),
+            leaf => get_leaf(leaf, d),
+        }
+    }
+
+    #[inline(never)]
+    fn get_seq(&mut self, shape: &Shape, elem: &'s Shape, d: &mut Decoder<'_>) -> Result<Value> {
+        let len = d.read_len()?;
+        let items = self.get_n(elem, len, d)?;
         Ok(match shape {
-            Shape::U8 => Value::from(u8::decode(d)?),
-            Shape::I8 => Value::from(i8::decode(d)?),
-            Shape::UInt(name) => match *name {
-                "u16" => Value::from(u16::decode(d)?),
-                "u32" => Value::from(u32::decode(d)?),
-                "u128" => Value::from(u128::decode(d)?),
-                _ => Value::from(u64::decode(d)?),
-            },
-            Shape::Int(name) => match *name {
-                "i16" => Value::from(i16::decode(d)?),
-                "i32" => Value::from(i32::decode(d)?),
-                "i128" => Value::from(i128::decode(d)?),
-                _ => Value::from(i64::decode(d)?),
-            },
-            Shape::F32 => Value::Float(f64::from(f32::decode(d)?)),
-            Shape::F64 => Value::Float(f64::decode(d)?),
-            Shape::Bool => Value::Bool(bool::decode(d)?),
-            Shape::Char => Value::Str(char::decode(d)?.to_string()),
-            Shape::Str(_) => Value::Str(String::decode(d)?),
-            Shape::Bytes(_) => Value::Bytes(Vec::<u8>::decode(d)?),
-            Shape::Seq { elem, .. } => {
-                let len = d.read_len()?;
-                Value::List(self.get_n(elem, len, d)?)
-            }
-            Shape::Array(elem, n) if **elem == Shape::U8 => {
-                Value::Bytes(d.read_bytes(*n)?.to_vec())
-            }
-            Shape::Array(elem, n) => Value::List(self.get_n(elem, *n, d)?),
-            Shape::Map { key, value, .. } => {
-                let len = d.read_len()?;
-                let mut entries = Vec::with_capacity(capacity(len, d));
-                for _ in 0..len {
-                    let k = self.get(key, d)?;
-                    entries.push((k, self.get(value, d)?));
-                }
-                Value::Dict(entries)
-            }
-            Shape::Set { elem, .. } => {
-                let len = d.read_len()?;
-                Value::Set(self.get_n(elem, len, d)?)
-            }
-            Shape::Option(inner) => match d.read_u8()? {
-                0 => Value::None,
-                1 => self.get(inner, d)?,
-                tag => return Err(Error::decode(format!("invalid Option tag {tag}"))),
-            },
-            Shape::Result(ok, err) => match u32::decode(d)? {
-                0 => self.get(ok, d)?,
-                1 => error_object(self.get(err, d)?),
-                tag => return Err(Error::decode(format!("invalid Result tag {tag}"))),
-            },
-            Shape::Tuple(fields) if fields.is_empty() => Value::None,
-            Shape::Tuple(fields) => Value::Tuple(self.get_each(fields, d)?),
-            Shape::Duration => Value::Float(Duration::decode(d)?.as_secs_f64()),
-            Shape::Struct { fields, .. } => {
-                self.get_nested(shape, d, |w, d| w.get_fields(fields, true, d))?
-            }
-            Shape::Enum { name, variants } => self.get_nested(shape, d, |w, d| {
-                let index = u32::decode(d)?;
-                let Some((variant, fields)) = variants.get(index as usize) else {
-                    return Err(Error::decode(format!(
-                        "unknown variant index {index} of {name}"
-                    )));
-                };
-                Ok(match fields {
-                    Fields::Unit => Value::from(*variant),
-                    fields => Value::Dict(vec![(
-                        Value::from(*variant),
-                        w.get_fields(fields, false, d)?,
-                    )]),
-                })
-            })?,
-            Shape::Named(name) => match self.resolve(name) {
-                Some(def) => self.get(def, d)?,
-                None => return Err(Error::decode(format!("{name} is not defined"))),
-            },
-            _ => return Err(Error::decode(format!("{shape} has no Python form"))),
+            Shape::Set { .. } => Value::Set(items),
+            _ => Value::List(items),
         })
     }
 
-    fn get_nested(
-        &mut self,
-        shape: &'s Shape,
-        d: &mut Decoder<'_>,
-        body: impl FnOnce(&mut Self, &mut Decoder<'_>) -> Result<Value>,
-    ) -> Result<Value> {
+    #[inline(never)]
+    fn get_map(&mut self, key: &'s Shape, value: &'s Shape, d: &mut Decoder<'_>) -> Result<Value> {
+        let len = d.read_len()?;
+        let mut entries = Vec::with_capacity(capacity(len, d));
+        for _ in 0..len {
+            let k = self.get(key, d)?;
+            entries.push((k, self.get(value, d)?));
+        }
+        Ok(Value::Dict(entries))
+    }
+
+    #[inline(never)]
+    fn get_option(&mut self, inner: &'s Shape, d: &mut Decoder<'_>) -> Result<Value> {
+        match d.read_u8()? {
+            0 => Ok(Value::None),
+            1 => self.get(inner, d),
+            tag => Err(Error::decode(format!("invalid Option tag {tag}"))),
+        }
+    }
+
+    #[inline(never)]
+    fn get_result(&mut self, ok: &'s Shape, err: &'s Shape, d: &mut Decoder<'_>) -> Result<Value> {
+        match u32::decode(d)? {
+            0 => self.get(ok, d),
+            1 => Ok(error_object(self.get(err, d)?)),
+            tag => Err(Error::decode(format!("invalid Result tag {tag}"))),
+        }
+    }
+
+    #[inline(never)]
+    fn get_named(&mut self, name: &str, d: &mut Decoder<'_>) -> Result<Value> {
+        match self.resolve(name) {
+            Some(def) => self.get(def, d),
+            None => Err(Error::decode(format!("{name} is not defined"))),
+        }
+    }
+
+    /// A `message!` value, counted against the decoder's depth.
+    #[inline(never)]
+    fn get_message(&mut self, shape: &'s Shape, d: &mut Decoder<'_>) -> Result<Value> {
         d.enter()?;
         self.named.push(shape);
-        let value = body(self, d);
+        let value = match shape {
+            Shape::Struct { fields, .. } => self.get_fields(fields, true, d),
+            Shape::Enum { name, variants } => self.get_variant(name, variants, d),
+            _ => Ok(Value::None),
+        };
         self.named.pop();
         d.leave();
         value
+    }
+
+    fn get_variant(
+        &mut self,
+        name: &str,
+        variants: &'s [(&'static str, Fields)],
+        d: &mut Decoder<'_>,
+    ) -> Result<Value> {
+        let index = u32::decode(d)?;
+        let Some((variant, fields)) = variants.get(index as usize) else {
+            return Err(Error::decode(format!(
+                "unknown variant index {index} of {name}"
+            )));
+        };
+        Ok(match fields {
+            Fields::Unit => Value::from(*variant),
+            fields => Value::Dict(vec![(
+                Value::from(*variant),
+                self.get_fields(fields, false, d)?,
+            )]),
+        })
     }
 
     /// A struct's or variant's fields: a dict by name, one value, a tuple;
@@ -625,6 +631,121 @@ impl<'s> Walk<'s> {
         }
         Ok(items)
     }
+}
+
+/// A shape that holds no other: numbers, text, bytes, `()`, `Duration`,
+/// and the opaque shape, which has no Python form.
+#[inline(never)]
+fn put_leaf(shape: &Shape, v: &Value, out: &mut Vec<u8>) -> std::result::Result<(), ConvError> {
+    match shape {
+        Shape::U8 => out.push(signed(v, "u8", 0, 255)? as u8),
+        Shape::I8 => out.push(signed(v, "i8", -128, 127)? as i8 as u8),
+        Shape::UInt(name) => {
+            let max = match *name {
+                "u16" => u128::from(u16::MAX),
+                "u32" => u128::from(u32::MAX),
+                "u128" => u128::MAX,
+                _ => u128::from(u64::MAX),
+            };
+            unsigned(v, name, max)?.encode(out);
+        }
+        Shape::Int(name) => {
+            let (min, max) = match *name {
+                "i16" => (i128::from(i16::MIN), i128::from(i16::MAX)),
+                "i32" => (i128::from(i32::MIN), i128::from(i32::MAX)),
+                "i128" => (i128::MIN, i128::MAX),
+                _ => (i128::from(i64::MIN), i128::from(i64::MAX)),
+            };
+            signed(v, name, min, max)?.encode(out);
+        }
+        Shape::F32 => {
+            let x = float(v)?;
+            let narrow = x as f32; // Rounds to nearest.
+            if x.is_finite() && narrow.is_infinite() {
+                return Err(ConvError::new("float out of range for f32"));
+            }
+            narrow.encode(out);
+        }
+        Shape::F64 => float(v)?.encode(out),
+        Shape::Bool => match v {
+            Value::Bool(b) => b.encode(out),
+            other => return Err(ConvError::expected("bool", other)),
+        },
+        Shape::Char => {
+            let mut chars = match v {
+                Value::Str(s) => s.chars(),
+                other => return Err(ConvError::expected("str", other)),
+            };
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => c.encode(out),
+                _ => return Err(ConvError::new("expected a str of one character")),
+            }
+        }
+        Shape::Str(_) => match v {
+            Value::Str(s) => s.as_str().encode(out),
+            other => return Err(ConvError::expected("str", other)),
+        },
+        Shape::Bytes(_) => match v {
+            Value::Bytes(b) => b.as_slice().encode(out),
+            Value::List(items) | Value::Tuple(items) => {
+                write_varint_u64(out, items.len() as u64);
+                for (i, item) in items.iter().enumerate() {
+                    out.push(
+                        signed(item, "u8", 0, 255)
+                            .map_err(|e| e.within(format_args!("element {i}")))?
+                            as u8,
+                    );
+                }
+            }
+            other => return Err(ConvError::expected("bytes", other)),
+        },
+        Shape::Tuple(_) => match v {
+            Value::None => {}
+            Value::Tuple(items) if items.is_empty() => {}
+            other => return Err(ConvError::expected("None", other)),
+        },
+        Shape::Duration => {
+            let secs = float(v)?;
+            let d = Duration::try_from_secs_f64(secs).map_err(|_| {
+                ConvError::new("expected a duration in seconds, finite and not negative")
+            })?;
+            d.encode(out);
+        }
+        other => return Err(ConvError::new(format!("{other} has no Python form"))),
+    }
+    Ok(())
+}
+
+/// A shape that holds no other (and a byte array), read with the codec's
+/// own decoders; the opaque shape has no Python form.
+#[inline(never)]
+fn get_leaf(shape: &Shape, d: &mut Decoder<'_>) -> Result<Value> {
+    Ok(match shape {
+        Shape::U8 => Value::from(u8::decode(d)?),
+        Shape::I8 => Value::from(i8::decode(d)?),
+        Shape::UInt(name) => match *name {
+            "u16" => Value::from(u16::decode(d)?),
+            "u32" => Value::from(u32::decode(d)?),
+            "u128" => Value::from(u128::decode(d)?),
+            _ => Value::from(u64::decode(d)?),
+        },
+        Shape::Int(name) => match *name {
+            "i16" => Value::from(i16::decode(d)?),
+            "i32" => Value::from(i32::decode(d)?),
+            "i128" => Value::from(i128::decode(d)?),
+            _ => Value::from(i64::decode(d)?),
+        },
+        Shape::F32 => Value::Float(f64::from(f32::decode(d)?)),
+        Shape::F64 => Value::Float(f64::decode(d)?),
+        Shape::Bool => Value::Bool(bool::decode(d)?),
+        Shape::Char => Value::Str(char::decode(d)?.to_string()),
+        Shape::Str(_) => Value::Str(String::decode(d)?),
+        Shape::Bytes(_) => Value::Bytes(Vec::<u8>::decode(d)?),
+        Shape::Array(_, n) => Value::Bytes(d.read_bytes(*n)?.to_vec()),
+        Shape::Tuple(_) => Value::None,
+        Shape::Duration => Value::Float(Duration::decode(d)?.as_secs_f64()),
+        other => return Err(Error::decode(format!("{other} has no Python form"))),
+    })
 }
 
 /// How many values to reserve for `len` elements: no more than the input
@@ -956,6 +1077,83 @@ mod tests {
             assert!(bytes_to_value(&shape, &bytes[..cut]).is_err(), "{cut}");
         }
         assert!(bytes_to_value(&shape, &bytes).is_ok());
+    }
+
+    crate::message! {
+        #[derive(Debug, Clone, PartialEq)]
+        enum Tree {
+            Leaf(i64),
+            Node(Vec<Tree>),
+            Labelled { name: String, child: Box<Tree> },
+            Empty,
+        }
+    }
+
+    crate::message! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Pair(u8, String);
+    }
+
+    crate::message! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Nothing;
+    }
+
+    fn d(entries: Vec<(&str, Value)>) -> Value {
+        Value::Dict(entries.into_iter().map(|(k, v)| (s(k), v)).collect())
+    }
+
+    #[test]
+    fn message_types_and_recursion() {
+        let tree = Tree::Node(vec![
+            Tree::Leaf(1),
+            Tree::Labelled {
+                name: "x".into(),
+                child: Box::new(Tree::Node(vec![Tree::Empty])),
+            },
+        ]);
+        let python = d(vec![(
+            "Node",
+            Value::List(vec![
+                d(vec![("Leaf", 1.into())]),
+                d(vec![(
+                    "Labelled",
+                    d(vec![
+                        ("name", s("x")),
+                        ("child", d(vec![("Node", Value::List(vec![s("Empty")]))])),
+                    ]),
+                )]),
+            ]),
+        )]);
+        round_trip(tree, python);
+        round_trip(Pair(1, "a".into()), Value::Tuple(vec![1.into(), s("a")]));
+        round_trip(Nothing, Value::Dict(vec![]));
+        assert_eq!(from_python::<Nothing>(Value::None).unwrap(), Nothing);
+        assert_eq!(
+            from_python::<Tree>(d(vec![("Empty", Value::None)])).unwrap(),
+            Tree::Empty
+        );
+        assert_eq!(
+            rejects::<Tree>(s("Leaf")),
+            "Tree.Leaf has fields: write it as {'Leaf': fields}"
+        );
+        assert_eq!(rejects::<Tree>(s("Oak")), "Tree has no variant 'Oak'");
+        assert!(rejects::<Tree>(Value::Int(1)).contains("expected a variant of Tree"));
+        // Nesting deeper than the codec allows is refused both ways, and
+        // neither direction overflows the stack.
+        let mut deep = s("Empty");
+        let mut bytes = vec![3];
+        for _ in 0..200 {
+            deep = d(vec![("Node", Value::List(vec![deep]))]);
+            let mut outer = vec![1, 1];
+            outer.extend_from_slice(&bytes);
+            bytes = outer;
+        }
+        assert!(rejects::<Tree>(deep).contains("nested more than"));
+        let shape = <Tree as Decode>::shape();
+        let e = bytes_to_value(&shape, &bytes).unwrap_err();
+        assert!(e.to_string().contains("nested more than"), "{e}");
+        assert!(from_slice::<Tree>(&bytes).is_err());
     }
 
     #[test]
