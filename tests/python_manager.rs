@@ -1201,3 +1201,48 @@ print("get_methods:", server_call("get_methods", market._token))
     }
     running.shutdown().unwrap();
 }
+
+/// `PyManager` sends `message!` values to a stock Python server as dicts
+/// and variant names, and reads them back through the expected type's shape.
+#[test]
+fn rust_client_sends_message_types_to_a_stock_python_server() {
+    let tick = Tick {
+        symbol: "X".into(),
+        price: 2.5,
+        qty: 3,
+        tags: vec!["a".into()],
+        side: Side::Limit {
+            price: 1.0,
+            until: Some(9),
+        },
+    };
+    for (version, python) in interpreters() {
+        let server = PyServer::start(&python, &seed_server_source());
+        let manager = PyManager::connect(("127.0.0.1", server.port), b"password").unwrap();
+        drop(manager.create("put", ("t", tick.clone())).unwrap());
+        drop(manager.create("put", ("s", Side::Pair(1, -2))).unwrap());
+        let stored = manager.create("get", "t").unwrap();
+        assert_eq!(stored.value_as::<Tick>().unwrap(), tick, "{version}");
+        assert_eq!(
+            stored.repr().unwrap(),
+            "{'symbol': 'X', 'price': 2.5, 'qty': 3, 'tags': ['a'], \
+             'side': {'Limit': {'price': 1.0, 'until': 9}}}",
+            "{version}"
+        );
+        let side = manager.create("get", "s").unwrap();
+        assert_eq!(side.value_as::<Side>().unwrap(), Side::Pair(1, -2));
+        // A value of another shape is a decode error naming what differs.
+        let e = stored.value_as::<Side>().unwrap_err();
+        assert!(
+            e.to_string().contains("expected a variant of Side"),
+            "{version}: {e}"
+        );
+        drop((stored, side));
+        assert_eq!(manager.number_of_objects().unwrap(), 0, "{version}");
+        let printed = server.stop();
+        assert!(
+            printed.contains("put t {'symbol': 'X'"),
+            "{version}: {printed:?}"
+        );
+    }
+}
