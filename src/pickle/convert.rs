@@ -435,10 +435,12 @@ impl<'s> Walk<'s> {
                     }
                 }
                 for (field, shape) in named {
-                    let mut found = entries
+                    // A repeated key keeps its last value, as in Python.
+                    let found = entries
                         .iter()
-                        .filter(|(k, _)| matches!(k, Value::Str(k) if k == field));
-                    let Some((_, value)) = found.next() else {
+                        .rev()
+                        .find(|(k, _)| matches!(k, Value::Str(k) if k == field));
+                    let Some((_, value)) = found else {
                         return Err(ConvError::new(format!("{what} is missing field '{field}'")));
                     };
                     self.put(shape, value, out)
