@@ -19,8 +19,7 @@ mod varint;
 
 use std::fmt;
 
-use crate::pickle::convert;
-use crate::{Error, Result, Value};
+use crate::{Error, Result};
 
 pub use shape::{Fields, Shape, Signature};
 pub use varint::write_varint_u64;
@@ -94,31 +93,6 @@ pub trait Encode {
             item.encode(out);
         }
     }
-
-    /// Not public API: this value as a Python value, for stock Python peers
-    /// (the mapping is in `src/pickle/convert.rs`). The default fails: a type
-    /// has no Python form unless it provides one.
-    #[doc(hidden)]
-    fn to_value(&self) -> Result<Value> {
-        Err(convert::unsupported::<Self>())
-    }
-
-    /// Not public API: `items` as one Python value, a `list` by default. A
-    /// stand-in for specialization, so that `[u8]` becomes `bytes`.
-    #[doc(hidden)]
-    fn slice_to_value(items: &[Self]) -> Result<Value>
-    where
-        Self: Sized,
-    {
-        convert::list(items)
-    }
-
-    /// Not public API: this value as the positional arguments of a call into
-    /// Python: a tuple's fields, none for `()`, else the value alone.
-    #[doc(hidden)]
-    fn to_args(&self) -> Result<Vec<Value>> {
-        Ok(vec![self.to_value()?])
-    }
 }
 
 /// A value that can be read back from stdrpc's wire format (see [`Encode`]).
@@ -186,28 +160,6 @@ pub trait Decode: Sized {
         items
             .try_into()
             .map_err(|_| Error::decode("array length mismatch"))
-    }
-
-    /// Not public API: a value of this type from a Python value (the mapping
-    /// is in `src/pickle/convert.rs`). The default fails.
-    #[doc(hidden)]
-    fn from_value(v: Value) -> Result<Self> {
-        Err(convert::cannot_decode::<Self>(&v))
-    }
-
-    /// Not public API: a `Vec` of this type from a Python `list` or `tuple`.
-    /// A stand-in for specialization, so that `Vec<u8>` reads `bytes`.
-    #[doc(hidden)]
-    fn vec_from_value(v: Value) -> Result<Vec<Self>> {
-        convert::seq(v)
-    }
-
-    /// Not public API: a handler's arguments from a Python call's positional
-    /// arguments: `()` for none, the value itself for one, the tuple for
-    /// several.
-    #[doc(hidden)]
-    fn from_args(args: Vec<Value>) -> Result<Self> {
-        Self::from_value(convert::args_value(args))
     }
 }
 

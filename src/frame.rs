@@ -180,6 +180,8 @@ pub(crate) struct FrameReader {
 struct Charge {
     budget: Arc<Budget>,
     factor: usize,
+    /// Bytes charged per frame on top of `len × factor`.
+    allowance: usize,
     wait: Duration,
 }
 
@@ -215,15 +217,18 @@ impl FrameReader {
         self.charge = Some(Charge {
             budget,
             factor: factor.max(1),
+            allowance: 0,
             wait,
         });
     }
 
-    /// Changes the factor frames are charged with (for a connection that
-    /// turns out to speak a protocol with another working-memory bound).
-    pub(crate) fn set_charge_factor(&mut self, factor: usize) {
+    /// Changes what frames are charged from now on, `len × factor +
+    /// allowance` bytes (for a connection that turns out to speak a
+    /// protocol with another working-memory bound).
+    pub(crate) fn set_charge(&mut self, factor: usize, allowance: usize) {
         if let Some(charge) = &mut self.charge {
             charge.factor = factor.max(1);
+            charge.allowance = allowance;
         }
     }
 
@@ -248,7 +253,9 @@ impl FrameReader {
         if self.front.is_some() {
             return true;
         }
-        let bytes = len.saturating_mul(charge.factor);
+        let bytes = len
+            .saturating_mul(charge.factor)
+            .saturating_add(charge.allowance);
         match charge.budget.reserve(bytes, charge.wait) {
             Ok(r) => {
                 self.front = Some(r);

@@ -7,8 +7,9 @@
 //! which answers it as Python's manager server would:
 //!
 //! * `create(typeid, *args)` runs the handler registered as `typeid` (the
-//!   same closure Rust callers use, Python's positional arguments as its
-//!   arguments) and keeps the result as a *referent* under an opaque ident,
+//!   same closure Rust callers use, Python's positional arguments converted
+//!   to its argument bytes as its signature's shape says, `shaped.rs`) and
+//!   keeps the result as a *referent* under an opaque ident,
 //!   with one reference; the reply lists the methods a proxy may call
 //!   (see `methods.rs`: Python's list for numbers, the non-mutating methods
 //!   for containers and strings);
@@ -17,12 +18,17 @@
 //! * `accept_connection` turns the connection into a proxy's method-call
 //!   channel: `#GETVALUE`, `__repr__`, `__str__` and the exposed methods;
 //! * `get_methods`, `number_of_objects`, `debug_info`, `dummy`, and
-//!   `shutdown` when the server allows it.
+//!   `shutdown` when the server allows it;
+//! * `stdrpc.methods`, ours: every method with its signature as Python sees
+//!   it, `[("Kv.get", "(key: str) -> Optional[int]"), ...]`, as a server
+//!   function or a typeid (a shared list).
 //!
 //! Errors reach Python as it expects them: a method that raises answers
-//! `#ERROR` with the builtin exception (the proxy raises it as is); every
-//! other failure (unknown typeid, wrong arguments, a handler's `Err` or
-//! panic) answers `#TRACEBACK`, which Python raises as `RemoteError`.
+//! `#ERROR` with the builtin exception (the proxy raises it as is), and so
+//! do wrong arguments to an object type's method (a `TypeError` naming the
+//! method, its parameters and what was given); every other failure (unknown
+//! typeid, wrong arguments to `create`, a handler's `Err` or panic) answers
+//! `#TRACEBACK`, which Python raises as `RemoteError`.
 //!
 //! # Object types: the fast path
 //!
@@ -54,6 +60,9 @@ mod numbers;
 pub(crate) mod objects;
 mod pyerr;
 mod server;
+mod shaped;
+
+use std::sync::atomic::AtomicU64;
 
 use crate::error::Result;
 use crate::frame::FrameReader;
@@ -61,10 +70,7 @@ use crate::registry::Registry;
 use crate::stream::Stream;
 
 pub use client::{PyManager, PyProxy};
-// For the server's memory budget, which refuses requests before decoding.
 pub(crate) use objects::Objects;
-#[allow(unused_imports)]
-pub(crate) use server::refuse_request;
 
 /// What the BaseManager protocol needs from the server that hosts it.
 pub(crate) struct Host<'a> {
@@ -82,6 +88,12 @@ pub(crate) struct Host<'a> {
     /// The largest request decoded (`Config::max_python_frame`): a larger
     /// one is answered with a `MemoryError` and not decoded.
     pub(crate) max_request: usize,
+    /// The server's traffic counters (`Stats::bytes_in`, `bytes_out`), which
+    /// count Python frames too, header included.
+    pub(crate) bytes_in: &'a AtomicU64,
+    pub(crate) bytes_out: &'a AtomicU64,
+    /// Requests refused for lack of memory budget (`Stats::overloaded`).
+    pub(crate) overloaded: &'a AtomicU64,
 }
 
 /// Serves one Python connection whose first request is `first`, until the

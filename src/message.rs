@@ -91,6 +91,17 @@ pub mod private;
 /// assert!(stdrpc::from_slice::<Tree>(&too_deep).is_err());
 /// # Ok::<(), stdrpc::Error>(())
 /// ```
+///
+/// # In Python
+///
+/// Stock Python `BaseManager` clients pass and receive `message!` values
+/// through their shapes: a struct with named fields is a `dict` keyed by
+/// field name (every field, no other key), a tuple struct its one field's
+/// value or a `tuple`, a unit struct `{}`; an enum's unit variant is its name
+/// as a `str`, a variant with fields a one-entry dict `{"Variant": fields}`
+/// with the fields written as for a struct. So `Tree::Node(Leaf(1), Leaf(2))`
+/// is `{"Node": ({"Leaf": 1}, {"Leaf": 2})}` in Python. docs/PROTOCOL.md
+/// §4.9 has the whole mapping.
 #[macro_export]
 macro_rules! message {
     ($($input:tt)*) => {

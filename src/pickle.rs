@@ -25,8 +25,10 @@
 //! `value` holds the types, `int` big integers, `repr` the Python-style
 //! `Display`, `globals` the allow-list, `opcodes` the opcode table, `decode`
 //! the unpickler, `encode` the pickler, and `convert` the bridge to the
-//! codec's Rust types (the hidden `to_value`/`from_value` methods of
-//! [`Encode`](crate::Encode) and [`Decode`](crate::Decode)).
+//! codec: a Python value to the std-codec bytes of a [`Shape`](crate::Shape)
+//! and back, which is how Python callers reach handlers and how
+//! [`PyManager`](crate::PyManager) sends Rust values. The codec itself
+//! knows nothing of Python.
 
 pub(crate) mod convert;
 mod decode;

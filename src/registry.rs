@@ -17,7 +17,6 @@ use crate::codec::shape::SigInfo;
 use crate::codec::{Decode, Decoder, Encode, Shape, Signature};
 pub(crate) use crate::envelope::Check;
 use crate::error::{Error, RemoteKind};
-use crate::pickle::Value;
 
 /// The prefix of the library's own method names (`stdrpc.methods`); user
 /// handlers cannot be registered under it.
@@ -47,26 +46,32 @@ impl Failure {
 /// The type-erased form of every handler: decode `args`, run, append the
 /// encoded result to `out`.
 ///
-/// The arguments arrive as bytes of the std codec. (A second, dynamic
-/// representation, for Python callers, will arrive as another variant of the
-/// argument type; the typed adapters below are the one place to teach it.)
+/// The arguments arrive as bytes of the std codec, from every caller: the
+/// Python layer converts a Python call's arguments to these bytes first,
+/// guided by the handler's [`Signature`].
 pub(crate) type ErasedFn = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
 
-/// The same handler for a Python caller: positional arguments in, one
-/// Python value out (see `src/pickle/convert.rs` for the mapping).
-pub(crate) type ValueFn = dyn Fn(Vec<Value>) -> Result<Value, Failure> + Send + Sync;
-
-/// A handler with its types erased, ready for the method table: one entry
-/// point for stdrpc's encoding and one for Python values. Opaque: made only
-/// by [`Handler`] implementations.
+/// A handler with its types erased, ready for the method table: its entry
+/// point over std-codec bytes and its signature. Opaque: made only by
+/// [`Handler`] implementations.
 #[doc(hidden)]
 #[derive(Clone)]
 pub struct Erased {
     bytes: Arc<ErasedFn>,
-    /// `None` for raw-bytes handlers, which have no typed form to convert.
-    value: Option<Arc<ValueFn>>,
     /// The handler's signature, fingerprints and text, computed once here.
     sig: Arc<SigInfo>,
+    /// The parameters' names, when known (`service!` methods), one per
+    /// argument.
+    params: Option<&'static [&'static str]>,
+}
+
+impl Erased {
+    /// The same handler, with its parameters' names (ignored unless there is
+    /// one per argument).
+    pub(crate) fn with_params(mut self, params: &'static [&'static str]) -> Erased {
+        self.params = Some(params);
+        self
+    }
 }
 
 impl std::fmt::Debug for Erased {
@@ -308,24 +313,6 @@ fn signature<R: Reply>(args: Vec<Shape>) -> Arc<SigInfo> {
     )))
 }
 
-/// Converts a Python call's positional arguments into a handler's arguments.
-fn convert_args<A: Decode>(args: Vec<Value>) -> Result<A, Failure> {
-    A::from_args(args).map_err(|e| Failure::new(RemoteKind::BadArguments, e.to_string()))
-}
-
-/// A handler's return as a Python value.
-fn finish_value<R: Reply>(result: R) -> Result<Value, Failure> {
-    match result.into_reply() {
-        Ok(value) => value.to_value().map_err(|e| {
-            Failure::new(
-                RemoteKind::Handler,
-                format!("the result has no Python form: {e}"),
-            )
-        }),
-        Err(message) => Err(Failure::new(RemoteKind::Handler, message)),
-    }
-}
-
 fn finish<R: Reply>(result: R, out: &mut Vec<u8>) -> Result<(), Failure> {
     match result.into_reply() {
         Ok(value) => {
@@ -342,20 +329,15 @@ where
     R: Reply,
 {
     fn into_erased(self) -> Erased {
-        let f = Arc::new(self);
-        let g = Arc::clone(&f);
         Erased {
             bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
                 let decoded = finish_args(Decoder::new(args), 0);
                 crate::budget::decoded();
                 decoded?;
-                finish(f(), out)
+                finish(self(), out)
             }),
-            value: Some(Arc::new(move |args: Vec<Value>| {
-                convert_args::<()>(args)?;
-                finish_value(g())
-            })),
             sig: signature::<R>(Vec::new()),
+            params: None,
         }
     }
 }
@@ -370,8 +352,6 @@ macro_rules! handler_arity {
             $($a: Decode + 'static,)+
         {
             fn into_erased(self) -> Erased {
-                let f = Arc::new(self);
-                let g = Arc::clone(&f);
                 Erased {
                     bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
                         const COUNT: usize = [$(stringify!($a)),+].len();
@@ -390,13 +370,10 @@ macro_rules! handler_arity {
                         })();
                         crate::budget::decoded();
                         let ($($a,)+) = decoded?;
-                        finish(f($($a),+), out)
+                        finish(self($($a),+), out)
                     }),
-                    value: Some(Arc::new(move |args: Vec<Value>| {
-                        let ($($a,)+) = convert_args::<($($a,)+)>(args)?;
-                        finish_value(g($($a),+))
-                    })),
                     sig: signature::<Ret>(vec![$(<$a as Decode>::shape()),+]),
+                    params: None,
                 }
             }
         }
@@ -422,11 +399,11 @@ where
             }
             Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
         }),
-        value: None,
         sig: Arc::new(SigInfo::new(Signature::new(
             Shape::Opaque("raw bytes"),
             Shape::Opaque("raw bytes"),
         ))),
+        params: None,
     }
 }
 
@@ -485,10 +462,14 @@ impl Registry {
 
     /// The signature of a registered method: its argument and result
     /// shapes. Raw-bytes handlers have opaque shapes.
-    // Read by the Python layer's conversions next; tests use it now.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn signature(&self, name: &str) -> Option<&Signature> {
         self.methods.get(name).map(|h| &h.sig.signature)
+    }
+
+    /// The names of a registered method's parameters, when they are known
+    /// (`service!` methods): one per argument.
+    pub(crate) fn params(&self, name: &str) -> Option<&'static [&'static str]> {
+        self.methods.get(name).and_then(|h| h.params)
     }
 
     /// Every registered method with its signature text, sorted by name: the
@@ -551,21 +532,6 @@ impl Registry {
             return Ok(());
         }
         Err(no_such_method(name))
-    }
-
-    /// Runs a method for a Python caller: positional arguments in, a Python
-    /// value out; failures as in [`dispatch`](Registry::dispatch).
-    pub(crate) fn dispatch_value(&self, name: &str, args: Vec<Value>) -> Result<Value, Failure> {
-        let Some(entry) = self.methods.get(name) else {
-            return Err(no_such_method(name));
-        };
-        let Some(handler) = &entry.value else {
-            return Err(Failure::new(
-                RemoteKind::BadArguments,
-                format!("{name:?} takes raw bytes and cannot be called with Python values"),
-            ));
-        };
-        catch(name, || handler(args))
     }
 
     /// The registered method names, sorted.
@@ -775,35 +741,6 @@ mod tests {
         let p = call(&r, "panic", &[]).unwrap_err();
         assert_eq!(p.kind, RemoteKind::Panicked);
         assert!(p.message.contains("boom"), "{}", p.message);
-    }
-
-    #[test]
-    fn python_values_reach_the_same_closures() {
-        let r = registry();
-        assert_eq!(r.dispatch_value("zero", vec![]).unwrap(), Value::Int(42));
-        assert_eq!(
-            r.dispatch_value("one", vec![Value::from("abc")]).unwrap(),
-            Value::Int(3)
-        );
-        let two = vec![Value::Int(2), Value::Int(3)];
-        assert_eq!(r.dispatch_value("two", two.clone()).unwrap(), Value::Int(5));
-        assert_eq!(r.dispatch_value("tuple", two).unwrap(), Value::Int(6));
-        let f = r.dispatch_value("fail", vec![Value::Int(-1)]).unwrap_err();
-        assert_eq!(f, Failure::new(RemoteKind::Handler, "not positive"));
-        let f = r.dispatch_value("one", vec![Value::Int(1)]).unwrap_err();
-        assert_eq!(f.kind, RemoteKind::BadArguments);
-        assert_eq!(
-            r.dispatch_value("panic", vec![]).unwrap_err().kind,
-            RemoteKind::Panicked
-        );
-        assert_eq!(
-            r.dispatch_value("raw", vec![]).unwrap_err().kind,
-            RemoteKind::BadArguments
-        );
-        assert_eq!(
-            r.dispatch_value("nope", vec![]).unwrap_err().kind,
-            RemoteKind::NoSuchMethod
-        );
     }
 
     fn typed(r: &Registry, name: &str, check: Check, args: &[u8]) -> Result<Vec<u8>, Failure> {

@@ -22,13 +22,12 @@ use crate::config::Config;
 use crate::error::RemoteKind;
 use crate::error::{Error, Result};
 use crate::frame;
-use crate::manager;
 use crate::pool::Pool;
 use crate::quickack;
 use crate::registry::{self, Handler, Registry};
 use crate::stream::{Acceptor, Deadline, Stream};
 
-use connection::Conn;
+use connection::{Conn, PythonObjects};
 use watchdog::Watchdog;
 
 /// A server under construction: an authkey, limits, and registered methods.
@@ -91,6 +90,13 @@ impl Server {
         self
     }
 
+    /// Registers a handler already erased (`service!` adds its parameter
+    /// names this way).
+    pub(crate) fn register_erased(&mut self, name: &str, handler: registry::Erased) -> &mut Server {
+        self.registry.insert(name, handler);
+        self
+    }
+
     /// Registers a handler that works on raw bytes: it receives the argument
     /// bytes as the caller sent them and returns the reply bytes, which the
     /// caller decodes (or reads with [`Client::call_raw`](crate::Client::call_raw)).
@@ -131,7 +137,7 @@ impl Server {
             conns_closed: Condvar::new(),
             counters: Counters::default(),
             watchdog: Arc::new(Watchdog::new()),
-            objects: manager::Objects::default(),
+            objects: PythonObjects::default(),
             wake,
         });
         let (dog, weak) = (Arc::clone(&shared.watchdog), Arc::downgrade(&shared));
@@ -344,7 +350,7 @@ struct Shared {
     counters: Counters,
     watchdog: Arc<Watchdog>,
     /// The objects stock Python clients created (`BaseManager.create`).
-    objects: manager::Objects,
+    objects: PythonObjects,
     wake: Address,
 }
 

@@ -350,8 +350,10 @@ macro_rules! __service {
                         // line, the type's span.
                         $( $crate::__private::service::argument::<$ty>(); )*
                         let this = ::std::sync::Arc::clone(&this);
-                        server.register(
+                        $crate::__private::service::register(
+                            server,
                             ::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m)),
+                            &[$(::std::stringify!($arg)),*],
                             move |($($arg,)*): ($($ty,)*)| this.$m($($arg),*),
                         );
                     } }

@@ -938,3 +938,311 @@ fn rust_client_and_server_talk_the_python_protocol() {
 // Timing lives in the benchmark suite (`cargo run --release -p stdrpc-bench
 // -- --only python`): the seed's per-call pattern against this server and
 // against the stock Python server, in the same run.
+
+// ---------------------------------------------------------------------------
+// Python values through shapes: `message!` types, TypeError texts,
+// signatures
+
+stdrpc::message! {
+    /// A struct with named fields: a dict keyed by field name in Python.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Tick {
+        /// What was traded.
+        pub symbol: String,
+        /// At what price.
+        pub price: f64,
+        /// How many.
+        pub qty: u32,
+        /// Labels.
+        pub tags: Vec<String>,
+        /// Which way.
+        pub side: Side,
+    }
+}
+
+stdrpc::message! {
+    /// Every kind of variant: a name, a one-entry dict of a dict, a tuple
+    /// or a single value.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Side {
+        /// A unit variant.
+        Buy,
+        /// Another.
+        Sell,
+        /// Named fields.
+        Limit {
+            /// The limit.
+            price: f64,
+            /// Until when, if ever.
+            until: Option<u64>,
+        },
+        /// Two positional fields.
+        Pair(i64, i64),
+        /// One positional field.
+        Note(String),
+    }
+}
+
+stdrpc::message! {
+    /// A tuple struct of one field: the field itself in Python.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Id(
+        /// The number.
+        pub u64,
+    );
+}
+
+stdrpc::service! {
+    /// Typed methods, reached from Python as an object type.
+    pub trait Market {
+        /// A price, if known.
+        fn quote(&self, symbol: String) -> Option<f64>;
+        /// The tick back, one more in quantity.
+        fn record(&self, tick: Tick) -> Tick;
+        /// The sides, reversed.
+        fn sides(&self, sides: Vec<Side>) -> Vec<Side>;
+        /// The id, doubled.
+        fn lookup(&self, id: Id) -> Id;
+    }
+    /// Its client.
+    pub struct MarketClient;
+}
+
+struct Exchange;
+
+impl Market for Exchange {
+    fn quote(&self, symbol: String) -> Option<f64> {
+        (symbol == "X").then_some(1.5)
+    }
+    fn record(&self, mut tick: Tick) -> Tick {
+        tick.qty += 1;
+        tick
+    }
+    fn sides(&self, sides: Vec<Side>) -> Vec<Side> {
+        sides.into_iter().rev().collect()
+    }
+    fn lookup(&self, id: Id) -> Id {
+        Id(id.0 * 2)
+    }
+}
+
+fn market_server() -> Server {
+    let mut server = Server::new(b"password");
+    Exchange.register_on(&mut server);
+    // The same types through plain handlers, created as referents.
+    server.register("echo_tick", |t: Tick| t);
+    server.register("get", |k: String| k.len() as i64);
+    server
+}
+
+const MARKET_PREAMBLE: &str = r#"import sys
+from multiprocessing.managers import BaseManager, RemoteError, dispatch
+BaseManager.register("Market")
+BaseManager.register("echo_tick")
+BaseManager.register("get")
+m = BaseManager(address=("127.0.0.1", int(sys.argv[1])), authkey=b"password")
+m.connect()
+
+def attempt(label, f):
+    try:
+        result = f()
+    except RemoteError as e:
+        last = [l for l in str(e).splitlines() if l.strip() and not l.startswith("---")][-1]
+        print(f"{label}: RemoteError: {last}")
+    except Exception as e:
+        print(f"{label}: {type(e).__name__}: {e}")
+    else:
+        print(f"{label}: ok {result!r}")
+"#;
+
+/// `message!` structs and enums cross to CPython and back as dicts, strings
+/// and one-entry dicts, through both the object-type fast path and
+/// `create`.
+#[test]
+fn message_types_round_trip_through_python() {
+    let running = market_server()
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let port = port_of(&running);
+    let script = format!(
+        "{MARKET_PREAMBLE}{}",
+        r#"market = m.Market()
+tick = {"symbol": "X", "price": 2.5, "qty": 7, "tags": ["a", "b"], "side": "Buy"}
+attempt("record", lambda: market.record(tick))
+limit = dict(tick, side={"Limit": {"price": 1.25, "until": None}})
+attempt("limit", lambda: market.record(limit)["side"])
+attempt("sides", lambda: market.sides(["Sell", {"Pair": (1, -2)}, {"Note": "hi"}]))
+attempt("lookup", lambda: market.lookup(21))
+attempt("quote", lambda: (market.quote("X"), market.quote("Y")))
+attempt("create", lambda: m.echo_tick(tick)._getvalue())
+attempt("missing-field", lambda: market.record({"symbol": "X"}))
+attempt("extra-field", lambda: market.record(dict(tick, colour=1)))
+attempt("bad-variant", lambda: market.sides(["Hold"]))
+attempt("bad-field-type", lambda: market.record(dict(tick, qty=-1)))
+"#
+    );
+    for (version, python) in interpreters() {
+        let out = run_script(&python, "messages", &script, &[&port.to_string()]);
+        assert_clean(&out);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "record: ok {'symbol': 'X', 'price': 2.5, 'qty': 8, 'tags': ['a', 'b'], 'side': 'Buy'}",
+                "limit: ok {'Limit': {'price': 1.25, 'until': None}}",
+                "sides: ok [{'Note': 'hi'}, {'Pair': (1, -2)}, 'Sell']",
+                "lookup: ok 42",
+                "quote: ok (1.5, None)",
+                "create: ok {'symbol': 'X', 'price': 2.5, 'qty': 7, 'tags': ['a', 'b'], 'side': 'Buy'}",
+                "missing-field: TypeError: record() argument 1 (tick: Tick): Tick is missing field 'price'",
+                "extra-field: TypeError: record() argument 1 (tick: Tick): Tick has no field 'colour'",
+                "bad-variant: TypeError: sides() argument 1 (sides: list[Side]): element 0: Side has no variant 'Hold'",
+                "bad-field-type: TypeError: record() argument 1 (tick: Tick): field 'qty' of Tick: int out of range for u32 (0..=4294967295)",
+            ],
+            "{version}: {out:#?}"
+        );
+        assert_eq!(python_object_count(&python, port).0, 0, "{version}");
+    }
+    running.shutdown().unwrap();
+}
+
+/// Wrong arguments raise `TypeError` naming the method, the parameters
+/// (with their names for `service!` methods) and what was given: raised
+/// as is by a proxy's method, inside `RemoteError` for `create` (as a stock
+/// Python server reports a failing callable).
+#[test]
+fn wrong_arguments_raise_type_errors_that_say_what_was_expected() {
+    let running = market_server()
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let port = port_of(&running);
+    let script = format!(
+        "{MARKET_PREAMBLE}{}",
+        r#"market = m.Market()
+attempt("arity", lambda: market.quote("X", "Y"))
+attempt("none", lambda: market.quote())
+attempt("type", lambda: market.quote(1))
+attempt("create-arity", lambda: m.get("a", "b"))
+attempt("create-type", lambda: m.get(b"a"))
+"#
+    );
+    for (version, python) in interpreters() {
+        let out = run_script(&python, "type_errors", &script, &[&port.to_string()]);
+        assert_clean(&out);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "arity: TypeError: quote() takes 1 argument (symbol: str), 2 given",
+                "none: TypeError: quote() takes 1 argument (symbol: str), 0 given",
+                "type: TypeError: quote() argument 1 (symbol: str): expected str, got int",
+                "create-arity: RemoteError: TypeError: get() takes 1 argument (str), 2 given",
+                "create-type: RemoteError: TypeError: get() argument 1 (str): expected str, got bytes",
+            ],
+            "{version}: {out:#?}"
+        );
+    }
+    running.shutdown().unwrap();
+}
+
+/// Signatures reach Python through `stdrpc.methods`, as a server function
+/// and as a typeid; `get_methods` keeps answering bare names.
+#[test]
+fn python_reads_signatures_from_stdrpc_methods() {
+    let running = market_server()
+        .bind("127.0.0.1:0")
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let port = port_of(&running);
+    let script = format!(
+        "{MARKET_PREAMBLE}{}",
+        r#"def server_call(name, *args):
+    conn = m._Client(m.address, authkey=m._authkey)
+    try:
+        return dispatch(conn, None, name, args)
+    finally:
+        conn.close()
+
+for name, signature in server_call("stdrpc.methods"):
+    print(f"{name} {signature}")
+conn = m._Client(m.address, authkey=m._authkey)
+ident, exposed = dispatch(conn, None, "create", ("stdrpc.methods",))
+conn.close()
+print("as typeid:", "len" if "__len__" in exposed else exposed)
+server_call("decref", ident)
+market = m.Market()
+print("get_methods:", server_call("get_methods", market._token))
+"#
+    );
+    for (version, python) in interpreters() {
+        let out = run_script(&python, "signatures", &script, &[&port.to_string()]);
+        assert_clean(&out);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Market.lookup (id: Id) -> Id",
+                "Market.quote (symbol: str) -> Optional[float]",
+                "Market.record (tick: Tick) -> Tick",
+                "Market.sides (sides: list[Side]) -> list[Side]",
+                "echo_tick (Tick) -> Tick",
+                "get (str) -> int",
+                "as typeid: len",
+                "get_methods: ('lookup', 'quote', 'record', 'sides')",
+            ],
+            "{version}: {out:#?}"
+        );
+        assert_eq!(python_object_count(&python, port).0, 0, "{version}");
+    }
+    running.shutdown().unwrap();
+}
+
+/// `PyManager` sends `message!` values to a stock Python server as dicts
+/// and variant names, and reads them back through the expected type's shape.
+#[test]
+fn rust_client_sends_message_types_to_a_stock_python_server() {
+    let tick = Tick {
+        symbol: "X".into(),
+        price: 2.5,
+        qty: 3,
+        tags: vec!["a".into()],
+        side: Side::Limit {
+            price: 1.0,
+            until: Some(9),
+        },
+    };
+    for (version, python) in interpreters() {
+        let server = PyServer::start(&python, &seed_server_source());
+        let manager = PyManager::connect(("127.0.0.1", server.port), b"password").unwrap();
+        drop(manager.create("put", ("t", tick.clone())).unwrap());
+        drop(manager.create("put", ("s", Side::Pair(1, -2))).unwrap());
+        let stored = manager.create("get", "t").unwrap();
+        assert_eq!(stored.value_as::<Tick>().unwrap(), tick, "{version}");
+        assert_eq!(
+            stored.repr().unwrap(),
+            "{'symbol': 'X', 'price': 2.5, 'qty': 3, 'tags': ['a'], \
+             'side': {'Limit': {'price': 1.0, 'until': 9}}}",
+            "{version}"
+        );
+        let side = manager.create("get", "s").unwrap();
+        assert_eq!(side.value_as::<Side>().unwrap(), Side::Pair(1, -2));
+        // A value of another shape is a decode error naming what differs.
+        let e = stored.value_as::<Side>().unwrap_err();
+        assert!(
+            e.to_string().contains("expected a variant of Side"),
+            "{version}: {e}"
+        );
+        drop((stored, side));
+        assert_eq!(manager.number_of_objects().unwrap(), 0, "{version}");
+        let printed = server.stop();
+        assert!(
+            printed.contains("put t {'symbol': 'X'"),
+            "{version}: {printed:?}"
+        );
+    }
+}

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use super::write_varint_u64;
 use super::{Decode, Decoder, Encode, Shape, prealloc};
-use crate::pickle::convert;
-use crate::{Error, Result, Value};
+use crate::{Error, Result};
 
 /// Writes a collection length (a `usize`, written as a `u64`).
 fn write_len(out: &mut Vec<u8>, len: usize) {
@@ -44,10 +43,6 @@ impl Encode for str {
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_bytes().encode(out);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::Str(self.to_owned()))
-    }
 }
 
 impl Encode for String {
@@ -57,10 +52,6 @@ impl Encode for String {
 
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_str().encode(out);
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::Str(self.clone()))
     }
 }
 
@@ -78,13 +69,6 @@ impl Decode for String {
             Err(e) => Err(Error::decode(format!("invalid UTF-8 in string: {e}"))),
         }
     }
-
-    fn from_value(v: Value) -> Result<String> {
-        match v {
-            Value::Str(s) => Ok(s),
-            other => Err(convert::mismatch("a str", &other)),
-        }
-    }
 }
 
 impl Decode for Box<str> {
@@ -94,10 +78,6 @@ impl Decode for Box<str> {
 
     fn decode(d: &mut Decoder<'_>) -> Result<Box<str>> {
         String::decode(d).map(String::into_boxed_str)
-    }
-
-    fn from_value(v: Value) -> Result<Box<str>> {
-        String::from_value(v).map(String::into_boxed_str)
     }
 }
 
@@ -109,10 +89,6 @@ impl Decode for Rc<str> {
     fn decode(d: &mut Decoder<'_>) -> Result<Rc<str>> {
         String::decode(d).map(Rc::from)
     }
-
-    fn from_value(v: Value) -> Result<Rc<str>> {
-        String::from_value(v).map(Rc::from)
-    }
 }
 
 impl Decode for Arc<str> {
@@ -122,10 +98,6 @@ impl Decode for Arc<str> {
 
     fn decode(d: &mut Decoder<'_>) -> Result<Arc<str>> {
         String::decode(d).map(Arc::from)
-    }
-
-    fn from_value(v: Value) -> Result<Arc<str>> {
-        String::from_value(v).map(Arc::from)
     }
 }
 
@@ -141,10 +113,6 @@ impl<T: Encode> Encode for [T] {
         write_len(out, self.len());
         T::encode_slice(self, out);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        T::slice_to_value(self)
-    }
 }
 
 impl<T: Encode> Encode for Vec<T> {
@@ -154,10 +122,6 @@ impl<T: Encode> Encode for Vec<T> {
 
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_slice().encode(out);
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        T::slice_to_value(self)
     }
 }
 
@@ -170,10 +134,6 @@ impl<T: Decode> Decode for Vec<T> {
         let len = d.read_len_of::<T>()?;
         T::decode_vec(len, d)
     }
-
-    fn from_value(v: Value) -> Result<Vec<T>> {
-        T::vec_from_value(v)
-    }
 }
 
 impl<T: Decode> Decode for Box<[T]> {
@@ -183,10 +143,6 @@ impl<T: Decode> Decode for Box<[T]> {
 
     fn decode(d: &mut Decoder<'_>) -> Result<Box<[T]>> {
         Vec::decode(d).map(Vec::into_boxed_slice)
-    }
-
-    fn from_value(v: Value) -> Result<Box<[T]>> {
-        Vec::from_value(v).map(Vec::into_boxed_slice)
     }
 }
 
@@ -198,10 +154,6 @@ impl<T: Decode> Decode for Rc<[T]> {
     fn decode(d: &mut Decoder<'_>) -> Result<Rc<[T]>> {
         Vec::decode(d).map(Rc::from)
     }
-
-    fn from_value(v: Value) -> Result<Rc<[T]>> {
-        Vec::from_value(v).map(Rc::from)
-    }
 }
 
 impl<T: Decode> Decode for Arc<[T]> {
@@ -211,10 +163,6 @@ impl<T: Decode> Decode for Arc<[T]> {
 
     fn decode(d: &mut Decoder<'_>) -> Result<Arc<[T]>> {
         Vec::decode(d).map(Arc::from)
-    }
-
-    fn from_value(v: Value) -> Result<Arc<[T]>> {
-        Vec::from_value(v).map(Arc::from)
     }
 }
 
@@ -229,14 +177,6 @@ impl<T: Encode> Encode for VecDeque<T> {
         T::encode_slice(front, out);
         T::encode_slice(back, out);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        let (front, back) = self.as_slices();
-        Ok(convert::concat(
-            T::slice_to_value(front)?,
-            T::slice_to_value(back)?,
-        ))
-    }
 }
 
 impl<T: Decode> Decode for VecDeque<T> {
@@ -246,10 +186,6 @@ impl<T: Decode> Decode for VecDeque<T> {
 
     fn decode(d: &mut Decoder<'_>) -> Result<VecDeque<T>> {
         Vec::decode(d).map(VecDeque::from)
-    }
-
-    fn from_value(v: Value) -> Result<VecDeque<T>> {
-        Vec::from_value(v).map(VecDeque::from)
     }
 }
 
@@ -262,10 +198,6 @@ impl<T: Encode, const N: usize> Encode for [T; N] {
     fn encode(&self, out: &mut Vec<u8>) {
         T::encode_slice(self, out);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        T::slice_to_value(self)
-    }
 }
 
 impl<T: Decode, const N: usize> Decode for [T; N] {
@@ -275,14 +207,6 @@ impl<T: Decode, const N: usize> Decode for [T; N] {
 
     fn decode(d: &mut Decoder<'_>) -> Result<[T; N]> {
         T::decode_array(d)
-    }
-
-    fn from_value(v: Value) -> Result<[T; N]> {
-        let items = T::vec_from_value(v)?;
-        let len = items.len();
-        items
-            .try_into()
-            .map_err(|_| Error::decode(format!("expected {N} elements, got {len}")))
     }
 }
 
@@ -299,10 +223,6 @@ impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
             k.encode(out);
             v.encode(out);
         }
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        map_to_value(self)
     }
 }
 
@@ -322,10 +242,6 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
         })?;
         Ok(map)
     }
-
-    fn from_value(v: Value) -> Result<Self> {
-        map_from_value(v)
-    }
 }
 
 /// Entries are written in the map's iteration order, which for a `HashMap`
@@ -342,10 +258,6 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
             v.encode(out);
         }
     }
-
-    fn to_value(&self) -> Result<Value> {
-        map_to_value(self)
-    }
 }
 
 /// Decodes `len` key-value pairs, handing each to `insert` (a repeated key
@@ -361,34 +273,6 @@ fn decode_entries<K: Decode, V: Decode>(
         insert(k, v);
     }
     Ok(())
-}
-
-/// Any map from a Python `dict`.
-fn map_from_value<K: Decode, V: Decode, M: FromIterator<(K, V)>>(v: Value) -> Result<M> {
-    convert::dict_entries(v)?
-        .into_iter()
-        .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
-        .collect()
-}
-
-/// A map as a Python `dict`, in the map's iteration order.
-fn map_to_value<'a, K, V>(map: impl IntoIterator<Item = (&'a K, &'a V)>) -> Result<Value>
-where
-    K: Encode + 'a,
-    V: Encode + 'a,
-{
-    map.into_iter()
-        .map(|(k, v)| Ok((k.to_value()?, v.to_value()?)))
-        .collect::<Result<Vec<_>>>()
-        .map(Value::Dict)
-}
-
-/// A set as a Python `set`, in the set's iteration order.
-fn set_to_value<'a, T: Encode + 'a>(set: impl IntoIterator<Item = &'a T>) -> Result<Value> {
-    set.into_iter()
-        .map(Encode::to_value)
-        .collect::<Result<Vec<_>>>()
-        .map(Value::Set)
 }
 
 /// A repeated key keeps the last value, as bincode 2 does.
@@ -412,10 +296,6 @@ where
         })?;
         Ok(map)
     }
-
-    fn from_value(v: Value) -> Result<Self> {
-        map_from_value(v)
-    }
 }
 
 impl<T: Encode> Encode for BTreeSet<T> {
@@ -428,10 +308,6 @@ impl<T: Encode> Encode for BTreeSet<T> {
         for item in self {
             item.encode(out);
         }
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        set_to_value(self)
     }
 }
 
@@ -451,13 +327,6 @@ impl<T: Decode + Ord> Decode for BTreeSet<T> {
         }
         Ok(set)
     }
-
-    fn from_value(v: Value) -> Result<Self> {
-        convert::set_items(v)?
-            .into_iter()
-            .map(T::from_value)
-            .collect()
-    }
 }
 
 /// Elements are written in the set's iteration order, which for a `HashSet`
@@ -472,10 +341,6 @@ impl<T: Encode, S> Encode for HashSet<T, S> {
         for item in self {
             item.encode(out);
         }
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        set_to_value(self)
     }
 }
 
@@ -499,13 +364,6 @@ where
         }
         Ok(set)
     }
-
-    fn from_value(v: Value) -> Result<Self> {
-        convert::set_items(v)?
-            .into_iter()
-            .map(T::from_value)
-            .collect()
-    }
 }
 
 // ---- Option and Result -------------------------------------------------------
@@ -525,14 +383,6 @@ impl<T: Encode> Encode for Option<T> {
             }
         }
     }
-
-    /// Python's `None`, or the value itself.
-    fn to_value(&self) -> Result<Value> {
-        match self {
-            None => Ok(Value::None),
-            Some(v) => v.to_value(),
-        }
-    }
 }
 
 impl<T: Decode> Decode for Option<T> {
@@ -545,13 +395,6 @@ impl<T: Decode> Decode for Option<T> {
             0 => Ok(None),
             1 => T::decode(d).map(Some),
             b => Err(Error::decode(format!("invalid Option tag {b}"))),
-        }
-    }
-
-    fn from_value(v: Value) -> Result<Option<T>> {
-        match v {
-            Value::None => Ok(None),
-            other => T::from_value(other).map(Some),
         }
     }
 }
@@ -575,14 +418,6 @@ impl<T: Encode, E: Encode> Encode for std::result::Result<T, E> {
             }
         }
     }
-
-    /// `Ok(v)` is `v`; `Err(e)` is the exception object `Exception(e)`.
-    fn to_value(&self) -> Result<Value> {
-        match self {
-            Ok(v) => v.to_value(),
-            Err(e) => Ok(convert::error_object(e.to_value()?)),
-        }
-    }
 }
 
 impl<T: Decode, E: Decode> Decode for std::result::Result<T, E> {
@@ -595,15 +430,6 @@ impl<T: Decode, E: Decode> Decode for std::result::Result<T, E> {
             0 => T::decode(d).map(Ok),
             1 => E::decode(d).map(Err),
             n => Err(Error::decode(format!("invalid Result variant {n}"))),
-        }
-    }
-
-    /// An exception object is an `Err` of its argument (or of the tuple of
-    /// its arguments, if it has other than one); anything else is an `Ok`.
-    fn from_value(v: Value) -> Result<std::result::Result<T, E>> {
-        match convert::error_payload(v) {
-            Ok(payload) => E::from_value(payload).map(Err),
-            Err(v) => T::from_value(v).map(Ok),
         }
     }
 }
@@ -620,14 +446,6 @@ macro_rules! pointer_encode {
 
             fn encode(&self, out: &mut Vec<u8>) {
                 (**self).encode(out);
-            }
-
-            fn to_value(&self) -> Result<Value> {
-                (**self).to_value()
-            }
-
-            fn to_args(&self) -> Result<Vec<Value>> {
-                (**self).to_args()
             }
         }
     )*};
@@ -647,14 +465,6 @@ macro_rules! pointer_decode {
                 d.charge(std::mem::size_of::<T>())?;
                 T::decode(d).map($ptr::new)
             }
-
-            fn from_value(v: Value) -> Result<$ptr<T>> {
-                T::from_value(v).map($ptr::new)
-            }
-
-            fn from_args(args: Vec<Value>) -> Result<$ptr<T>> {
-                T::from_args(args).map($ptr::new)
-            }
         }
     )*};
 }
@@ -671,14 +481,6 @@ impl<T: Encode + ToOwned + ?Sized> Encode for Cow<'_, T> {
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        (**self).to_value()
-    }
-
-    fn to_args(&self) -> Result<Vec<Value>> {
-        (**self).to_args()
-    }
 }
 
 /// Always decodes to [`Cow::Owned`].
@@ -693,21 +495,13 @@ where
     fn decode(d: &mut Decoder<'_>) -> Result<Self> {
         T::Owned::decode(d).map(Cow::Owned)
     }
-
-    fn from_value(v: Value) -> Result<Self> {
-        T::Owned::from_value(v).map(Cow::Owned)
-    }
 }
 
 // ---- tuples ----------------------------------------------------------------
 
 macro_rules! tuple {
     ($($name:ident)+) => {
-        tuple!(@impl [$($name)+] {});
-    };
-    (@impl [$($name:ident)+] { $($decode_extra:tt)* }) => {
-        /// The fields in order, with nothing between them. In Python, a
-        /// `tuple`; as call arguments, one positional argument per field.
+        /// The fields in order, with nothing between them.
         impl<$($name: Encode),+> Encode for ($($name,)+) {
             fn shape() -> Shape {
                 Shape::tuple(vec![$($name::shape()),+])
@@ -718,19 +512,8 @@ macro_rules! tuple {
                 let ($($name,)+) = self;
                 $($name.encode(out);)+
             }
-
-            fn to_value(&self) -> Result<Value> {
-                self.to_args().map(Value::Tuple)
-            }
-
-            fn to_args(&self) -> Result<Vec<Value>> {
-                #[allow(non_snake_case)]
-                let ($($name,)+) = self;
-                Ok(vec![$($name.to_value()?),+])
-            }
         }
 
-        /// From a Python `tuple` (or `list`) of exactly as many elements.
         impl<$($name: Decode),+> Decode for ($($name,)+) {
             fn shape() -> Shape {
                 Shape::tuple(vec![$($name::shape()),+])
@@ -739,29 +522,11 @@ macro_rules! tuple {
             fn decode(d: &mut Decoder<'_>) -> Result<Self> {
                 Ok(($($name::decode(d)?,)+))
             }
-
-            fn from_value(v: Value) -> Result<Self> {
-                const LEN: usize = [$(stringify!($name)),+].len();
-                let mut fields = convert::tuple_fields(v, LEN)?.into_iter();
-                Ok(($(
-                    <$name as Decode>::from_value(fields.next().unwrap_or(Value::None))?,
-                )+))
-            }
-
-            $($decode_extra)*
         }
     };
 }
 
-// A one-field tuple is how a one-argument handler receives its argument:
-// from a call with one positional argument, the field is that argument.
-tuple!(@impl [A] {
-    fn from_args(args: Vec<Value>) -> Result<Self> {
-        // `A` may itself be a one-field tuple (the `service!` macro's
-        // one-argument methods): let it bind the arguments the same way.
-        A::from_args(args).map(|a| (a,))
-    }
-});
+tuple!(A);
 tuple!(A B);
 tuple!(A B C);
 tuple!(A B C D);

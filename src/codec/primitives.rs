@@ -7,8 +7,7 @@ use std::time::Duration;
 use super::varint::{write_varint_u128, zigzag_decode, zigzag_encode};
 use super::write_varint_u64;
 use super::{Decode, Decoder, Encode, Shape};
-use crate::pickle::convert;
-use crate::{Error, Result, Value};
+use crate::{Error, Result};
 
 impl Encode for u8 {
     fn shape() -> Shape {
@@ -21,15 +20,6 @@ impl Encode for u8 {
 
     fn encode_slice(items: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(items);
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::from(*self))
-    }
-
-    /// A byte slice is Python `bytes`.
-    fn slice_to_value(items: &[u8]) -> Result<Value> {
-        Ok(Value::Bytes(items.to_vec()))
     }
 }
 
@@ -49,15 +39,6 @@ impl Decode for u8 {
     fn decode_array<const N: usize>(d: &mut Decoder<'_>) -> Result<[u8; N]> {
         d.read_array()
     }
-
-    fn from_value(v: Value) -> Result<u8> {
-        convert::to_int(v)
-    }
-
-    /// A `Vec<u8>` reads Python `bytes` (or a list or tuple of ints).
-    fn vec_from_value(v: Value) -> Result<Vec<u8>> {
-        convert::bytes(v)
-    }
 }
 
 impl Encode for i8 {
@@ -67,10 +48,6 @@ impl Encode for i8 {
 
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::from(*self))
     }
 }
 
@@ -82,10 +59,6 @@ impl Decode for i8 {
     fn decode(d: &mut Decoder<'_>) -> Result<i8> {
         Ok(i8::from_le_bytes(d.read_array()?))
     }
-
-    fn from_value(v: Value) -> Result<i8> {
-        convert::to_int(v)
-    }
 }
 
 impl Encode for bool {
@@ -95,10 +68,6 @@ impl Encode for bool {
 
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
-    }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::Bool(*self))
     }
 }
 
@@ -114,13 +83,6 @@ impl Decode for bool {
             b => Err(Error::decode(format!("invalid bool byte {b}"))),
         }
     }
-
-    fn from_value(v: Value) -> Result<bool> {
-        match v {
-            Value::Bool(b) => Ok(b),
-            other => Err(convert::mismatch("a bool", &other)),
-        }
-    }
 }
 
 macro_rules! unsigned_varint {
@@ -133,10 +95,6 @@ macro_rules! unsigned_varint {
             fn encode(&self, out: &mut Vec<u8>) {
                 write_varint_u64(out, u64::from(*self));
             }
-
-            fn to_value(&self) -> Result<Value> {
-                Ok(Value::from(*self))
-            }
         }
 
         impl Decode for $ty {
@@ -146,10 +104,6 @@ macro_rules! unsigned_varint {
 
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 d.$read()
-            }
-
-            fn from_value(v: Value) -> Result<$ty> {
-                convert::to_int(v)
             }
         }
     )*};
@@ -165,10 +119,6 @@ impl Encode for u128 {
     fn encode(&self, out: &mut Vec<u8>) {
         write_varint_u128(out, *self);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::from(*self))
-    }
 }
 
 impl Decode for u128 {
@@ -178,10 +128,6 @@ impl Decode for u128 {
 
     fn decode(d: &mut Decoder<'_>) -> Result<u128> {
         d.read_varint_u128()
-    }
-
-    fn from_value(v: Value) -> Result<u128> {
-        convert::to_u128(v, "u128")
     }
 }
 
@@ -196,10 +142,6 @@ impl Encode for usize {
         // one would be saturated rather than panic.
         write_varint_u64(out, u64::try_from(*self).unwrap_or(u64::MAX));
     }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::from(*self))
-    }
 }
 
 /// A `usize` is read as a `u64`; a value that does not fit this platform's
@@ -212,10 +154,6 @@ impl Decode for usize {
     fn decode(d: &mut Decoder<'_>) -> Result<usize> {
         let v = d.read_varint_u64()?;
         usize::try_from(v).map_err(|_| Error::decode(format!("{v} does not fit a usize")))
-    }
-
-    fn from_value(v: Value) -> Result<usize> {
-        convert::to_int(v)
     }
 }
 
@@ -232,10 +170,6 @@ macro_rules! signed_varint {
                 // fixed-width zigzag does.
                 write_varint_u128(out, zigzag_encode(i128::from(*self)));
             }
-
-            fn to_value(&self) -> Result<Value> {
-                Ok(Value::from(*self))
-            }
         }
 
         impl Decode for $ty {
@@ -248,10 +182,6 @@ macro_rules! signed_varint {
                 <$ty>::try_from(zigzag_decode(u128::from(n))).map_err(|_| {
                     Error::decode(concat!("zigzag value out of range for ", stringify!($ty)))
                 })
-            }
-
-            fn from_value(v: Value) -> Result<$ty> {
-                convert::to_int(v)
             }
         }
     )*};
@@ -270,10 +200,6 @@ impl Encode for isize {
         let v = i64::try_from(*self).unwrap_or(if *self < 0 { i64::MIN } else { i64::MAX });
         v.encode(out);
     }
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::from(*self))
-    }
 }
 
 /// An `isize` is read as an `i64`; a value that does not fit this platform's
@@ -287,14 +213,10 @@ impl Decode for isize {
         let v = i64::decode(d)?;
         isize::try_from(v).map_err(|_| Error::decode(format!("{v} does not fit an isize")))
     }
-
-    fn from_value(v: Value) -> Result<isize> {
-        convert::to_int(v)
-    }
 }
 
 macro_rules! float {
-    ($($ty:ty => $shape:expr, $from_value:path),* $(,)?) => {$(
+    ($($ty:ty => $shape:expr),* $(,)?) => {$(
         impl Encode for $ty {
             fn shape() -> Shape {
                 $shape
@@ -302,10 +224,6 @@ macro_rules! float {
 
             fn encode(&self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
-            }
-
-            fn to_value(&self) -> Result<Value> {
-                Ok(Value::from(*self))
             }
         }
 
@@ -317,15 +235,11 @@ macro_rules! float {
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 Ok(<$ty>::from_le_bytes(d.read_array()?))
             }
-
-            fn from_value(v: Value) -> Result<$ty> {
-                $from_value(v)
-            }
         }
     )*};
 }
 
-float!(f32 => Shape::F32, convert::to_f32, f64 => Shape::F64, convert::to_f64);
+float!(f32 => Shape::F32, f64 => Shape::F64);
 
 /// A `char` is its UTF-8 encoding, one to four bytes, with no length prefix.
 impl Encode for char {
@@ -336,11 +250,6 @@ impl Encode for char {
     fn encode(&self, out: &mut Vec<u8>) {
         let mut buf = [0; 4];
         out.extend_from_slice(self.encode_utf8(&mut buf).as_bytes());
-    }
-
-    /// A `str` of one character.
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::Str(self.to_string()))
     }
 }
 
@@ -381,40 +290,18 @@ impl Decode for char {
             .and_then(|s| s.chars().next())
             .ok_or_else(|| Error::decode(format!("invalid UTF-8 sequence {seq:02x?} in char")))
     }
-
-    fn from_value(v: Value) -> Result<char> {
-        let Value::Str(s) = v else {
-            return Err(convert::mismatch("a str of one character", &v));
-        };
-        let mut chars = s.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => Ok(c),
-            _ => Err(Error::decode(format!(
-                "expected a str of one character, got one of {}",
-                s.chars().count()
-            ))),
-        }
-    }
 }
 
-/// Python's `None`; as call arguments, no arguments at all.
+/// Nothing: no bytes. As a handler's arguments, no arguments at all.
 impl Encode for () {
     fn shape() -> Shape {
         Shape::Tuple(Vec::new())
     }
 
     fn encode(&self, _out: &mut Vec<u8>) {}
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::None)
-    }
-
-    fn to_args(&self) -> Result<Vec<Value>> {
-        Ok(Vec::new())
-    }
 }
 
-/// From Python's `None` or the empty tuple (a call without arguments).
+/// Nothing to read.
 impl Decode for () {
     fn shape() -> Shape {
         Shape::Tuple(Vec::new())
@@ -422,14 +309,6 @@ impl Decode for () {
 
     fn decode(_d: &mut Decoder<'_>) -> Result<()> {
         Ok(())
-    }
-
-    fn from_value(v: Value) -> Result<()> {
-        match v {
-            Value::None => Ok(()),
-            Value::Tuple(items) if items.is_empty() => Ok(()),
-            other => Err(convert::mismatch("None", &other)),
-        }
     }
 }
 
@@ -439,10 +318,6 @@ impl<T: ?Sized> Encode for PhantomData<T> {
     }
 
     fn encode(&self, _out: &mut Vec<u8>) {}
-
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::None)
-    }
 }
 
 impl<T: ?Sized> Decode for PhantomData<T> {
@@ -452,13 +327,6 @@ impl<T: ?Sized> Decode for PhantomData<T> {
 
     fn decode(_d: &mut Decoder<'_>) -> Result<PhantomData<T>> {
         Ok(PhantomData)
-    }
-
-    fn from_value(v: Value) -> Result<PhantomData<T>> {
-        match v {
-            Value::None => Ok(PhantomData),
-            other => Err(convert::mismatch("None", &other)),
-        }
     }
 }
 
@@ -471,12 +339,6 @@ impl Encode for Duration {
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_secs().encode(out);
         self.subsec_nanos().encode(out);
-    }
-
-    /// A `float` of seconds (nanoseconds beyond a double's precision are
-    /// rounded).
-    fn to_value(&self) -> Result<Value> {
-        Ok(Value::Float(self.as_secs_f64()))
     }
 }
 
@@ -495,11 +357,5 @@ impl Decode for Duration {
             .checked_add(u64::from(nanos / NANOS_PER_SEC))
             .ok_or_else(|| Error::decode("duration overflows u64 seconds"))?;
         Ok(Duration::new(secs, nanos % NANOS_PER_SEC))
-    }
-
-    fn from_value(v: Value) -> Result<Duration> {
-        let secs = convert::to_f64(v)?;
-        Duration::try_from_secs_f64(secs)
-            .map_err(|e| Error::decode(format!("{secs} seconds is not a valid duration: {e}")))
     }
 }

@@ -15,6 +15,8 @@ use crate::crypto::fill_random;
 use crate::error::{Error, RemoteKind, Result};
 use crate::frame::{self, FrameReader};
 use crate::pickle::{Value, from_pickle, to_pickle};
+
+use super::shaped::{from_value, to_args};
 use crate::stream::{Deadline, Stream};
 
 /// The pickle protocol of our requests: what Python's own clients send.
@@ -154,7 +156,7 @@ impl PyManager {
     /// refuses the typeid or the callable raises ([`Error::Remote`], with
     /// Python's traceback as the message); an I/O or protocol error.
     pub fn create(&self, typeid: &str, args: impl Encode) -> Result<PyProxy> {
-        self.create_values(typeid, args.to_args()?)
+        self.create_values(typeid, to_args(&args)?)
     }
 
     /// [`create`](PyManager::create) with the arguments as Python values.
@@ -505,7 +507,7 @@ impl PyProxy {
     /// [`RemoteKind::Handler`], with the exception's repr), is not exposed
     /// ([`RemoteKind::NoSuchMethod`]), or an I/O or protocol error.
     pub fn call(&self, method: &str, args: impl Encode) -> Result<Value> {
-        self.call_values(method, args.to_args()?)
+        self.call_values(method, to_args(&args)?)
     }
 
     /// [`call`](PyProxy::call) with the arguments as Python values.
@@ -532,7 +534,7 @@ impl PyProxy {
     /// As [`call`](PyProxy::call), or [`Error::Decode`] if the result does
     /// not convert to `R`.
     pub fn call_as<R: Decode>(&self, method: &str, args: impl Encode) -> Result<R> {
-        R::from_value(self.call(method, args)?)
+        from_value(&self.call(method, args)?)
     }
 
     /// Calls a method whose result the server shares as a proxy
@@ -544,7 +546,7 @@ impl PyProxy {
     pub fn call_proxy(&self, method: &str, args: impl Encode) -> Result<PyProxy> {
         match self
             .manager
-            .method_call(&self.id, method, args.to_args()?)?
+            .method_call(&self.id, method, to_args(&args)?)?
         {
             Answer::Proxy {
                 typeid,
@@ -583,7 +585,7 @@ impl PyProxy {
     /// # Errors
     /// As [`value`](PyProxy::value), or [`Error::Decode`].
     pub fn value_as<R: Decode>(&self) -> Result<R> {
-        R::from_value(self.value()?)
+        from_value(&self.value()?)
     }
 
     /// The object's `repr()`, computed by the server: what Python prints

@@ -175,13 +175,19 @@ impl PyErr {
         Value::exception(self.class, self.args.clone())
     }
 
+    /// The exception's text, as `str()` shows it, cut to
+    /// [`MESSAGE_CHARS`] characters.
+    pub(crate) fn line_text(&self) -> String {
+        match self.args.as_slice() {
+            [Value::Str(s)] if self.message => s.clone(),
+            _ => clip(self.to_value().python_str(), MESSAGE_CHARS),
+        }
+    }
+
     /// The last line of Python's traceback: `KeyError: 'a'`, cut to
     /// [`MESSAGE_CHARS`] characters after the class name.
     pub(crate) fn line(&self) -> String {
-        let text = match self.args.as_slice() {
-            [Value::Str(s)] if self.message => s.clone(),
-            _ => clip(self.to_value().python_str(), MESSAGE_CHARS),
-        };
+        let text = self.line_text();
         if text.is_empty() {
             self.class.to_owned()
         } else {

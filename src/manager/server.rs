@@ -12,11 +12,15 @@ use super::Host;
 use super::methods;
 use super::objects::{Referent, repr_prefix};
 use super::pyerr::{MESSAGE_CHARS, PyErr, QUOTE_CHARS, clip, clip_str, quote, traceback_text};
-use crate::error::{Error, Result};
+use super::shaped::{self, CallError};
+use crate::error::{Error, RemoteKind, Result};
 use crate::frame::{self, FrameReader};
-use crate::pickle::{Value, from_pickle, to_pickle, to_pickle_capped};
+use crate::pickle::{
+    Value, WORKING_MEMORY_ALLOWANCE, WORKING_MEMORY_FACTOR, from_pickle, to_pickle, to_pickle_capped,
+};
 use crate::stream::Stream;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// The pickle protocol of our replies: Python's default, which every
 /// Python 3.8+ client reads.
@@ -34,6 +38,12 @@ const PUBLIC: &[&str] = &[
     "number_of_objects",
     "shutdown",
 ];
+
+/// The library's own function listing every method with its signature as
+/// Python sees it, `[(name, "(key: str) -> Optional[int]"), ...]`: a server
+/// function (`dispatch(conn, None, "stdrpc.methods", ())`) and a typeid
+/// (`create("stdrpc.methods")`, a shared list).
+const METHODS: &str = "stdrpc.methods";
 
 /// A reply: `(kind, value)`.
 struct Reply {
@@ -116,18 +126,34 @@ pub(crate) fn serve(
     frames: &mut FrameReader,
     first: &[u8],
 ) -> Result<()> {
+    // Pickles take more working memory per byte than std-codec messages:
+    // the budget charges what the unpickler may use (its stated bound), and
+    // the frame's own bytes.
+    frames.set_charge(WORKING_MEMORY_FACTOR + 1, WORKING_MEMORY_ALLOWANCE);
     let mut session = Session {
         host,
         stream,
         serving_proxies: false,
     };
+    session.received(first.len());
     let mut next = session.handle(first)?;
     while next == Next::Read {
         let request = match frames.next(&mut &*stream) {
             Ok(Some(request)) => request,
             Ok(None) | Err(Error::ConnectionClosed | Error::Timeout) => return Ok(()),
+            // The budget had no room: the frame was skipped whole, so the
+            // connection is still in step and the client gets a MemoryError.
+            Err(Error::Remote {
+                kind: RemoteKind::Overloaded,
+                message,
+            }) => {
+                host.overloaded.fetch_add(1, Ordering::Relaxed);
+                session.refuse(&message)?;
+                continue;
+            }
             Err(e) => return Err(e),
         };
+        session.received(request.len());
         next = session.handle(request)?;
     }
     Ok(())
@@ -192,22 +218,36 @@ fn parse(bytes: &[u8]) -> Result<Request, PyErr> {
     })
 }
 
-/// Answers a Python request that is refused before it is decoded (too
-/// large for `Config::max_python_frame`, or for the server's memory budget)
-/// with `('#ERROR', MemoryError(message))`: the Python client raises
-/// `MemoryError(message)`, whether it was calling a server function or a
-/// proxy's method. Nothing of the request is looked at, so the connection
-/// stays in step if its frame was read (or skipped) whole.
-///
-/// # Errors
-/// Writing to the stream failed.
-pub(crate) fn refuse_request(stream: &Stream, message: &str) -> Result<()> {
-    let e = PyErr::memory_error(message);
-    let reply = Value::Tuple(vec!["#ERROR".into(), e.to_value()]);
-    frame::write(&mut &*stream, &to_pickle(&reply, PROTOCOL)).map_err(Error::from_io)
-}
-
 impl Session<'_, '_> {
+    /// Counts a request's frame in the server's traffic.
+    fn received(&self, len: usize) {
+        self.host
+            .bytes_in
+            .fetch_add(len as u64 + 4, Ordering::Relaxed);
+    }
+
+    /// Writes one reply frame and counts it.
+    fn write(&self, bytes: &[u8]) -> Result<()> {
+        frame::write(&mut &*self.stream, bytes).map_err(Error::from_io)?;
+        let header = if bytes.len() > i32::MAX as usize { 12 } else { 4 };
+        self.host
+            .bytes_out
+            .fetch_add((bytes.len() + header) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Answers a request that is refused before it is decoded (too large
+    /// for `Config::max_python_frame`, or for the server's memory budget)
+    /// with `('#ERROR', MemoryError(message))`: the Python client raises
+    /// `MemoryError(message)`, whether it was calling a server function or a
+    /// proxy's method. Nothing of the request is looked at, so the
+    /// connection stays in step if its frame was read (or skipped) whole.
+    fn refuse(&self, message: &str) -> Result<()> {
+        let e = PyErr::memory_error(message);
+        let reply = Value::Tuple(vec!["#ERROR".into(), e.to_value()]);
+        self.write(&to_pickle(&reply, PROTOCOL))
+    }
+
     fn handle(&mut self, bytes: &[u8]) -> Result<Next> {
         if bytes.len() > self.host.max_request {
             self.host.objects.count(false);
@@ -217,7 +257,7 @@ impl Session<'_, '_> {
                 bytes.len(),
                 self.host.max_request
             );
-            refuse_request(self.stream, &message)?;
+            self.refuse(&message)?;
             return Ok(Next::Read);
         }
         let request = match parse(bytes) {
@@ -270,7 +310,7 @@ impl Session<'_, '_> {
             None => (false, too_large(max)),
         };
         self.host.objects.count(ok);
-        frame::write(&mut &*self.stream, &bytes).map_err(Error::from_io)
+        self.write(&bytes)
     }
 
     /// Runs a server function. `Ok(None)` for the two that reply in their
@@ -280,6 +320,11 @@ impl Session<'_, '_> {
             method, args, kwds, ..
         } = request;
         let objects = self.host.objects;
+        if method == METHODS {
+            // Ours, not Python's: every method with its Python signature.
+            exact_args(METHODS, &args, 0)?;
+            return Ok(Some(shaped::signatures(self.host.registry)));
+        }
         if !PUBLIC.contains(&method.as_str()) {
             return Err(PyErr::new(
                 "AssertionError",
@@ -359,9 +404,16 @@ impl Session<'_, '_> {
         let args: Vec<Value> = args.collect();
         let n_args = args.len();
         let host = self.host;
-        let referent = match host.registry.dispatch_value(&typeid, args) {
+        if typeid == METHODS {
+            exact_args(METHODS, &args, 0)?;
+            let referent = Referent::Value(shaped::signatures(host.registry));
+            let exposed = exposed_tuple(&referent);
+            let ident = host.objects.insert(referent)?;
+            return Ok(Value::Tuple(vec![Value::Str(ident), exposed]));
+        }
+        let referent = match shaped::call(host.registry, &typeid, &typeid, &args) {
             Ok(value) => Referent::Value(value),
-            Err(f) if f.kind == crate::error::RemoteKind::NoSuchMethod => {
+            Err(CallError::NoSuchMethod) => {
                 let Some(methods) = host.objects.object_type(host.registry, &typeid) else {
                     return Err(PyErr::new(
                         "KeyError",
@@ -380,9 +432,10 @@ impl Session<'_, '_> {
                 }
                 Referent::Object { typeid, methods }
             }
-            Err(f) => {
-                let e = PyErr::from_failure(&f);
-                let message = clip(f.message, MESSAGE_CHARS);
+            // The text names the typeid already.
+            Err(CallError::Arguments(e)) => return Err(e),
+            Err(CallError::Failed(e)) => {
+                let message = clip(e.line_text(), MESSAGE_CHARS);
                 return Err(PyErr::new(
                     e.class,
                     format!("{}(): {message}", clip_str(&typeid, QUOTE_CHARS)),
@@ -469,9 +522,15 @@ impl Session<'_, '_> {
         if !kwds.is_empty() {
             return Reply::traceback(&unexpected_keywords(&name, kwds), &name);
         }
-        match self.host.registry.dispatch_value(&name, args) {
+        match shaped::call(self.host.registry, &name, method, &args) {
             Ok(value) => Reply::ok(value),
-            Err(f) => Reply::traceback(&PyErr::from_failure(&f), &name),
+            // Raised by the proxy as is, as a Python method's TypeError is.
+            Err(CallError::Arguments(e)) => Reply::error(&e),
+            Err(CallError::Failed(e)) => Reply::traceback(&e, &name),
+            Err(CallError::NoSuchMethod) => Reply::traceback(
+                &PyErr::new("KeyError", format!("no method named {}", quote(&name))),
+                &name,
+            ),
         }
     }
 }

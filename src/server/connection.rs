@@ -24,7 +24,12 @@ use crate::codec::Decoder;
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
+// The one place the core reaches the Python layer: a connection whose first
+// message is a pickle is handed to the manager (ARCHITECTURE.md, "the core
+// never imports the Python layer"). The server keeps the Python objects'
+// table through this alias, without naming the layer itself.
 use crate::manager;
+pub(crate) use crate::manager::Objects as PythonObjects;
 use crate::outbox::Outbox;
 use crate::stream::Stream;
 
@@ -43,10 +48,6 @@ const MAX_ERROR_MESSAGE: usize = 8192;
 /// (the codec's bound, [`crate::codec::DECODE_MEMORY_FACTOR`]).
 pub(super) const STDRPC_WORKING_MEMORY_FACTOR: usize = 2 + crate::codec::DECODE_MEMORY_FACTOR;
 
-/// The same for a stock Python client's pickled request. It stands for
-/// `pickle::WORKING_MEMORY_FACTOR`, the unpickler's stated bound, which the
-/// Python layer owns; the value here is the 64x bound that layer states.
-const PYTHON_WORKING_MEMORY_FACTOR: usize = 64;
 
 pub(super) struct Conn {
     pub(super) id: u64,
@@ -413,16 +414,12 @@ impl Conn {
             shutdown: &shutdown,
             max_frame: shared.config.max_frame,
             max_request: shared.config.max_python_frame as usize,
+            bytes_in: &shared.counters.bytes_in,
+            bytes_out: &shared.counters.bytes_out,
+            overloaded: &shared.counters.overloaded,
         };
         let ReaderRole { stream, frames, .. } = role;
-        frames.set_charge_factor(PYTHON_WORKING_MEMORY_FACTOR);
         match manager::serve(&host, stream, frames, first) {
-            Err(Error::Remote {
-                kind: RemoteKind::Overloaded,
-                ..
-            }) => {
-                shared.counters.overloaded.fetch_add(1, Ordering::Relaxed);
-            }
             Err(_) if !shared.stopping() => {
                 shared.counters.errors.fetch_add(1, Ordering::Relaxed);
             }

@@ -4,7 +4,8 @@
 use crate::client::{Client, Pending};
 use crate::codec::{Decode, Encode};
 use crate::error::Result;
-use crate::registry::Reply;
+use crate::registry::{Handler, Reply};
+use crate::server::Server;
 use crate::service::stub::Timeout;
 
 /// Holds when a trait method returning `Self` sends the client a `V`: a
@@ -24,6 +25,17 @@ impl<R: Reply> Returns<R::Value> for R {}
 /// an error points at the argument's type in the user's `service!`.
 #[inline(always)]
 pub fn argument<T: Decode>() {}
+
+/// Registers a `service!` method's handler with its parameters' names,
+/// which error texts and signatures for Python callers show.
+pub fn register<Args, H: Handler<Args>>(
+    server: &mut Server,
+    name: &str,
+    params: &'static [&'static str],
+    handler: H,
+) {
+    server.register_erased(name, handler.into_erased().with_params(params));
+}
 
 /// A waiting call of a stub method whose trait method returns `R`.
 ///

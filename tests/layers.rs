@@ -1,0 +1,173 @@
+//! The layering invariant of ARCHITECTURE.md: the RPC core never imports
+//! the Python layer (`src/pickle/`, `src/manager/`, and what the crate root
+//! re-exports of them). The Python layer builds on the core, guided by
+//! shapes; the core knows nothing of Python.
+//!
+//! The one wiring point is `src/server/connection.rs`, which hands a
+//! connection whose first message is a pickle to the manager (and keeps the
+//! Python objects' table type for the server under an alias): it may name
+//! the manager, never the pickle module.
+
+use std::path::{Path, PathBuf};
+
+/// The core's files and folders, relative to `src/`. A folder stands for
+/// every `.rs` file under it.
+const CORE: &[&str] = &[
+    "frame.rs",
+    "auth.rs",
+    "envelope.rs",
+    "codec.rs",
+    "codec",
+    "registry.rs",
+    "server.rs",
+    "server",
+    "client.rs",
+    "client",
+    "outbox.rs",
+    "stream.rs",
+    "pool.rs",
+    "config.rs",
+    // Built on the core and free of Python too.
+    "message.rs",
+    "message",
+    "service.rs",
+    "service",
+    "compat.rs",
+    "compat",
+];
+
+/// The single file allowed to name the manager: the wiring point.
+const WIRING_POINT: &str = "server/connection.rs";
+
+/// What the crate root re-exports of the Python layer.
+const PYTHON_NAMES: &[&str] = &[
+    "Value",
+    "Object",
+    "BigInt",
+    "PickleLimits",
+    "PyManager",
+    "PyProxy",
+    "from_pickle",
+    "from_pickle_with",
+    "to_pickle",
+];
+
+fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            rust_files(&entry, out);
+        }
+    } else if path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_owned());
+    }
+}
+
+/// The offending lines of one file: `(line number, text)`.
+fn python_imports(text: &str, may_name_manager: bool) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    // Inside a `use crate::{...}` group spanning lines.
+    let mut in_group = false;
+    for (i, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        let names_python = |s: &str| {
+            s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|word| PYTHON_NAMES.contains(&word))
+        };
+        let group_start = code.contains("use crate::{");
+        let bad = code.contains("pickle::")
+            || code.contains("crate::pickle")
+            || (!may_name_manager
+                && (code.contains("manager::") || code.contains("crate::manager")))
+            || PYTHON_NAMES
+                .iter()
+                .any(|n| code.contains(&format!("crate::{n}")))
+            || ((group_start || in_group) && names_python(code));
+        if group_start && !code.contains('}') {
+            in_group = true;
+        } else if in_group && code.contains('}') {
+            in_group = false;
+        }
+        if bad {
+            found.push((i + 1, line.trim().to_owned()));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_core_never_imports_the_python_layer() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for entry in CORE {
+        let path = src.join(entry);
+        assert!(path.exists(), "{} is listed but missing", path.display());
+        rust_files(&path, &mut files);
+    }
+    assert!(files.len() >= 20, "too few files scanned: {files:?}");
+    let mut offences = Vec::new();
+    let mut wiring_point_seen = false;
+    for file in &files {
+        let relative = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        let wiring = relative == WIRING_POINT;
+        if wiring {
+            wiring_point_seen = true;
+            assert!(
+                text.contains("use crate::manager;"),
+                "{WIRING_POINT} no longer wires the manager: update this test and ARCHITECTURE.md"
+            );
+        }
+        for (line, code) in python_imports(&text, wiring) {
+            offences.push(format!("src/{relative}:{line}: {code}"));
+        }
+    }
+    assert!(wiring_point_seen, "{WIRING_POINT} was not scanned");
+    assert!(
+        offences.is_empty(),
+        "the RPC core imports the Python layer (pickle/manager); convert through shapes in the Python layer instead:\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn the_scan_finds_what_it_looks_for() {
+    let bad = [
+        "use crate::pickle::Value;",
+        "use crate::manager;",
+        "let v = crate::Value::None;",
+        "use crate::{Error, Result, Value};",
+        "use crate::{\n    Error,\n    Value,\n};",
+        "    x.pickle::thing()",
+    ];
+    for text in bad {
+        assert!(
+            !python_imports(text, false).is_empty(),
+            "{text:?} not found"
+        );
+    }
+    let fine = [
+        "// use crate::pickle::Value;",
+        "/// See `crate::manager::serve`.",
+        "use crate::{Error, Result};",
+        "type Value = Self;",
+        "pub(crate) python_shutdown: bool,",
+    ];
+    for text in fine {
+        assert!(python_imports(text, false).is_empty(), "{text:?} flagged");
+    }
+    // The wiring point may name the manager, never the pickle module.
+    assert!(python_imports("use crate::manager;", true).is_empty());
+    assert!(!python_imports("use crate::pickle;", true).is_empty());
+}
