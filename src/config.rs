@@ -153,11 +153,12 @@ impl Config {
     /// fit waits up to [`budget_wait`](Config::budget_wait), then is read
     /// and dropped without being buffered and answered with
     /// [`RemoteKind::Overloaded`](crate::RemoteKind::Overloaded) (a Python
-    /// client's connection is closed). A request that needs more than the
+    /// client gets a `MemoryError`). A request that needs more than the
     /// whole budget is refused at once: raise the budget with
     /// [`max_frame`](Config::max_frame). The default admits six stdrpc
-    /// requests of the maximal 16 MiB frame at once (factor 10), or one
-    /// Python request of that size (factor 64).
+    /// requests of the maximal 16 MiB frame at once (factor 10); a Python
+    /// request, at most `max_python_frame` (1 MiB) by default, is charged
+    /// 73 times its length plus 2 MiB.
     pub fn memory_budget(mut self, bytes: usize) -> Config {
         self.memory_budget = bytes;
         self

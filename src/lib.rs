@@ -52,9 +52,8 @@ mod stream;
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
 pub use codec::{
-    Decode, Decoder, Encode, Fields, MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS, Shape, Signature, from_slice,
-    to_vec,
-    write_varint_u64,
+    Decode, Decoder, Encode, Fields, MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS, Shape, Signature,
+    from_slice, to_vec, write_varint_u64,
 };
 #[cfg(feature = "bincode")]
 pub use compat::Compat;

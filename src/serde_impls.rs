@@ -379,7 +379,10 @@ mod tests {
         let d: MapDeserializer<'_, _, ValueError> = MapDeserializer::new(twice.into_iter());
         assert!(Stats::deserialize(d).is_err());
         let all = Stats::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
-        assert_eq!(all.to_array(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+        assert_eq!(
+            all.to_array(),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        );
     }
 
     #[test]

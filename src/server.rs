@@ -315,9 +315,12 @@ pub struct Stats {
     /// not match the handler's (the handler did not run). Also counted in
     /// `errors`.
     pub signature_mismatches: u64,
-    /// Bytes received on authenticated connections.
+    /// Bytes received on authenticated connections, frame headers included
+    /// (stdrpc and stock Python clients alike); frames skipped unread for
+    /// lack of memory budget are not counted.
     pub bytes_in: u64,
-    /// Bytes sent on authenticated connections.
+    /// Bytes sent on authenticated connections, frame headers included
+    /// (stdrpc and stock Python clients alike).
     pub bytes_out: u64,
 }
 

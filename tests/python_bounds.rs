@@ -691,3 +691,55 @@ for name, arg in [("create", "t" * 200_000), ("decref", "i" * 200_000), ("create
     let _ = std::fs::remove_dir_all(&dir);
     running.shutdown().unwrap();
 }
+
+/// A Python request the server-wide memory budget cannot hold is answered
+/// with a `MemoryError` (its frame skipped unbuffered), the connection goes
+/// on, and `Stats` counts it and the connection's traffic both ways.
+#[test]
+fn python_requests_over_the_budget_get_a_memory_error() {
+    if child_role() {
+        return;
+    }
+    // A pickle is charged 73 bytes per byte plus 2 MiB: 64 KiB needs about
+    // 6.6 MiB, more than the whole budget, so it is refused at once; a
+    // short request needs a little over 2 MiB and fits.
+    let config = Config::default()
+        .memory_budget(4 << 20)
+        .budget_wait(Duration::ZERO);
+    let mut server = Server::with_config(KEY, config);
+    server.register("echo", |s: String| s);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+    let mut s = raw::authenticated(addr, KEY);
+    let echo = request(
+        b"N",
+        &short_str("create"),
+        &[&short_str("echo"), &short_str("hi")],
+        &[],
+    );
+    s.write_all(&raw::frame(&echo)).unwrap();
+    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
+    let big = request(b"N", &short_str("create"), &[&big_str(64 * 1024)], &[]);
+    s.write_all(&raw::frame(&big)).unwrap();
+    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let text = reply.to_string();
+    assert!(text.starts_with("('#ERROR', MemoryError("), "{text}");
+    assert!(text.contains("memory budget"), "{text}");
+    // The connection is still in step.
+    s.write_all(&raw::frame(&echo)).unwrap();
+    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
+    let stats = running.stats();
+    assert_eq!(stats.overloaded, 1, "{stats:?}");
+    // The two requests read whole, headers included; a frame skipped for
+    // the budget is not counted.
+    let read_in = 2 * (4 + echo.len());
+    assert!(
+        stats.bytes_in >= read_in as u64,
+        "{stats:?}, read {read_in}"
+    );
+    assert!(stats.bytes_out > 0, "{stats:?}");
+    drop(s);
+    running.shutdown().unwrap();
+}

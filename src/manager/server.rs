@@ -16,7 +16,8 @@ use super::shaped::{self, CallError};
 use crate::error::{Error, RemoteKind, Result};
 use crate::frame::{self, FrameReader};
 use crate::pickle::{
-    Value, WORKING_MEMORY_ALLOWANCE, WORKING_MEMORY_FACTOR, from_pickle, to_pickle, to_pickle_capped,
+    Value, WORKING_MEMORY_ALLOWANCE, WORKING_MEMORY_FACTOR, from_pickle, to_pickle,
+    to_pickle_capped,
 };
 use crate::stream::Stream;
 use std::sync::Arc;
@@ -229,7 +230,11 @@ impl Session<'_, '_> {
     /// Writes one reply frame and counts it.
     fn write(&self, bytes: &[u8]) -> Result<()> {
         frame::write(&mut &*self.stream, bytes).map_err(Error::from_io)?;
-        let header = if bytes.len() > i32::MAX as usize { 12 } else { 4 };
+        let header = if bytes.len() > i32::MAX as usize {
+            12
+        } else {
+            4
+        };
         self.host
             .bytes_out
             .fetch_add((bytes.len() + header) as u64, Ordering::Relaxed);

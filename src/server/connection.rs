@@ -48,7 +48,6 @@ const MAX_ERROR_MESSAGE: usize = 8192;
 /// (the codec's bound, [`crate::codec::DECODE_MEMORY_FACTOR`]).
 pub(super) const STDRPC_WORKING_MEMORY_FACTOR: usize = 2 + crate::codec::DECODE_MEMORY_FACTOR;
 
-
 pub(super) struct Conn {
     pub(super) id: u64,
     shared: Arc<Shared>,
