@@ -76,6 +76,10 @@ pub(crate) struct Host<'a> {
     pub(crate) shutdown: &'a (dyn Fn() + Sync),
     /// The largest frame accepted or sent.
     pub(crate) max_frame: usize,
+    /// Set when the server stops: the connection's reads end (see `stop.rs`).
+    pub(crate) stopping: &'a std::sync::atomic::AtomicBool,
+    /// How long the connection may be idle (`Config::idle_timeout`).
+    pub(crate) idle_timeout: Option<std::time::Duration>,
 }
 
 /// Serves one Python connection whose first request is `first`, until the

@@ -25,6 +25,7 @@ use crate::manager;
 use crate::pool::Pool;
 use crate::quickack;
 use crate::registry::{self, Handler, Registry};
+use crate::stop::Interrupt;
 use crate::stream::{Acceptor, Deadline, Stream};
 
 use connection::Conn;
@@ -371,8 +372,10 @@ impl Shared {
                 return;
             }
             // Reading stops; replies to calls already read still go out.
+            // Where the platform cannot wake a blocked read, the readers
+            // see `stopping` within `stop::POLL` instead (see stop.rs).
             for entry in conns.open.values() {
-                let _ = entry.stream.shutdown(Shutdown::Read);
+                entry.stream.interrupt();
             }
         }
         // Wake the accept loop, which is blocked in accept(). If this fails
@@ -491,7 +494,7 @@ fn refuse(stream: &Stream) {
 /// requests until the connection ends or a follower takes over the reading.
 fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     let config = &shared.config;
-    let mut deadline = Deadline::new(&stream, config.handshake_timeout);
+    let mut deadline = Deadline::new(&stream, config.handshake_timeout).stoppable(&shared.stopping);
     let authenticated = auth::server(&mut deadline, &shared.authkey, config.strict_auth).is_ok();
     // The connection's own read timeout (the idle timeout) replaces the
     // handshake deadline's; `Conn::new` sets the write timeout.

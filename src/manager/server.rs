@@ -15,6 +15,7 @@ use super::pyerr::{PyErr, traceback_text};
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameReader};
 use crate::pickle::{Value, from_pickle, to_pickle};
+use crate::stop::StopRead;
 use crate::stream::Stream;
 
 /// The pickle protocol of our replies: Python's default, which every
@@ -103,7 +104,8 @@ pub(crate) fn serve(
     };
     let mut next = session.handle(first)?;
     while next == Next::Read {
-        let request = match frames.next(&mut &*stream) {
+        let mut src = StopRead::new(stream, host.stopping, host.idle_timeout);
+        let request = match frames.next(&mut src) {
             Ok(Some(request)) => request,
             Ok(None) | Err(Error::ConnectionClosed | Error::Timeout) => return Ok(()),
             Err(e) => return Err(e),

@@ -24,6 +24,7 @@ use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
 use crate::manager;
 use crate::outbox::Outbox;
+use crate::stop::StopRead;
 use crate::stream::Stream;
 
 /// How long a handler runs inline before the reading moves to another thread.
@@ -266,7 +267,7 @@ impl Conn {
             }
         }
         let ReaderRole { stream, frames, .. } = role;
-        let mut src: &Stream = stream;
+        let mut src = StopRead::new(&**stream, &shared.stopping, shared.config.idle_timeout);
         let frame = loop {
             match frames.next(&mut src) {
                 Ok(Some(frame)) => break frame,
@@ -329,6 +330,8 @@ impl Conn {
             allow_shutdown: shared.config.python_shutdown,
             shutdown: &shutdown,
             max_frame: shared.config.max_frame,
+            stopping: &shared.stopping,
+            idle_timeout: shared.config.idle_timeout,
         };
         let ReaderRole { stream, frames, .. } = role;
         if manager::serve(&host, stream, frames, first).is_err() && !shared.stopping() {
