@@ -97,7 +97,7 @@ impl Interrupt for Stream {
 /// reader's to set.
 pub(crate) struct StopRead<'a, T: Interrupt + ?Sized> {
     inner: &'a T,
-    stop: &'a AtomicBool,
+    stop: Option<&'a AtomicBool>,
     limit: Option<Duration>,
 }
 
@@ -105,14 +105,36 @@ impl<'a, T: Interrupt + ?Sized> StopRead<'a, T> {
     /// A reader of `inner` that honours `stop`; `limit` is how long one read
     /// may wait for data (`None`: no limit).
     pub(crate) fn new(inner: &'a T, stop: &'a AtomicBool, limit: Option<Duration>) -> Self {
-        StopRead { inner, stop, limit }
+        StopRead {
+            inner,
+            stop: Some(stop),
+            limit,
+        }
+    }
+
+    /// A reader that nothing stops, whose reads time out after `limit`
+    /// without losing data where the transport cannot promise that of a
+    /// timed-out read (Winsock's `SO_RCVTIMEO`): the client's reads under a
+    /// call's deadline.
+    pub(crate) fn bounded(inner: &'a T, limit: Option<Duration>) -> Self {
+        StopRead {
+            inner,
+            stop: None,
+            limit,
+        }
     }
 
     /// Waits until data is there; `Ok(false)` when the stop was requested.
     fn wait(&self) -> io::Result<bool> {
         let until = self.limit.map(|t| Instant::now() + t);
+        // Without a stop to look for, one slice is the whole limit.
+        let most = if self.stop.is_some() {
+            POLL
+        } else {
+            Duration::MAX
+        };
         loop {
-            if self.stop.load(Ordering::Acquire) {
+            if self.stop.is_some_and(|s| s.load(Ordering::Acquire)) {
                 return Ok(false);
             }
             let slice = match until {
@@ -124,7 +146,7 @@ impl<'a, T: Interrupt + ?Sized> StopRead<'a, T> {
                             "no data within the read timeout",
                         ));
                     }
-                    left.min(POLL)
+                    left.min(most)
                 }
                 None => POLL,
             };
@@ -140,7 +162,9 @@ where
     for<'b> &'b T: Read,
 {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.inner.wakes_readers() && !self.wait()? {
+        // Nothing to stop and no limit: a plain blocking read loses nothing.
+        let plain = self.stop.is_none() && self.limit.is_none();
+        if !self.inner.wakes_readers() && !plain && !self.wait()? {
             return Ok(0);
         }
         let mut inner = self.inner;
