@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 WIN=x86_64-pc-windows-gnu
 MAC=x86_64-apple-darwin
 # Each test binary gets this long under Wine before it counts as hung.
-PER_TARGET_TIMEOUT=${PER_TARGET_TIMEOUT:-300}
+PER_TARGET_TIMEOUT=${PER_TARGET_TIMEOUT:-180}
 install=yes
 [ "${1:-}" = "--no-install" ] && install=no
 
@@ -37,17 +37,17 @@ skip() {
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # --- Tools -----------------------------------------------------------------
+mkdir -p target
 if ! have wine || ! have x86_64-w64-mingw32-gcc; then
     if [ "$install" = yes ] && have apt-get && [ "$(id -u)" = 0 ]; then
-        echo "== installing wine64 and gcc-mingw-w64-x86-64 (apt)"
-        { apt-get update && apt-get install -y --no-install-recommends \
-            wine64 gcc-mingw-w64-x86-64; } >target-apt.log 2>&1 ||
-            echo "windows-wine: apt-get failed (see target-apt.log)" >&2
+        echo "== installing wine, wine64 and gcc-mingw-w64-x86-64 (apt)"
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wine wine64 gcc-mingw-w64-x86-64; } \
+            >target/windows-wine-apt.log 2>&1 ||
+            echo "windows-wine: apt-get failed (see target/windows-wine-apt.log)" >&2
     fi
 fi
-have wine || skip "Wine is not installed and could not be (apt: wine64)"
+have wine || skip "Wine is not installed and could not be (apt: wine wine64)"
 have x86_64-w64-mingw32-gcc || skip "the MinGW-w64 cross compiler is missing (apt: gcc-mingw-w64-x86-64)"
-rm -f target-apt.log
 
 installed_targets=$(rustup target list --installed 2>/dev/null || true)
 for t in "$WIN" "$MAC"; do

@@ -242,6 +242,14 @@ mod tests {
             got.extend_from_slice(&buf[..n]);
         }
         assert_eq!(got, b"abc");
+        // The same without a stop flag (a client's read under a deadline).
+        let mut r = StopRead::bounded(&server, Some(POLL));
+        let err = r.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        (&client).write_all(b"d").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read(&mut buf).unwrap(), 1);
+        assert_eq!(buf[0], b'd');
         drop(client);
         assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
     }
