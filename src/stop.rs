@@ -9,8 +9,8 @@
 //! Winsock documentation makes no such promise for `shutdown(SD_RECEIVE)`,
 //! Wine's does not wake the read, and a later arriving byte would reset the
 //! connection and lose replies still unsent), the reader polls instead:
-//! [`StopRead`] waits for data in slices of at most [`POLL`], looking at the
-//! stop flag between slices, and only reads once data is there.
+//! [`StopRead`] waits for data in slices of at most [`POLL`], asking its stop
+//! condition between slices, and only reads once data is there.
 //!
 //! The wait does not consume anything: it is
 //! [`wait_readable`](Interrupt::wait_readable), a peek under a receive
@@ -26,12 +26,11 @@
 
 use std::io::{self, Read};
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::stream::Stream;
 
-/// The longest a reader waits between two looks at the stop flag when the
+/// The longest a reader waits between two looks at its stop condition when the
 /// transport cannot wake it: the bound on how long a stop waits for an idle
 /// connection on such a platform.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -87,8 +86,8 @@ impl Interrupt for Stream {
 }
 
 /// A reader over a transport that ends (as at the end of the stream) once
-/// `stop` is set, on every platform, and times out after `limit` without
-/// data.
+/// its stop condition holds, on every platform, and times out after `limit`
+/// without data.
 ///
 /// Where the transport wakes blocked readers, reads go straight through: the
 /// stop takes effect through [`Interrupt::interrupt`], and the timeout is the
@@ -97,14 +96,15 @@ impl Interrupt for Stream {
 /// reader's to set.
 pub(crate) struct StopRead<'a, T: Interrupt + ?Sized> {
     inner: &'a T,
-    stop: Option<&'a AtomicBool>,
+    stop: Option<&'a dyn Fn() -> bool>,
     limit: Option<Duration>,
 }
 
 impl<'a, T: Interrupt + ?Sized> StopRead<'a, T> {
-    /// A reader of `inner` that honours `stop`; `limit` is how long one read
-    /// may wait for data (`None`: no limit).
-    pub(crate) fn new(inner: &'a T, stop: &'a AtomicBool, limit: Option<Duration>) -> Self {
+    /// A reader of `inner` that ends once `stop` returns true (it is asked
+    /// between waits, where readers poll); `limit` is how long one read may
+    /// wait for data (`None`: no limit).
+    pub(crate) fn new(inner: &'a T, stop: &'a dyn Fn() -> bool, limit: Option<Duration>) -> Self {
         StopRead {
             inner,
             stop: Some(stop),
@@ -134,7 +134,7 @@ impl<'a, T: Interrupt + ?Sized> StopRead<'a, T> {
             Duration::MAX
         };
         loop {
-            if self.stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+            if self.stop.is_some_and(|stop| stop()) {
                 return Ok(false);
             }
             let slice = match until {
@@ -176,6 +176,7 @@ where
 mod tests {
     use std::io::Write;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
     use crate::address::Address;
@@ -216,7 +217,8 @@ mod tests {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             ready_tx.send(()).unwrap();
-            StopRead::new(&*s, &st, None).read(&mut [0u8; 8])
+            let stop = || st.load(Ordering::Acquire);
+            StopRead::new(&*s, &stop, None).read(&mut [0u8; 8])
         });
         ready_rx.recv().unwrap();
         stop.store(true, Ordering::Release);
@@ -228,7 +230,7 @@ mod tests {
     fn a_polled_reader_loses_nothing_across_slices() {
         let (client, server) = pair();
         let server = Polled(server);
-        let stop = AtomicBool::new(false);
+        let stop = || false;
         let mut r = StopRead::new(&server, &stop, Some(POLL * 3));
         // Nothing there: the limit passes after several slices.
         let err = r.read(&mut [0u8; 8]).unwrap_err();
@@ -267,7 +269,8 @@ mod tests {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             ready_tx.send(()).unwrap();
-            StopRead::new(&*s, &st, None).read(&mut [0u8; 8])
+            let stop = || st.load(Ordering::Acquire);
+            StopRead::new(&*s, &stop, None).read(&mut [0u8; 8])
         });
         ready_rx.recv().unwrap();
         stop.store(true, Ordering::Release);

@@ -8,7 +8,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 #[cfg(unix)]
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::address::Address;
@@ -285,7 +285,8 @@ impl Read for Deadline<'_> {
         if let Some(stop) = self.stop.filter(|_| !self.stream.wakes_readers()) {
             // The socket's read timeout is the poller's to set from here on.
             self.read_set = None;
-            return StopRead::new(self.stream, stop, Some(left)).read(buf);
+            let stop = || stop.load(Ordering::Acquire);
+            return StopRead::new(self.stream, &stop, Some(left)).read(buf);
         }
         if self.read_set.is_none_or(|t| left < t / 2) {
             self.stream.set_read_timeout(Some(left))?;

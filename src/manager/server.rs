@@ -8,6 +8,8 @@
 //! the client closes it. Python closes a connection after one server
 //! function; we go on reading, which costs nothing and lets a client reuse it.
 
+use std::sync::atomic::Ordering;
+
 use super::Host;
 use super::methods;
 use super::objects::{Referent, repr_prefix};
@@ -104,7 +106,8 @@ pub(crate) fn serve(
     };
     let mut next = session.handle(first)?;
     while next == Next::Read {
-        let mut src = StopRead::new(stream, host.stopping, host.idle_timeout);
+        let stop = || host.stopping.load(Ordering::Acquire);
+        let mut src = StopRead::new(stream, &stop, host.idle_timeout);
         let request = match frames.next(&mut src) {
             Ok(Some(request)) => request,
             Ok(None) | Err(Error::ConnectionClosed | Error::Timeout) => return Ok(()),

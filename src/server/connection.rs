@@ -267,7 +267,10 @@ impl Conn {
             }
         }
         let ReaderRole { stream, frames, .. } = role;
-        let mut src = StopRead::new(&**stream, &shared.stopping, shared.config.idle_timeout);
+        // Reading ends when the server stops, and when a write has failed
+        // (where the outbox's shutdown cannot wake this read; see stop.rs).
+        let stop = || shared.stopping() || self.outbox.is_broken();
+        let mut src = StopRead::new(&**stream, &stop, shared.config.idle_timeout);
         let frame = loop {
             match frames.next(&mut src) {
                 Ok(Some(frame)) => break frame,
