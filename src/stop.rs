@@ -126,7 +126,8 @@ impl<'a, T: Interrupt + ?Sized> StopRead<'a, T> {
 
     /// Waits until data is there; `Ok(false)` when the stop was requested.
     fn wait(&self) -> io::Result<bool> {
-        let until = self.limit.map(|t| Instant::now() + t);
+        // A limit too far off to represent is no limit.
+        let until = self.limit.and_then(|t| Instant::now().checked_add(t));
         // Without a stop to look for, one slice is the whole limit.
         let most = if self.stop.is_some() {
             POLL
