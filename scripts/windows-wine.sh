@@ -118,7 +118,7 @@ targets=(
     "examples|--skip kv_store_and_stock_python_authenticate_to_each_other --skip the_posts_python_clients_run_against_the_example_servers"
     "faults|"
     "hostile_input|"
-    "idle_shutdown|"
+    "idle_shutdown|--skip shutdown_closes_an_idle_stock_python_proxy"
     "limits|"
     "message_macro|"
     "reconnect|"

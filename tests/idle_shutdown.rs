@@ -5,10 +5,12 @@
 //! socket is shut down from another thread; see `src/stop.rs` for how the
 //! server gets out of those reads instead.
 
+mod common;
 mod support;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -73,6 +75,66 @@ fn shutdown_closes_an_idle_python_protocol_peer() {
     let (rest, end) = raw::read_to_end(&mut peer);
     assert!(rest.is_empty(), "nothing more was asked for: {rest:?}");
     assert!(matches!(end, End::Eof | End::Reset));
+}
+
+/// Kills the Python process if the test ends early.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The issue's case with a real interpreter: a stock `BaseManager` proxy
+/// keeps its connection open, idle, until its process ends. (Not run for
+/// Windows: it needs CPython; the test above is the same on the wire.)
+#[test]
+fn shutdown_closes_an_idle_stock_python_proxy() {
+    let (_, python) = common::python::interpreters().remove(0);
+    let running = server(Config::default());
+    let port = addr(&running).port().to_string();
+    // `print(p)` asks the server for `str()` of the object over the proxy's
+    // own connection, which then stays open; stdin keeps the process alive.
+    let script = "import sys, signal\n\
+signal.alarm(120)\n\
+from multiprocessing.managers import BaseManager\n\
+BaseManager.register('ping')\n\
+m = BaseManager(address=('127.0.0.1', int(sys.argv[1])), authkey=b'k')\n\
+m.connect()\n\
+p = m.ping()\n\
+print(p, flush=True)\n\
+sys.stdin.read()\n";
+    let mut child = Killed(
+        Command::new(&python)
+            .args(["-c", script, &port])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(BOUND * 4).expect("python's first line");
+    assert_eq!(line.trim(), "1");
+    // Python closes the connections of `connect` and `create`; the proxy's
+    // stays.
+    support::sys::wait_until("only the proxy's connection is open", BOUND, || {
+        running.stats().open_connections == 1
+    });
+    let took = shutdown_within_bound(running);
+    println!("shutdown with an idle stock Python proxy took {took:?}");
+    // Closing stdin ends the script.
+    drop(child.0.stdin.take());
+    support::sys::wait_until("python exits", BOUND, || {
+        child.0.try_wait().ok().flatten().is_some()
+    });
 }
 
 #[test]
