@@ -434,6 +434,13 @@ impl Client {
         };
         if let Err(e) = sent {
             inner.replies.forget(id);
+            // A failed write leaves the connection unusable. Windows fails a
+            // send to a peer that has closed at once, where Linux fails only
+            // the read after it: either way the connection counts as closed
+            // from here, so waiting calls fail and reconnecting starts over.
+            if !matches!(e, Error::FrameTooLarge { .. }) {
+                inner.replies.close();
+            }
             return Err(e);
         }
         Ok((id, slot))

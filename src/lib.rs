@@ -47,6 +47,7 @@ mod registry;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod server;
+mod stop;
 mod stream;
 
 pub use address::{Address, ToAddress};

@@ -94,6 +94,10 @@ pub(crate) struct Host<'a> {
     pub(crate) bytes_out: &'a AtomicU64,
     /// Requests refused for lack of memory budget (`Stats::overloaded`).
     pub(crate) overloaded: &'a AtomicU64,
+    /// Set when the server stops: the connection's reads end (see `stop.rs`).
+    pub(crate) stopping: &'a std::sync::atomic::AtomicBool,
+    /// How long the connection may be idle (`Config::idle_timeout`).
+    pub(crate) idle_timeout: Option<std::time::Duration>,
 }
 
 /// Serves one Python connection whose first request is `first`, until the

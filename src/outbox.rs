@@ -263,6 +263,11 @@ impl Outbox {
     pub(crate) fn stream(&self) -> &Stream {
         &self.shared.stream
     }
+
+    /// A write failed (or the outbox was closed): the connection is unusable.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.shared.lock().broken
+    }
 }
 
 impl Drop for Outbox {

@@ -25,6 +25,7 @@ use crate::frame;
 use crate::pool::Pool;
 use crate::quickack;
 use crate::registry::{self, Handler, Registry};
+use crate::stop::Interrupt;
 use crate::stream::{Acceptor, Deadline, Stream};
 
 use connection::{Conn, PythonObjects};
@@ -432,8 +433,10 @@ impl Shared {
                 return;
             }
             // Reading stops; replies to calls already read still go out.
+            // Where the platform cannot wake a blocked read, the readers
+            // see `stopping` within `stop::POLL` instead (see stop.rs).
             for entry in conns.open.values() {
-                let _ = entry.stream.shutdown(Shutdown::Read);
+                entry.stream.interrupt();
             }
         }
         // Wake the accept loop, which is blocked in accept(). If this fails
@@ -567,7 +570,7 @@ fn refuse(stream: &Stream) {
 /// requests until the connection ends or a follower takes over the reading.
 fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     let config = &shared.config;
-    let mut deadline = Deadline::new(&stream, config.handshake_timeout);
+    let mut deadline = Deadline::new(&stream, config.handshake_timeout).stoppable(&shared.stopping);
     // As soon as the peer has proved the key it leaves the handshake set
     // (it can no longer be evicted) and takes an authenticated slot, if one
     // is free; its own challenge to us follows.

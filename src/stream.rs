@@ -8,10 +8,12 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 #[cfg(unix)]
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::address::{Address, lowercase_first};
 use crate::error::Context;
+use crate::stop::{Interrupt, StopRead};
 
 /// The addresses tried, for error messages: `127.0.0.1:1`, or
 /// `[::1]:1 or 127.0.0.1:1` when a name resolved to several.
@@ -121,6 +123,18 @@ impl Stream {
             Stream::Tcp(s) => s.set_read_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Reads without consuming (TCP). A Unix socket cannot peek with
+    /// stable std; it reports one byte without looking, which is right for
+    /// its only user, [`crate::stop`], since Unix sockets wake blocked
+    /// readers and are never polled.
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.peek(buf),
+            #[cfg(unix)]
+            Stream::Unix(_) => Ok(buf.len().min(1)),
         }
     }
 
@@ -283,6 +297,8 @@ pub(crate) struct Deadline<'a> {
     stream: &'a Stream,
     until: Instant,
     read_set: Option<Duration>,
+    /// Ends the reads (as at the end of the stream) once set.
+    stop: Option<&'a AtomicBool>,
 }
 
 impl<'a> Deadline<'a> {
@@ -291,7 +307,15 @@ impl<'a> Deadline<'a> {
             stream,
             until: Instant::now() + timeout,
             read_set: None,
+            stop: None,
         }
+    }
+
+    /// Makes the reads end once `stop` is set, also where the platform
+    /// cannot wake a blocked read (see [`crate::stop`]).
+    pub(crate) fn stoppable(mut self, stop: &'a AtomicBool) -> Deadline<'a> {
+        self.stop = Some(stop);
+        self
     }
 
     /// The time left, or a timeout error once it is gone.
@@ -320,6 +344,12 @@ impl<'a> Deadline<'a> {
 impl Read for Deadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.remaining()?;
+        if let Some(stop) = self.stop.filter(|_| !self.stream.wakes_readers()) {
+            // The socket's read timeout is the poller's to set from here on.
+            self.read_set = None;
+            let stop = || stop.load(Ordering::Acquire);
+            return StopRead::new(self.stream, &stop, Some(left)).read(buf);
+        }
         if self.read_set.is_none_or(|t| left < t / 2) {
             self.stream.set_read_timeout(Some(left))?;
             self.read_set = Some(left);

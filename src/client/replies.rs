@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::envelope::Message;
 use crate::error::{Error, Result};
 use crate::frame::FrameReader;
+use crate::stop::StopRead;
 use crate::stream::Stream;
 
 /// The shared state of one connection's replies.
@@ -56,7 +57,8 @@ enum Background {
 struct ReaderRole {
     stream: Arc<Stream>,
     frames: FrameReader,
-    /// The read timeout currently set on the socket.
+    /// The read timeout currently set on the socket (where reads are
+    /// polled, see stop.rs, the limit each read waits for data).
     timeout: Option<Duration>,
 }
 
@@ -318,8 +320,15 @@ impl Replies {
 
     /// Reads one frame and delivers the reply in it.
     fn read_one(&self, role: &mut ReaderRole) -> Result<()> {
-        let ReaderRole { stream, frames, .. } = role;
-        let mut src: &Stream = stream;
+        let ReaderRole {
+            stream,
+            frames,
+            timeout,
+            ..
+        } = role;
+        // Where a timed-out read may lose data (Windows), wait for data
+        // first; see stop.rs.
+        let mut src = StopRead::bounded(&**stream, *timeout);
         let frame = frames.next(&mut src)?.ok_or(Error::ConnectionClosed)?;
         let (id, reply) = match Message::parse(frame)? {
             Message::Ok { id, result } => (id, Ok(result.to_vec())),

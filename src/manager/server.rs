@@ -8,6 +8,8 @@
 //! the client closes it. Python closes a connection after one server
 //! function; we go on reading, which costs nothing and lets a client reuse it.
 
+use std::sync::atomic::Ordering;
+
 use super::Host;
 use super::methods;
 use super::objects::{Referent, repr_prefix};
@@ -19,9 +21,9 @@ use crate::pickle::{
     Value, WORKING_MEMORY_ALLOWANCE, WORKING_MEMORY_FACTOR, from_pickle, to_pickle,
     to_pickle_capped,
 };
+use crate::stop::StopRead;
 use crate::stream::Stream;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// The pickle protocol of our replies: Python's default, which every
 /// Python 3.8+ client reads.
@@ -139,7 +141,9 @@ pub(crate) fn serve(
     session.received(first.len());
     let mut next = session.handle(first)?;
     while next == Next::Read {
-        let request = match frames.next(&mut &*stream) {
+        let stop = || host.stopping.load(Ordering::Acquire);
+        let mut src = StopRead::new(stream, &stop, host.idle_timeout);
+        let request = match frames.next(&mut src) {
             Ok(Some(request)) => request,
             Ok(None) | Err(Error::ConnectionClosed | Error::Timeout) => return Ok(()),
             // The budget had no room: the frame was skipped whole, so the

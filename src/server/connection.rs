@@ -31,6 +31,7 @@ use crate::frame::FrameReader;
 use crate::manager;
 pub(crate) use crate::manager::Objects as PythonObjects;
 use crate::outbox::Outbox;
+use crate::stop::StopRead;
 use crate::stream::Stream;
 
 /// How long a handler runs inline before the reading moves to another thread.
@@ -292,7 +293,10 @@ impl Conn {
             }
         }
         let ReaderRole { stream, frames, .. } = role;
-        let mut src: &Stream = stream;
+        // Reading ends when the server stops, and when a write has failed
+        // (where the outbox's shutdown cannot wake this read; see stop.rs).
+        let stop = || shared.stopping() || self.outbox.is_broken();
+        let mut src = StopRead::new(&**stream, &stop, shared.config.idle_timeout);
         let frame = loop {
             match frames.next(&mut src) {
                 Ok(Some(frame)) => break frame,
@@ -416,6 +420,8 @@ impl Conn {
             bytes_in: &shared.counters.bytes_in,
             bytes_out: &shared.counters.bytes_out,
             overloaded: &shared.counters.overloaded,
+            stopping: &shared.stopping,
+            idle_timeout: shared.config.idle_timeout,
         };
         let ReaderRole { stream, frames, .. } = role;
         match manager::serve(&host, stream, frames, first) {

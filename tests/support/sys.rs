@@ -5,8 +5,16 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// `Some` on Linux only. Under Wine a Windows build can read the host's
+/// `/proc/self`, but that is the Wine process (its own descriptors and
+/// threads included), not the figures these checks are about.
+fn linux_only() -> Option<()> {
+    cfg!(target_os = "linux").then_some(())
+}
+
 /// Resident set size in KiB (`VmRSS` of `/proc/self/status`).
 pub fn rss_kib() -> Option<u64> {
+    linux_only()?;
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -14,12 +22,14 @@ pub fn rss_kib() -> Option<u64> {
 
 /// Threads of this process (entries of `/proc/self/task`).
 pub fn threads() -> Option<usize> {
+    linux_only()?;
     Some(std::fs::read_dir("/proc/self/task").ok()?.count())
 }
 
 /// Open descriptors of this process (entries of `/proc/self/fd`, less the
 /// one `read_dir` itself holds while listing).
 pub fn fds() -> Option<usize> {
+    linux_only()?;
     Some(
         std::fs::read_dir("/proc/self/fd")
             .ok()?
@@ -30,6 +40,7 @@ pub fn fds() -> Option<usize> {
 
 /// The soft limit on open descriptors (`Max open files` of `/proc/self/limits`).
 pub fn fd_limit() -> Option<u64> {
+    linux_only()?;
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
@@ -115,6 +126,9 @@ pub fn quiet_threads() -> usize {
 /// The names of this process's threads (`/proc/self/task/*/comm`, at most
 /// 15 bytes each).
 pub fn thread_names() -> Vec<String> {
+    if linux_only().is_none() {
+        return Vec::new();
+    }
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
