@@ -39,7 +39,17 @@ const STEADY: usize = 4;
 /// A real client's connection counts as served if connect plus one call
 /// took at most this long (a SYN dropped by a full backlog costs 1 s).
 const SERVED_WITHIN: Duration = Duration::from_secs(3);
-const MEDIAN_WITHIN: Duration = Duration::from_millis(100);
+/// The median of those. On Windows a read blocked in the handshake cannot
+/// be woken, so each of the 256 handshaking threads polls its stop flag
+/// every 100 ms (src/stop.rs); under Wine, which serves every socket call
+/// through one wineserver process, the flood then measured a median of
+/// 140 ms (100% served, worst 480 ms). The 3 s bound holds everywhere; the
+/// 100 ms median is Linux's (and macOS's, where shutdown wakes the read).
+const MEDIAN_WITHIN: Duration = if cfg!(windows) {
+    Duration::from_millis(500)
+} else {
+    Duration::from_millis(100)
+};
 
 fn server() -> Running {
     // Default limits: 256 handshake slots, a 5 s handshake deadline.
