@@ -384,22 +384,20 @@ impl Client {
     /// server has answered every call in flight and closed the connection.
     ///
     /// Every notification sent before `close` has then run on the server.
-    /// Other clones of this client can no longer send.
-    ///
-    /// # Errors
-    /// None at present; the `Result` leaves room for reporting a failed flush.
-    pub fn close(self) -> Result<()> {
+    /// Other clones of this client can no longer send. Closing cannot fail:
+    /// a connection that broke is already closed, and the calls in flight on
+    /// it have their own errors.
+    pub fn close(self) {
         let inner = match &*self.link {
             Link::Fixed(inner) => Arc::clone(inner),
             Link::Reconnecting { current, .. } => Arc::clone(&lock(current)),
         };
         inner.shutdown_write();
         inner.replies.drain_to_end();
-        Ok(())
     }
 
     /// The largest frame this client sends or accepts.
-    pub fn max_frame(&self) -> usize {
+    pub fn frame_limit(&self) -> usize {
         match &*self.link {
             Link::Fixed(inner) => inner.max_frame,
             Link::Reconnecting { config, .. } => config.max_frame,

@@ -115,7 +115,7 @@ impl Server {
     ///
     /// # Errors
     /// The address does not resolve or cannot be bound.
-    pub fn bind(self, addr: impl ToAddress) -> Result<Bound> {
+    pub fn bind(self, addr: impl ToAddress) -> Result<BoundServer> {
         let acceptor = Acceptor::bind(&addr.to_addresses()?)?;
         let local = acceptor.local_addr()?;
         let wake = acceptor.wake_address()?;
@@ -146,7 +146,7 @@ impl Server {
             .name("stdrpc-watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || dog.run(&weak))?;
-        Ok(Bound {
+        Ok(BoundServer {
             shared,
             acceptor,
             local,
@@ -154,16 +154,16 @@ impl Server {
     }
 }
 
-/// A server whose socket is open; [`serve`](Bound::serve) or
-/// [`spawn`](Bound::spawn) it.
+/// A server whose socket is open; [`serve`](BoundServer::serve) or
+/// [`spawn`](BoundServer::spawn) it.
 #[derive(Debug)]
-pub struct Bound {
+pub struct BoundServer {
     shared: Arc<Shared>,
     acceptor: Acceptor,
     local: Address,
 }
 
-impl Bound {
+impl BoundServer {
     /// The address the socket is bound to (with the real port when port 0
     /// was asked for).
     pub fn local_addr(&self) -> &Address {
@@ -193,13 +193,13 @@ impl Bound {
     ///
     /// # Errors
     /// The thread could not be started.
-    pub fn spawn(self) -> Result<Running> {
+    pub fn spawn(self) -> Result<RunningServer> {
         let shared = Arc::clone(&self.shared);
         let acceptor = self.acceptor;
         let thread = std::thread::Builder::new()
             .name("stdrpc-accept".into())
             .spawn(move || accept_loop(&shared, acceptor))?;
-        Ok(Running {
+        Ok(RunningServer {
             shared: self.shared,
             local: self.local,
             thread: Some(thread),
@@ -209,16 +209,16 @@ impl Bound {
 
 /// A server running on background threads.
 ///
-/// Dropping it leaves the server running; call [`shutdown`](Running::shutdown)
-/// to stop it or [`join`](Running::join) to wait for someone else to.
+/// Dropping it leaves the server running; call [`shutdown`](RunningServer::shutdown)
+/// to stop it or [`join`](RunningServer::join) to wait for someone else to.
 #[derive(Debug)]
-pub struct Running {
+pub struct RunningServer {
     shared: Arc<Shared>,
     local: Address,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
-impl Running {
+impl RunningServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> &Address {
         &self.local
@@ -272,8 +272,8 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
-    /// Starts the shutdown and returns at once; [`Running::join`] or the end
-    /// of [`Bound::serve`] tells when it is complete.
+    /// Starts the shutdown and returns at once; [`RunningServer::join`] or the end
+    /// of [`BoundServer::serve`] tells when it is complete.
     pub fn shutdown(&self) {
         self.shared.begin_shutdown();
     }
