@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use crate::envelope::{self, Check};
 use crate::error::{Error, RemoteKind, Result};
 use crate::outbox::Outbox;
 use crate::stream::{Deadline, Stream};
+use crate::sync::lock;
 
 use replies::{Replies, Slot};
 
@@ -96,10 +97,6 @@ impl std::ops::Deref for InnerRef<'_> {
             InnerRef::Counted(inner) => inner,
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Inner {

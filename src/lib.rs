@@ -49,6 +49,7 @@ mod serde_impls;
 mod server;
 mod stop;
 mod stream;
+mod sync;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};

@@ -28,6 +28,7 @@ use crate::registry::{self, Handler, Registry};
 use crate::stop::Interrupt;
 use crate::stream::{Acceptor, Deadline, Stream};
 
+use crate::sync::{lock, wait};
 use connection::{Conn, PythonObjects};
 use watchdog::Watchdog;
 
@@ -358,14 +359,6 @@ struct Shared {
     wake: Address,
 }
 
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The open connections, so that shutdown and the watchdog can reach them.
 #[derive(Debug, Default)]
 struct Conns {
@@ -391,7 +384,7 @@ struct Entry {
 
 impl Shared {
     fn conns(&self) -> MutexGuard<'_, Conns> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conns)
     }
 
     fn stopping(&self) -> bool {
@@ -452,10 +445,7 @@ impl Shared {
         let mut conns = self.conns();
         while !conns.open.is_empty() {
             conns.waiting += 1;
-            conns = self
-                .conns_closed
-                .wait(conns)
-                .unwrap_or_else(|e| e.into_inner());
+            conns = wait(&self.conns_closed, conns);
             conns.waiting -= 1;
         }
         drop(conns);

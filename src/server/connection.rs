@@ -15,7 +15,7 @@
 
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use super::Shared;
@@ -33,6 +33,7 @@ pub(crate) use crate::manager::Objects as PythonObjects;
 use crate::outbox::Outbox;
 use crate::stop::StopRead;
 use crate::stream::Stream;
+use crate::sync::{Gauge, lock};
 
 /// How long a handler runs inline before the reading moves to another thread.
 pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
@@ -68,53 +69,11 @@ pub(super) struct Conn {
     notify_turn: Gauge,
 }
 
-/// A counter that threads can wait on. The common case, nobody waiting,
-/// costs one atomic operation: no lock, and no `futex` call for a
-/// notification nobody needs (std's condition variables make one per
-/// `notify` otherwise).
-#[derive(Default)]
-struct Gauge {
-    value: AtomicU64,
-    waiters: AtomicU64,
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-impl Gauge {
-    fn get(&self) -> u64 {
-        self.value.load(Ordering::SeqCst)
-    }
-
-    /// Blocks until `done` holds for the value.
-    fn wait_until(&self, done: impl Fn(u64) -> bool) {
-        if done(self.get()) {
-            return;
-        }
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        // Registering before the re-check pairs with `notify`'s order
-        // (change, then look for waiters): one of the two sees the other.
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        while !done(self.get()) {
-            guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
-        }
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn add(&self, n: u64) {
-        self.value.fetch_add(n, Ordering::SeqCst);
-        self.notify();
-    }
-
-    fn sub(&self, n: u64) {
-        self.value.fetch_sub(n, Ordering::SeqCst);
-        self.notify();
-    }
-
-    fn notify(&self) {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.changed.notify_all();
-        }
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,7 +202,7 @@ impl Conn {
     }
 
     fn reader(&self) -> MutexGuard<'_, ReaderRole> {
-        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.reader)
     }
 
     /// Reads and runs requests while this thread holds the reader role.
@@ -559,11 +518,7 @@ impl Conn {
     /// at its limit (back-pressure: meanwhile nobody reads it).
     fn acquire_in_flight(&self) {
         let max = self.shared.config.max_in_flight as u64;
-        loop {
-            if self.in_flight.value.fetch_add(1, Ordering::SeqCst) < max {
-                return;
-            }
-            self.in_flight.sub(1);
+        while !self.in_flight.add_one_below(max) {
             self.in_flight.wait_until(|v| v < max);
         }
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::connection::{Conn, HANDOFF_AFTER};
+use crate::sync::{self, lock, wait};
 
 const TICK: Duration = Duration::from_millis(1);
 
@@ -48,20 +49,20 @@ impl Watchdog {
         conn.runs.fetch_add(1, Ordering::Relaxed);
         conn.inline_since.store(self.now(), Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
-            let _guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = lock(&self.state);
             self.wake.notify_one();
         }
     }
 
     pub(super) fn stop(&self) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        *lock(&self.state) = true;
         self.wake.notify_all();
     }
 
     /// The watchdog thread's body; ends after [`stop`](Watchdog::stop) or
     /// once the server is gone.
     pub(super) fn run(&self, shared: &Weak<Shared>) {
-        let mut stopping = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stopping = lock(&self.state);
         let mut runs = 0;
         let mut last_active = Instant::now();
         loop {
@@ -78,11 +79,7 @@ impl Watchdog {
             runs = now_runs;
             if last_active.elapsed() < IDLE_AFTER {
                 drop(server);
-                stopping = self
-                    .wake
-                    .wait_timeout(stopping, TICK)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                stopping = sync::wait_timeout(&self.wake, stopping, TICK).0;
                 continue;
             }
             // Nothing runs inline: sleep until `watch` says otherwise. The
@@ -92,7 +89,7 @@ impl Watchdog {
             let (busy, _) = self.scan(&server);
             drop(server);
             if !busy {
-                stopping = self.wake.wait(stopping).unwrap_or_else(|e| e.into_inner());
+                stopping = wait(&self.wake, stopping);
             }
             self.sleeping.store(false, Ordering::SeqCst);
         }
