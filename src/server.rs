@@ -146,7 +146,7 @@ impl Server {
         std::thread::Builder::new()
             .name("stdrpc-watchdog".into())
             .stack_size(64 * 1024)
-            .spawn(move || dog.run(&weak))?;
+            .spawn(move || dog.run(|| weak.upgrade().map(|s| s.live_connections())))?;
         Ok(BoundServer {
             shared,
             acceptor,

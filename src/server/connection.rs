@@ -14,7 +14,7 @@
 //! whichever thread ends up running them.
 
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ use crate::outbox::Outbox;
 use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{Gauge, lock};
+
+use super::watchdog::Stamp;
 
 /// How long a handler runs inline before the reading moves to another thread.
 pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
@@ -58,13 +60,8 @@ pub(super) struct Conn {
     /// Handlers of this connection running now, and threads waiting for
     /// that number to change.
     in_flight: Gauge,
-    /// When the handler the last reader started inline began, in nanoseconds
-    /// since the server's epoch; 0 while no handler runs inline.
-    pub(super) inline_since: AtomicU64,
-    /// A follower has been requested for the current inline run.
-    pub(super) handed_off: AtomicBool,
-    /// How many requests have run inline (the watchdog's sign of activity).
-    pub(super) runs: AtomicU64,
+    /// What the watchdog knows of the handler running inline.
+    stamp: Stamp,
     /// The ticket of the next notification to run.
     notify_turn: Gauge,
 }
@@ -193,9 +190,7 @@ impl Conn {
                 done: false,
             }),
             in_flight: Gauge::default(),
-            inline_since: AtomicU64::new(0),
-            handed_off: AtomicBool::new(false),
-            runs: AtomicU64::new(0),
+            stamp: Stamp::default(),
             notify_turn: Gauge::default(),
             shared,
         })
@@ -433,14 +428,18 @@ impl Conn {
             // Never run inline: `serve` hands the connection to `serve_python`.
             Work::Python(_) => {}
         }
-        self.inline_since.store(0, Ordering::SeqCst);
+        self.stamp.clear();
         self.release_in_flight();
     }
 
     /// Tells the watchdog a handler starts running inline now.
-    fn watch(self: &Arc<Self>) {
-        self.handed_off.store(false, Ordering::Relaxed);
-        self.shared.watchdog.watch(self);
+    fn watch(&self) {
+        self.shared.watchdog.watch(&self.stamp);
+    }
+
+    /// What the watchdog knows of the handler running inline.
+    pub(super) fn stamp(&self) -> &Stamp {
+        &self.stamp
     }
 
     fn run_call(&self, id: u64, method: &str, check: Check, args: &[u8], reply: &mut Vec<u8>) {
