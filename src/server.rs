@@ -29,7 +29,7 @@ use crate::stop::Interrupt;
 use crate::stream::{Acceptor, Deadline, Stream};
 
 use crate::sync::{lock, wait};
-use connection::{Conn, PythonObjects};
+use connection::{Conn, Host, PythonObjects};
 use watchdog::Watchdog;
 
 /// A server under construction: an authkey, limits, and registered methods.
@@ -326,6 +326,7 @@ pub struct Stats {
     pub bytes_out: u64,
 }
 
+/// The counters behind [`Stats`]; connections count their own events here.
 #[derive(Debug, Default)]
 struct Counters {
     accepted: AtomicU64,
@@ -359,6 +360,48 @@ struct Shared {
     wake: Address,
 }
 
+impl Host for Shared {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn stopping_flag(&self) -> &AtomicBool {
+        &self.stopping
+    }
+
+    fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    fn handler_pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn connection_closed(&self, id: u64) {
+        Shared::connection_closed(self, id);
+    }
+
+    fn begin_shutdown(&self) {
+        Shared::begin_shutdown(self);
+    }
+
+    fn python_objects(&self) -> &PythonObjects {
+        &self.objects
+    }
+}
+
 /// The open connections, so that shutdown and the watchdog can reach them.
 #[derive(Debug, Default)]
 struct Conns {
@@ -385,10 +428,6 @@ struct Entry {
 impl Shared {
     fn conns(&self) -> MutexGuard<'_, Conns> {
         lock(&self.conns)
-    }
-
-    fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
     }
 
     fn stats(&self) -> Stats {
@@ -605,7 +644,7 @@ fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     // A stock Python client's first request would otherwise wait ~40 ms for
     // our delayed acknowledgement of its #WELCOME# (see quickack.rs).
     quickack::enable(&stream);
-    let conn = match Conn::new(id, Arc::clone(shared), stream) {
+    let conn = match Conn::new(id, Arc::clone(shared) as Arc<dyn Host>, stream) {
         Ok(conn) => Arc::new(conn),
         Err(_) => {
             shared.connection_closed(id);
