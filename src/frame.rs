@@ -38,8 +38,8 @@ const GROWTH_STEP: usize = 64 * 1024;
 /// The largest length that fits the 4-byte header; longer ones use the escape.
 const SHORT_MAX: usize = 0x7fff_ffff;
 
-/// Writes the header for a payload of `len` bytes into `out` and returns how
-/// many of its bytes are used (4, or 12 with the `-1` escape).
+/// The header for a payload of `len` bytes, and how many of its bytes are
+/// used (4, or 12 with the `-1` escape).
 pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
     let mut buf = [0u8; 12];
     if len <= SHORT_MAX {
