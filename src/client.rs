@@ -235,16 +235,7 @@ impl Client {
     /// i64`), [`Error::Decode`] when the result is not an `R`,
     /// [`Error::ConnectionClosed`], [`Error::FrameTooLarge`].
     pub fn call<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<R> {
-        let sig = signatures::of::<A, R>();
-        let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            Some(sig.check()),
-            |buf| args.encode(buf),
-            false,
-        )?;
-        decode_reply(inner.replies.wait(id, &slot, None), sig, Some(method))
+        self.call_until(method, args, None)
     }
 
     /// The server's methods with their signatures, sorted by name:
@@ -274,21 +265,7 @@ impl Client {
         args: A,
         timeout: Duration,
     ) -> Result<R> {
-        let deadline = Instant::now() + timeout;
-        let sig = signatures::of::<A, R>();
-        let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            Some(sig.check()),
-            |buf| args.encode(buf),
-            false,
-        )?;
-        decode_reply(
-            inner.replies.wait(id, &slot, Some(deadline)),
-            sig,
-            Some(method),
-        )
+        self.call_until(method, args, Some(Instant::now() + timeout))
     }
 
     /// Sends a call and returns at once with a handle to its result, for
@@ -300,22 +277,7 @@ impl Client {
     /// # Errors
     /// The call could not be queued (connection closed, frame too large).
     pub fn start<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<Pending<R>> {
-        let sig = signatures::of::<A, R>();
-        let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            Some(sig.check()),
-            |buf| args.encode(buf),
-            true,
-        )?;
-        Ok(Pending {
-            slot,
-            id,
-            replies: Arc::clone(&inner.replies),
-            sig,
-            _result: PhantomData,
-        })
+        self.send_typed(method, args, true)
     }
 
     /// Calls `method` with argument bytes encoded by the caller and returns
@@ -399,6 +361,42 @@ impl Client {
             Link::Fixed(inner) => inner.max_frame,
             Link::Reconnecting { config, .. } => config.max_frame,
         }
+    }
+
+    /// A typed call, waiting for its reply until `deadline` (or for ever).
+    fn call_until<A: Encode, R: Decode>(
+        &self,
+        method: &str,
+        args: A,
+        deadline: Option<Instant>,
+    ) -> Result<R> {
+        self.send_typed::<A, R>(method, args, false)?
+            .wait_until(deadline, Some(method))
+    }
+
+    /// Queues a typed call (`detached`: see [`send_call`](Client::send_call)).
+    fn send_typed<A: Encode, R: Decode>(
+        &self,
+        method: &str,
+        args: A,
+        detached: bool,
+    ) -> Result<Pending<R>> {
+        let sig = signatures::of::<A, R>();
+        let inner = self.inner()?;
+        let (id, slot) = self.send_call(
+            &inner,
+            method,
+            Some(sig.check()),
+            |buf| args.encode(buf),
+            detached,
+        )?;
+        Ok(Pending {
+            slot,
+            id,
+            replies: Arc::clone(&inner.replies),
+            sig,
+            _result: PhantomData,
+        })
     }
 
     /// Registers and queues a call. A caller alone on the connection writes
@@ -485,7 +483,7 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// As [`Client::call`].
     pub fn wait(self) -> Result<R> {
-        decode_reply(self.replies.wait(self.id, &self.slot, None), self.sig, None)
+        self.wait_until(None, None)
     }
 
     /// Blocks until the reply arrives or `timeout` passes.
@@ -493,17 +491,19 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// [`Error::Timeout`], or as [`Client::call`].
     pub fn wait_timeout(self, timeout: Duration) -> Result<R> {
-        decode_reply(
-            self.replies
-                .wait(self.id, &self.slot, Some(Instant::now() + timeout)),
-            self.sig,
-            None,
-        )
+        self.wait_until(Some(Instant::now() + timeout), None)
     }
 
     /// Whether the reply has arrived (so `wait` would not block).
     pub fn is_ready(&self) -> bool {
         self.slot.is_ready()
+    }
+
+    /// Waits until `deadline` (or for ever); a result that does not decode
+    /// names `method` when given.
+    fn wait_until(self, deadline: Option<Instant>, method: Option<&str>) -> Result<R> {
+        let reply = self.replies.wait(self.id, &self.slot, deadline);
+        decode_reply(reply, self.sig, method)
     }
 }
 
