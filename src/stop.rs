@@ -209,12 +209,17 @@ mod tests {
         (c, l.accept().unwrap())
     }
 
-    #[test]
-    fn a_polled_reader_leaves_its_read_when_stopped() {
-        let (_client, server) = pair();
-        let server = Arc::new(Polled(server));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&server), Arc::clone(&stop));
+    /// A thread reading from `source` until `stop` is set; returns once the
+    /// thread has started.
+    fn spawn_reader<S>(
+        source: &Arc<S>,
+        stop: &Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<io::Result<usize>>
+    where
+        S: Interrupt + Send + Sync + 'static,
+        for<'a> &'a S: Read,
+    {
+        let (s, st) = (Arc::clone(source), Arc::clone(stop));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             ready_tx.send(()).unwrap();
@@ -222,6 +227,15 @@ mod tests {
             StopRead::new(&*s, &stop, None).read(&mut [0u8; 8])
         });
         ready_rx.recv().unwrap();
+        reader
+    }
+
+    #[test]
+    fn a_polled_reader_leaves_its_read_when_stopped() {
+        let (_client, server) = pair();
+        let server = Arc::new(Polled(server));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = spawn_reader(&server, &stop);
         stop.store(true, Ordering::Release);
         // Ends as at the end of the stream, although the peer is still there.
         assert_eq!(reader.join().unwrap().unwrap(), 0);
@@ -266,14 +280,7 @@ mod tests {
             return;
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&server), Arc::clone(&stop));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            ready_tx.send(()).unwrap();
-            let stop = || st.load(Ordering::Acquire);
-            StopRead::new(&*s, &stop, None).read(&mut [0u8; 8])
-        });
-        ready_rx.recv().unwrap();
+        let reader = spawn_reader(&server, &stop);
         stop.store(true, Ordering::Release);
         server.interrupt();
         assert_eq!(reader.join().unwrap().unwrap(), 0);
