@@ -204,6 +204,36 @@ impl Write for Stream {
     }
 }
 
+impl Interrupt for Stream {
+    fn wakes_readers(&self) -> bool {
+        cfg!(unix)
+    }
+
+    fn interrupt(&self) {
+        if self.wakes_readers() {
+            let _ = self.shutdown(Shutdown::Read);
+        }
+    }
+
+    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        self.set_read_timeout(Some(timeout))?;
+        match self.peek(&mut [0u8; 1]) {
+            // Data, or the end of the stream: either way a read returns now.
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A listening socket.
 #[derive(Debug)]
 pub(crate) enum Acceptor {

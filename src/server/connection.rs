@@ -5,7 +5,7 @@
 //! between reading a call and answering it, and a batch of requests that
 //! arrived together is answered with one write. Before running a handler the
 //! reader releases the *reader role*; if the handler is still running after
-//! [`HANDOFF_AFTER`], the [`watchdog`](super::watchdog) starts a follower on
+//! [`HANDOFF_AFTER`](super::watchdog::HANDOFF_AFTER), the [`watchdog`](super::watchdog) starts a follower on
 //! the handler pool that takes the role and goes on reading, so a slow
 //! handler never holds up the calls behind it for longer than that. When the
 //! slow handler finishes and finds the role taken, its thread simply leaves.
@@ -16,10 +16,9 @@
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
 
 use super::Counters;
-use super::watchdog::{Stamp, Watchdog};
+use super::watchdog::{Stamp, Watchdog, Watched};
 use crate::budget::{self, Budget, Reservation};
 use crate::codec::Decoder;
 use crate::config::Config;
@@ -38,9 +37,6 @@ use crate::outbox::Outbox;
 use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{Gauge, lock};
-
-/// How long a handler runs inline before the reading moves to another thread.
-pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
 /// The longest message of an error reply; longer texts are cut. Handler
 /// error and panic texts are already cut to 4 KiB with a note of their
@@ -474,11 +470,6 @@ impl Conn {
         self.shared.watchdog().watch(&self.stamp);
     }
 
-    /// What the watchdog knows of the handler running inline.
-    pub(super) fn stamp(&self) -> &Stamp {
-        &self.stamp
-    }
-
     fn run_call(&self, id: u64, method: &str, check: Check, args: &[u8], reply: &mut Vec<u8>) {
         let shared = &*self.shared;
         reply.clear();
@@ -578,9 +569,15 @@ impl Conn {
         drop(role);
         self.shared.connection_closed(self.id);
     }
+}
+
+impl Watched for Conn {
+    fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
 
     /// Starts a follower that takes over the reading (called by the watchdog).
-    pub(super) fn hand_off(self: &Arc<Self>) {
+    fn hand_off(self: &Arc<Self>) {
         let conn = Arc::clone(self);
         self.shared.handler_pool().execute(move || conn.serve());
     }

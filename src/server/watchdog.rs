@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::connection::{Conn, HANDOFF_AFTER};
 use crate::sync::{self, lock, wait};
+
+/// How long a handler runs inline before the reading moves to another thread.
+pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
 const TICK: Duration = Duration::from_millis(1);
 
@@ -38,6 +40,16 @@ impl Stamp {
     pub(super) fn clear(&self) {
         self.since.store(0, Ordering::SeqCst);
     }
+}
+
+/// What the watchdog watches: a connection whose reading can move to
+/// another thread.
+pub(super) trait Watched {
+    /// What the watchdog knows of the handler running inline.
+    fn stamp(&self) -> &Stamp;
+
+    /// Starts a follower that takes over the reading.
+    fn hand_off(self: &Arc<Self>);
 }
 
 #[derive(Debug)]
@@ -84,7 +96,7 @@ impl Watchdog {
     /// The watchdog thread's body; ends after [`stop`](Watchdog::stop) or
     /// once `connections`, which lists the server's authenticated
     /// connections, returns `None` (the server is gone).
-    pub(super) fn run(&self, connections: impl Fn() -> Option<Vec<Arc<Conn>>>) {
+    pub(super) fn run<W: Watched>(&self, connections: impl Fn() -> Option<Vec<Arc<W>>>) {
         let mut stopping = lock(&self.state);
         let mut runs = 0;
         let mut last_active = Instant::now();
@@ -124,7 +136,7 @@ impl Watchdog {
     /// so far (which tells whether there was any activity since last time).
     /// The connections are dropped on return: the watchdog holds none of
     /// them (nor, through them, the server) while it waits.
-    fn scan(&self, live: Vec<Arc<Conn>>) -> (bool, u64) {
+    fn scan<W: Watched>(&self, live: Vec<Arc<W>>) -> (bool, u64) {
         let now = self.now();
         let limit = HANDOFF_AFTER.as_nanos() as u64;
         let mut busy = false;
