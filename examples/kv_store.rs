@@ -246,7 +246,7 @@ fn demo(authkey: &str) -> stdrpc::Result<()> {
         .spawn()?;
     let kv = KvClient::connect(running.local_addr(), authkey.as_bytes())?;
     let result = run_client(&kv);
-    kv.into_client().close()?;
+    kv.into_client().close();
     running.shutdown()?;
     result
 }

@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, RemoteKind, Running, Server};
+use stdrpc::{Client, Config, Error, RemoteKind, RunningServer, Server};
 
 const KEY: &[u8] = b"soak-key";
 const USAGE: &str = "usage: soak [--stress] [--minutes N]
@@ -277,7 +277,7 @@ fn many_clients(failures: &mut Vec<String>) {
                         }
                     }
                     latencies.lock().unwrap().extend(mine);
-                    let _ = client.close();
+                    client.close();
                 })
                 .unwrap();
         }
@@ -538,7 +538,8 @@ fn counter_client(args: &[String]) -> ExitCode {
             client.call::<_, i64>("get", "hikakin")?;
             client.call::<_, ()>("inc", "hikakin")?;
         }
-        client.close()
+        client.close();
+        Ok(())
     };
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -658,7 +659,7 @@ fn one_way_stream(failures: &mut Vec<String>) {
                 for n in 0..PER_STREAM {
                     client.notify("seq", (stream, n)).unwrap();
                 }
-                client.close().unwrap();
+                client.close();
             });
         }
     });
@@ -723,7 +724,7 @@ fn notifications_under_contention(failures: &mut Vec<String>) {
         for h in hogs {
             h.join().unwrap();
         }
-        let _ = client.close();
+        client.close();
         running.shutdown().unwrap();
         worst_threads = worst_threads.max(if finished { most } else { usize::MAX });
     }
@@ -763,7 +764,7 @@ impl Tally {
     }
 }
 
-fn soak_server() -> Running {
+fn soak_server() -> RunningServer {
     let config = Config::default().handshake_timeout(Duration::from_secs(1));
     let mut server = Server::with_config(KEY, config);
     server.register("add", |a: i64, b: i64| a.wrapping_add(b));
@@ -859,7 +860,7 @@ fn steady_client(addr: &SocketAddr, seed: u64, stop: &AtomicBool, tally: &Tally)
             Err(e) => tally.bad(e),
         }
     }
-    let _ = client.close();
+    client.close();
 }
 
 /// Connects, makes a few calls, leaves; again and again.
@@ -873,7 +874,7 @@ fn churning_client(addr: &SocketAddr, stop: &AtomicBool, tally: &Tally) {
                         other => tally.bad(format!("churn: {other:?}")),
                     }
                 }
-                let _ = client.close();
+                client.close();
             }
             Err(e) => tally.bad(format!("churn connect: {e}")),
         }

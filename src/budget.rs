@@ -7,9 +7,11 @@
 //! has room; the lock and condition variable are only touched by a request
 //! that has to wait, and by a release while someone waits.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::sync::Waiters;
 
 /// A counter of reserved bytes with a fixed limit, shared by all the
 /// connections of one server.
@@ -17,9 +19,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct Budget {
     limit: usize,
     used: AtomicUsize,
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    freed: Condvar,
+    /// Requests waiting for bytes to be released.
+    freed: Waiters,
 }
 
 /// Why a reservation was not granted.
@@ -43,9 +44,7 @@ impl Budget {
         Budget {
             limit,
             used: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            freed: Condvar::new(),
+            freed: Waiters::default(),
         }
     }
 
@@ -81,38 +80,18 @@ impl Budget {
             budget: Arc::clone(self),
             bytes,
         };
-        if self.try_take(bytes) {
-            return Ok(granted());
+        // A wait too long for the clock has no deadline.
+        let deadline = Instant::now().checked_add(wait);
+        if self.freed.wait_until(|| self.try_take(bytes), deadline) {
+            Ok(granted())
+        } else {
+            Err(Refused::Busy)
         }
-        let deadline = Instant::now() + wait;
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        // Registered before the re-check, paired with `release`'s order
-        // (subtract, then look for waiters): one of the two sees the other.
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let result = loop {
-            if self.try_take(bytes) {
-                break Ok(granted());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break Err(Refused::Busy);
-            }
-            guard = self
-                .freed
-                .wait_timeout(guard, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        result
     }
 
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.freed.notify_all();
-        }
+        self.freed.notify();
     }
 }
 

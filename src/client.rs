@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use crate::envelope::{self, Check};
 use crate::error::{Error, RemoteKind, Result};
 use crate::outbox::Outbox;
 use crate::stream::{Deadline, Stream};
+use crate::sync::lock;
 
 use replies::{Replies, Slot};
 
@@ -96,10 +97,6 @@ impl std::ops::Deref for InnerRef<'_> {
             InnerRef::Counted(inner) => inner,
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Inner {
@@ -238,16 +235,7 @@ impl Client {
     /// i64`), [`Error::Decode`] when the result is not an `R`,
     /// [`Error::ConnectionClosed`], [`Error::FrameTooLarge`].
     pub fn call<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<R> {
-        let sig = signatures::of::<A, R>();
-        let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            Some(sig.check()),
-            |buf| args.encode(buf),
-            false,
-        )?;
-        decode_reply(inner.replies.wait(id, &slot, None), sig, Some(method))
+        self.call_until(method, args, None)
     }
 
     /// The server's methods with their signatures, sorted by name:
@@ -277,21 +265,7 @@ impl Client {
         args: A,
         timeout: Duration,
     ) -> Result<R> {
-        let deadline = Instant::now() + timeout;
-        let sig = signatures::of::<A, R>();
-        let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            Some(sig.check()),
-            |buf| args.encode(buf),
-            false,
-        )?;
-        decode_reply(
-            inner.replies.wait(id, &slot, Some(deadline)),
-            sig,
-            Some(method),
-        )
+        self.call_until(method, args, Some(Instant::now() + timeout))
     }
 
     /// Sends a call and returns at once with a handle to its result, for
@@ -303,22 +277,7 @@ impl Client {
     /// # Errors
     /// The call could not be queued (connection closed, frame too large).
     pub fn start<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<Pending<R>> {
-        let sig = signatures::of::<A, R>();
-        let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            Some(sig.check()),
-            |buf| args.encode(buf),
-            true,
-        )?;
-        Ok(Pending {
-            slot,
-            id,
-            replies: Arc::clone(&inner.replies),
-            sig,
-            _result: PhantomData,
-        })
+        self.send_typed(method, args, true)
     }
 
     /// Calls `method` with argument bytes encoded by the caller and returns
@@ -384,26 +343,60 @@ impl Client {
     /// server has answered every call in flight and closed the connection.
     ///
     /// Every notification sent before `close` has then run on the server.
-    /// Other clones of this client can no longer send.
-    ///
-    /// # Errors
-    /// None at present; the `Result` leaves room for reporting a failed flush.
-    pub fn close(self) -> Result<()> {
+    /// Other clones of this client can no longer send. Closing cannot fail:
+    /// a connection that broke is already closed, and the calls in flight on
+    /// it have their own errors.
+    pub fn close(self) {
         let inner = match &*self.link {
             Link::Fixed(inner) => Arc::clone(inner),
             Link::Reconnecting { current, .. } => Arc::clone(&lock(current)),
         };
         inner.shutdown_write();
         inner.replies.drain_to_end();
-        Ok(())
     }
 
     /// The largest frame this client sends or accepts.
-    pub fn max_frame(&self) -> usize {
+    pub fn frame_limit(&self) -> usize {
         match &*self.link {
             Link::Fixed(inner) => inner.max_frame,
             Link::Reconnecting { config, .. } => config.max_frame,
         }
+    }
+
+    /// A typed call, waiting for its reply until `deadline` (or for ever).
+    fn call_until<A: Encode, R: Decode>(
+        &self,
+        method: &str,
+        args: A,
+        deadline: Option<Instant>,
+    ) -> Result<R> {
+        self.send_typed::<A, R>(method, args, false)?
+            .wait_until(deadline, Some(method))
+    }
+
+    /// Queues a typed call (`detached`: see [`send_call`](Client::send_call)).
+    fn send_typed<A: Encode, R: Decode>(
+        &self,
+        method: &str,
+        args: A,
+        detached: bool,
+    ) -> Result<Pending<R>> {
+        let sig = signatures::of::<A, R>();
+        let inner = self.inner()?;
+        let (id, slot) = self.send_call(
+            &inner,
+            method,
+            Some(sig.check()),
+            |buf| args.encode(buf),
+            detached,
+        )?;
+        Ok(Pending {
+            slot,
+            id,
+            replies: Arc::clone(&inner.replies),
+            sig,
+            _result: PhantomData,
+        })
     }
 
     /// Registers and queues a call. A caller alone on the connection writes
@@ -490,7 +483,7 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// As [`Client::call`].
     pub fn wait(self) -> Result<R> {
-        decode_reply(self.replies.wait(self.id, &self.slot, None), self.sig, None)
+        self.wait_until(None, None)
     }
 
     /// Blocks until the reply arrives or `timeout` passes.
@@ -498,17 +491,19 @@ impl<R: Decode> Pending<R> {
     /// # Errors
     /// [`Error::Timeout`], or as [`Client::call`].
     pub fn wait_timeout(self, timeout: Duration) -> Result<R> {
-        decode_reply(
-            self.replies
-                .wait(self.id, &self.slot, Some(Instant::now() + timeout)),
-            self.sig,
-            None,
-        )
+        self.wait_until(Some(Instant::now() + timeout), None)
     }
 
     /// Whether the reply has arrived (so `wait` would not block).
     pub fn is_ready(&self) -> bool {
         self.slot.is_ready()
+    }
+
+    /// Waits until `deadline` (or for ever); a result that does not decode
+    /// names `method` when given.
+    fn wait_until(self, deadline: Option<Instant>, method: Option<&str>) -> Result<R> {
+        let reply = self.replies.wait(self.id, &self.slot, deadline);
+        decode_reply(reply, self.sig, method)
     }
 }
 

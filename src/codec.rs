@@ -110,7 +110,7 @@ pub trait Encode {
 /// ([`Decoder::read_len`]), because every element of a real message takes at
 /// least one byte. Collections of zero-sized values (a `Vec<()>`), whose
 /// elements take no bytes, are bounded instead by
-/// [`MAX_ZERO_SIZED_ELEMENTS`] counted across the whole value; that cap is
+/// [`Decoder::MAX_ZERO_SIZED_ELEMENTS`] counted across the whole value; that cap is
 /// the one deliberate difference from bincode. Space reserved up
 /// front is also capped in bytes; a collection whose elements are much larger
 /// in memory than on the wire grows as its elements arrive.
@@ -224,21 +224,10 @@ pub(crate) const DECODE_MEMORY_FACTOR: usize = 8;
 /// times its input: 1 MiB, so that small messages of any shape decode.
 pub(crate) const DECODE_MEMORY_SLACK: usize = 1 << 20;
 
-/// The most elements of zero-sized types (`()`, unit structs, empty arrays)
-/// that the collections of one decoded value may hold in all: 2^20.
-///
-/// Such an element takes no input bytes, so the usual check of a length
-/// against the remaining input cannot bound it; this fixed cap does, so that
-/// decoding a `Vec<()>` claiming 2^60 elements, or many nested ones, fails
-/// at once instead of spinning. Counting across the whole value (not per
-/// collection) keeps a `Vec<Vec<()>>` from multiplying it. Decoding 2^20
-/// zero-sized elements takes about a millisecond.
-pub const MAX_ZERO_SIZED_ELEMENTS: usize = 1 << 20;
-
-/// How deeply user-defined types may nest inside each other while decoding
-/// (a recursive type such as a tree nests through `Box`). Deeper input is
-/// rejected instead of exhausting the stack.
-pub const MAX_DEPTH: u32 = 128;
+// The decoder's fixed limits; documented as `Decoder::MAX_ZERO_SIZED_ELEMENTS`
+// and `Decoder::MAX_DEPTH`, which are the public names.
+pub(crate) const MAX_ZERO_SIZED_ELEMENTS: usize = 1 << 20;
+pub(crate) const MAX_DEPTH: u32 = 128;
 
 impl fmt::Debug for Decoder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -250,6 +239,22 @@ impl fmt::Debug for Decoder<'_> {
 }
 
 impl<'a> Decoder<'a> {
+    /// The most elements of zero-sized types (`()`, unit structs, empty arrays)
+    /// that the collections of one decoded value may hold in all: 2^20.
+    ///
+    /// Such an element takes no input bytes, so the usual check of a length
+    /// against the remaining input cannot bound it; this fixed cap does, so that
+    /// decoding a `Vec<()>` claiming 2^60 elements, or many nested ones, fails
+    /// at once instead of spinning. Counting across the whole value (not per
+    /// collection) keeps a `Vec<Vec<()>>` from multiplying it. Decoding 2^20
+    /// zero-sized elements takes about a millisecond.
+    pub const MAX_ZERO_SIZED_ELEMENTS: usize = MAX_ZERO_SIZED_ELEMENTS;
+
+    /// How deeply user-defined types may nest inside each other while decoding
+    /// (a recursive type such as a tree nests through `Box`). Deeper input is
+    /// rejected instead of exhausting the stack.
+    pub const MAX_DEPTH: u32 = MAX_DEPTH;
+
     /// A decoder over `input`.
     pub fn new(input: &'a [u8]) -> Self {
         Decoder {
@@ -275,7 +280,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Marks the start of a nested user-defined value; fails beyond
-    /// [`MAX_DEPTH`]. Each successful call is paired with
+    /// [`Decoder::MAX_DEPTH`]. Each successful call is paired with
     /// [`leave`](Decoder::leave). Implementations of [`Decode`] for types that
     /// can contain themselves (through `Box`, `Vec`, ...) call both; the
     /// crate's type macros do so automatically.
@@ -394,7 +399,7 @@ impl<'a> Decoder<'a> {
     /// count can only come from a corrupt or hostile peer, and refusing it
     /// here means nothing is ever allocated for it. The crate's own
     /// collections of zero-sized values (say a `Vec<()>`), whose elements take
-    /// no bytes, use a fixed cap instead ([`MAX_ZERO_SIZED_ELEMENTS`]).
+    /// no bytes, use a fixed cap instead ([`Decoder::MAX_ZERO_SIZED_ELEMENTS`]).
     pub fn read_len(&mut self) -> Result<usize> {
         let len = self.read_varint_u64()?;
         let remaining = self.remaining();
@@ -408,7 +413,7 @@ impl<'a> Decoder<'a> {
 
     /// Reads the length of a collection of `T`s: checked against the
     /// remaining input ([`read_len`](Self::read_len)) when a `T` takes
-    /// memory, and against [`MAX_ZERO_SIZED_ELEMENTS`] (counted across the
+    /// memory, and against [`Decoder::MAX_ZERO_SIZED_ELEMENTS`] (counted across the
     /// whole value) when `T` is zero-sized, since such elements take no
     /// input bytes either.
     ///

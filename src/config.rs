@@ -16,7 +16,7 @@ use crate::frame::DEFAULT_MAX_FRAME;
 ///     .max_frame(1 << 20)
 ///     .handshake_timeout(Duration::from_secs(2))
 ///     .strict_auth(true);
-/// assert_eq!(config.max_frame_len(), 1 << 20);
+/// assert_eq!(config.frame_limit(), 1 << 20);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -74,7 +74,7 @@ impl Config {
     }
 
     /// The current frame limit.
-    pub fn max_frame_len(&self) -> usize {
+    pub fn frame_limit(&self) -> usize {
         self.max_frame
     }
 

@@ -34,6 +34,7 @@
 //!   unpredictability therefore rests on `std`'s OS-seeded 128-bit SipHash
 //!   keys; the counter and clocks only make successive outputs distinct.
 
+mod blocks;
 mod hmac;
 mod md5;
 mod random;

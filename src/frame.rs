@@ -38,8 +38,8 @@ const GROWTH_STEP: usize = 64 * 1024;
 /// The largest length that fits the 4-byte header; longer ones use the escape.
 const SHORT_MAX: usize = 0x7fff_ffff;
 
-/// Writes the header for a payload of `len` bytes into `out` and returns how
-/// many of its bytes are used (4, or 12 with the `-1` escape).
+/// The header for a payload of `len` bytes, and how many of its bytes are
+/// used (4, or 12 with the `-1` escape).
 pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
     let mut buf = [0u8; 12];
     if len <= SHORT_MAX {
@@ -87,32 +87,20 @@ pub(crate) fn read_into<R: Read + ?Sized>(
     buf: &mut Vec<u8>,
 ) -> Result<bool> {
     buf.clear();
-    let mut head = [0u8; 4];
-    match read_full(r, &mut head)? {
+    let mut head = [0u8; 12];
+    match read_full(r, &mut head[..4])? {
         0 => return Ok(false),
         4 => {}
         got => return Err(truncated("header", 4, got)),
     }
-    let short = i32::from_be_bytes(head);
-    let len: u64 = if short >= 0 {
-        short as u64
-    } else if short == -1 {
-        let mut long = [0u8; 8];
-        let got = read_full(r, &mut long)?;
+    if head[..4] == (-1i32).to_be_bytes() {
+        let got = read_full(r, &mut head[4..])?;
         if got != 8 {
             return Err(truncated("extended length", 8, got));
         }
-        u64::from_be_bytes(long)
-    } else {
-        return Err(Error::protocol(format!("negative frame length {short}")));
-    };
-    if len > max as u64 {
-        return Err(Error::FrameTooLarge {
-            len,
-            max: max as u64,
-        });
     }
-    let len = len as usize;
+    // The header's bytes are all here, so it is never incomplete.
+    let (_, len) = parse_header(&head, max)?.unwrap_or((4, 0));
     // Grow in steps as data arrives: the length is bounded by `max`, but the
     // peer has not proved it will send that much.
     let mut filled = 0;

@@ -33,11 +33,11 @@ mod codec;
 #[cfg(feature = "bincode")]
 mod compat;
 mod config;
-#[doc(hidden)]
-pub mod crypto;
+mod crypto;
 mod envelope;
 mod error;
 mod frame;
+mod fuzz;
 mod manager;
 mod outbox;
 mod pickle;
@@ -49,13 +49,11 @@ mod serde_impls;
 mod server;
 mod stop;
 mod stream;
+mod sync;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
-pub use codec::{
-    Decode, Decoder, Encode, Fields, MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS, Shape, Signature,
-    from_slice, to_vec, write_varint_u64,
-};
+pub use codec::{Decode, Decoder, Encode, Fields, Shape, Signature, from_slice, to_vec};
 #[cfg(feature = "bincode")]
 pub use compat::Compat;
 pub use config::Config;
@@ -63,7 +61,7 @@ pub use error::{Error, RemoteKind, Result};
 pub use manager::{PyManager, PyProxy};
 pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_with, to_pickle};
 pub use registry::{Handler, Reply};
-pub use server::{Bound, Running, Server, ShutdownHandle, Stats};
+pub use server::{BoundServer, RunningServer, Server, ShutdownHandle, Stats};
 pub use service::stub;
 
 /// The project's documents, so that they are part of the crate's
@@ -90,91 +88,19 @@ pub mod docs {
 /// need. Nothing here is covered by semver.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::shape;
-    pub use crate::crypto;
+    pub use crate::codec::{shape, write_varint_u64};
     pub use crate::message::private as message;
     pub use crate::service::private as service;
 
-    /// Entry points for the fuzz targets in `fuzz/`.
+    /// The hash functions, for the tests that compare them with Python's.
+    pub mod crypto {
+        pub use crate::crypto::{Md5, Sha256, hmac_md5, hmac_sha256, md5, sha256};
+    }
+
+    /// Entry points for the fuzz targets in `fuzz/` (see src/fuzz.rs).
     pub mod fuzz {
-        use std::io::{Read, Write};
-
-        use crate::error::Result;
-
-        /// Reads one frame of at most `max` bytes, as the handshake does;
-        /// `Ok(None)` at a clean end.
-        pub fn read_frame<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Option<Vec<u8>>> {
-            crate::frame::read(r, max)
-        }
-
-        /// The buffered frame reader of established connections.
-        #[derive(Debug)]
-        pub struct FrameReader(crate::frame::FrameReader);
-
-        impl FrameReader {
-            /// A reader of frames of at most `max` bytes.
-            pub fn new(max: usize) -> FrameReader {
-                FrameReader(crate::frame::FrameReader::new(max))
-            }
-
-            /// The next frame; `Ok(None)` at a clean end of stream.
-            pub fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
-                self.0.next(r)
-            }
-
-            /// Charges every frame one byte of `budget` per payload byte,
-            /// refusing at once (no wait) what does not fit.
-            pub fn charge(&mut self, budget: &Budget) {
-                self.0.charge(
-                    std::sync::Arc::clone(&budget.0),
-                    1,
-                    std::time::Duration::ZERO,
-                );
-            }
-
-            /// The first bytes of the last frame refused for lack of budget.
-            pub fn skipped_head(&self) -> &[u8] {
-                self.0.skipped_head()
-            }
-        }
-
-        /// A server's memory budget for requests.
-        #[derive(Debug)]
-        pub struct Budget(std::sync::Arc<crate::budget::Budget>);
-
-        impl Budget {
-            /// A budget of `limit` bytes.
-            pub fn new(limit: usize) -> Budget {
-                Budget(std::sync::Arc::new(crate::budget::Budget::new(limit)))
-            }
-
-            /// Bytes reserved now.
-            pub fn in_use(&self) -> usize {
-                self.0.in_use()
-            }
-        }
-
-        /// The accepting side of the handshake.
-        pub fn auth_server<S: Read + Write + ?Sized>(
-            s: &mut S,
-            authkey: &[u8],
-            strict: bool,
-        ) -> Result<()> {
-            crate::auth::server(s, authkey, strict)
-        }
-
-        /// The connecting side of the handshake.
-        pub fn auth_client<S: Read + Write + ?Sized>(
-            s: &mut S,
-            authkey: &[u8],
-            strict: bool,
-        ) -> Result<()> {
-            crate::auth::client(s, authkey, strict)
-        }
-
-        /// Parses one message; its `Debug` form when valid.
-        pub fn parse_message(frame: &[u8]) -> Result<String> {
-            crate::envelope::Message::parse(frame).map(|m| format!("{m:?}"))
-        }
+        pub use crate::fuzz::{
+            Budget, FrameReader, auth_client, auth_server, parse_message, read_frame,
+        };
     }
 }

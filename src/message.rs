@@ -72,7 +72,7 @@ pub mod private;
 ///
 /// A type may contain itself through a `Box` or a collection (a tree, a
 /// list). Decoding counts how deeply `message!` values nest and fails
-/// beyond [`MAX_DEPTH`](crate::MAX_DEPTH), so hostile input cannot exhaust
+/// beyond [`MAX_DEPTH`](crate::Decoder::MAX_DEPTH), so hostile input cannot exhaust
 /// the stack:
 ///
 /// ```
@@ -312,7 +312,7 @@ macro_rules! __message {
 
     (@encode_variant $this:ident $out:ident $idx:tt $v:ident) => {
         if let Self::$v = $this {
-            $crate::write_varint_u64($out, $idx);
+            $crate::__private::write_varint_u64($out, $idx);
             return;
         }
     };
@@ -320,7 +320,7 @@ macro_rules! __message {
         $( $(#[$($fattr:tt)*])* $f:ident : $t:ty ),* $(,)?
     }) => {
         if let Self::$v { $($f),* } = $this {
-            $crate::write_varint_u64($out, $idx);
+            $crate::__private::write_varint_u64($out, $idx);
             $( $crate::Encode::encode($f, $out); )*
             return;
         }
@@ -343,7 +343,7 @@ macro_rules! __message {
     };
     (@encode_tuple $this:ident $out:ident $idx:tt $v:ident [$($n:ident)*]) => {
         if let Self::$v($($n),*) = $this {
-            $crate::write_varint_u64($out, $idx);
+            $crate::__private::write_varint_u64($out, $idx);
             $( $crate::Encode::encode($n, $out); )*
             return;
         }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::stream::Stream;
+use crate::sync::{lock, wait};
 
 /// Bytes at which a sender stops queueing for the flusher and writes itself.
 const EAGER_FLUSH: usize = 256 * 1024;
@@ -122,7 +123,7 @@ impl Outbox {
         while !st.broken && st.queued.len() >= sh.backlog {
             if st.writing {
                 st.waiting += 1;
-                st = sh.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = wait(&sh.drained, st);
                 st.waiting -= 1;
             } else {
                 // Over the limit and nobody writing: write the backlog here
@@ -244,7 +245,7 @@ impl Outbox {
                 continue;
             }
             st.waiting += 1;
-            st = sh.drained.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = wait(&sh.drained, st);
             st.waiting -= 1;
         }
     }
@@ -285,7 +286,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state inconsistent
         // (a partial frame is removed by `Truncate`), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Writes until the queue is empty, holding the writer role.
@@ -346,10 +347,7 @@ impl Shared {
                 self.drained.notify_all();
             }
             while st.flusher == Flusher::Asleep && !st.broken {
-                st = self
-                    .wake_flusher
-                    .wait(st)
-                    .unwrap_or_else(|e| e.into_inner());
+                st = wait(&self.wake_flusher, st);
             }
         }
     }

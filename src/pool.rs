@@ -5,6 +5,7 @@
 //! starts whenever more jobs are queued than threads are idle, so a queued
 //! job waits only when the maximum is reached.
 
+use crate::sync::{self, lock, wait};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -99,11 +100,7 @@ impl Pool {
         st.stopping = true;
         self.inner.work.notify_all();
         while st.threads > 0 {
-            st = self
-                .inner
-                .exited
-                .wait(st)
-                .unwrap_or_else(|e| e.into_inner());
+            st = wait(&self.inner.exited, st);
         }
     }
 
@@ -118,7 +115,7 @@ impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Jobs run outside the lock, so a poisoned lock only means a panic
         // elsewhere while the state was consistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn work_loop(&self) {
@@ -136,13 +133,10 @@ impl Inner {
                 break;
             }
             st.idle += 1;
-            let (next, timeout) = self
-                .work
-                .wait_timeout(st, IDLE_EXIT)
-                .unwrap_or_else(|e| e.into_inner());
+            let (next, timeout) = sync::wait_timeout(&self.work, st, IDLE_EXIT);
             st = next;
             st.idle -= 1;
-            if timeout.timed_out() && st.queue.is_empty() {
+            if timeout && st.queue.is_empty() {
                 break;
             }
         }

@@ -14,7 +14,7 @@
 //! `setsockopt` itself (no `libc` dependency) and calls it once per
 //! connection. Elsewhere than Linux it does nothing.
 
-#![allow(unsafe_code)] // The one exception to the crate's `forbid`, documented above.
+#![allow(unsafe_code)] // The one exception to the crate's `deny` (Cargo.toml), documented above.
 
 use crate::stream::Stream;
 
@@ -23,7 +23,7 @@ use crate::stream::Stream;
 pub(crate) fn enable(stream: &Stream) {
     #[cfg(target_os = "linux")]
     if let Stream::Tcp(s) = stream {
-        linux::quickack(std::os::fd::AsRawFd::as_raw_fd(s));
+        linux::quickack(std::os::fd::AsFd::as_fd(s));
     }
     #[cfg(not(target_os = "linux"))]
     let _ = stream;
@@ -32,6 +32,7 @@ pub(crate) fn enable(stream: &Stream) {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::ffi::{c_int, c_void};
+    use std::os::fd::{AsRawFd, BorrowedFd};
 
     const IPPROTO_TCP: c_int = 6;
     const TCP_QUICKACK: c_int = 12;
@@ -46,15 +47,15 @@ mod linux {
         ) -> c_int;
     }
 
-    pub(super) fn quickack(fd: c_int) {
+    pub(super) fn quickack(fd: BorrowedFd<'_>) {
         let on: c_int = 1;
-        // SAFETY: `fd` is an open socket owned by a live `TcpStream` for the
-        // duration of the call; `value` points to a live `c_int` and `len`
-        // is its exact size, as setsockopt(2) requires. The call writes
-        // nothing through the pointer.
+        // SAFETY: `fd` is an open descriptor for the duration of the call,
+        // as `BorrowedFd` guarantees (its owner outlives the borrow); `value`
+        // points to a live `c_int` and `len` is its exact size, as
+        // setsockopt(2) requires. The call writes nothing through the pointer.
         let _ = unsafe {
             setsockopt(
-                fd,
+                fd.as_raw_fd(),
                 IPPROTO_TCP,
                 TCP_QUICKACK,
                 (&raw const on).cast::<c_void>(),

@@ -128,97 +128,45 @@ impl<'de> Deserialize<'de> for RemoteKind {
 
 // ---- Stats ---------------------------------------------------------------------
 
-const STATS_FIELDS: [&str; 14] = [
-    "open_connections",
-    "accepted",
-    "refused",
-    "auth_failures",
-    "authenticated",
-    "handshaking",
-    "evicted",
-    "overloaded",
-    "budget_in_use",
-    "calls",
-    "errors",
-    "signature_mismatches",
-    "bytes_in",
-    "bytes_out",
-];
+/// Writes `STATS_FIELDS` and `Stats::{to_array, from_array}` from one list
+/// of the fields, in their serialized order. The destructuring in `to_array`
+/// names every field, so a new counter fails to compile here until it is
+/// added to the list.
+macro_rules! stats_fields {
+    ($($field:ident),* $(,)?) => {
+        const STATS_FIELDS: [&str; [$(stringify!($field)),*].len()] = [$(stringify!($field)),*];
 
-impl Stats {
-    /// The counters in the order of [`STATS_FIELDS`]. The destructuring
-    /// names every field, so a new counter fails to compile here until it is
-    /// added to the table.
-    fn to_array(self) -> [u64; 14] {
-        let Stats {
-            open_connections,
-            accepted,
-            refused,
-            auth_failures,
-            authenticated,
-            handshaking,
-            evicted,
-            overloaded,
-            budget_in_use,
-            calls,
-            errors,
-            signature_mismatches,
-            bytes_in,
-            bytes_out,
-        } = self;
-        [
-            open_connections,
-            accepted,
-            refused,
-            auth_failures,
-            authenticated,
-            handshaking,
-            evicted,
-            overloaded,
-            budget_in_use,
-            calls,
-            errors,
-            signature_mismatches,
-            bytes_in,
-            bytes_out,
-        ]
-    }
+        impl Stats {
+            /// The counters in the order of [`STATS_FIELDS`].
+            fn to_array(self) -> [u64; STATS_FIELDS.len()] {
+                let Stats { $($field),* } = self;
+                [$($field),*]
+            }
 
-    fn from_array(v: [u64; 14]) -> Stats {
-        let [
-            open_connections,
-            accepted,
-            refused,
-            auth_failures,
-            authenticated,
-            handshaking,
-            evicted,
-            overloaded,
-            budget_in_use,
-            calls,
-            errors,
-            signature_mismatches,
-            bytes_in,
-            bytes_out,
-        ] = v;
-        Stats {
-            open_connections,
-            accepted,
-            refused,
-            auth_failures,
-            authenticated,
-            handshaking,
-            evicted,
-            overloaded,
-            budget_in_use,
-            calls,
-            errors,
-            signature_mismatches,
-            bytes_in,
-            bytes_out,
+            fn from_array(v: [u64; STATS_FIELDS.len()]) -> Stats {
+                let [$($field),*] = v;
+                Stats { $($field),* }
+            }
         }
-    }
+    };
 }
+
+stats_fields!(
+    open_connections,
+    accepted,
+    refused,
+    auth_failures,
+    authenticated,
+    handshaking,
+    evicted,
+    overloaded,
+    budget_in_use,
+    calls,
+    errors,
+    signature_mismatches,
+    bytes_in,
+    bytes_out,
+);
 
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for Stats {

@@ -28,7 +28,8 @@ use crate::registry::{self, Handler, Registry};
 use crate::stop::Interrupt;
 use crate::stream::{Acceptor, Deadline, Stream};
 
-use connection::{Conn, PythonObjects};
+use crate::sync::{lock, wait};
+use connection::{Conn, Host, PythonObjects};
 use watchdog::Watchdog;
 
 /// A server under construction: an authkey, limits, and registered methods.
@@ -115,7 +116,7 @@ impl Server {
     ///
     /// # Errors
     /// The address does not resolve or cannot be bound.
-    pub fn bind(self, addr: impl ToAddress) -> Result<Bound> {
+    pub fn bind(self, addr: impl ToAddress) -> Result<BoundServer> {
         let acceptor = Acceptor::bind(&addr.to_addresses()?)?;
         let local = acceptor.local_addr()?;
         let wake = acceptor.wake_address()?;
@@ -145,8 +146,8 @@ impl Server {
         std::thread::Builder::new()
             .name("stdrpc-watchdog".into())
             .stack_size(64 * 1024)
-            .spawn(move || dog.run(&weak))?;
-        Ok(Bound {
+            .spawn(move || dog.run(|| weak.upgrade().map(|s| s.live_connections())))?;
+        Ok(BoundServer {
             shared,
             acceptor,
             local,
@@ -154,16 +155,16 @@ impl Server {
     }
 }
 
-/// A server whose socket is open; [`serve`](Bound::serve) or
-/// [`spawn`](Bound::spawn) it.
+/// A server whose socket is open; [`serve`](BoundServer::serve) or
+/// [`spawn`](BoundServer::spawn) it.
 #[derive(Debug)]
-pub struct Bound {
+pub struct BoundServer {
     shared: Arc<Shared>,
     acceptor: Acceptor,
     local: Address,
 }
 
-impl Bound {
+impl BoundServer {
     /// The address the socket is bound to (with the real port when port 0
     /// was asked for).
     pub fn local_addr(&self) -> &Address {
@@ -193,13 +194,13 @@ impl Bound {
     ///
     /// # Errors
     /// The thread could not be started.
-    pub fn spawn(self) -> Result<Running> {
+    pub fn spawn(self) -> Result<RunningServer> {
         let shared = Arc::clone(&self.shared);
         let acceptor = self.acceptor;
         let thread = std::thread::Builder::new()
             .name("stdrpc-accept".into())
             .spawn(move || accept_loop(&shared, acceptor))?;
-        Ok(Running {
+        Ok(RunningServer {
             shared: self.shared,
             local: self.local,
             thread: Some(thread),
@@ -209,16 +210,16 @@ impl Bound {
 
 /// A server running on background threads.
 ///
-/// Dropping it leaves the server running; call [`shutdown`](Running::shutdown)
-/// to stop it or [`join`](Running::join) to wait for someone else to.
+/// Dropping it leaves the server running; call [`shutdown`](RunningServer::shutdown)
+/// to stop it or [`join`](RunningServer::join) to wait for someone else to.
 #[derive(Debug)]
-pub struct Running {
+pub struct RunningServer {
     shared: Arc<Shared>,
     local: Address,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
-impl Running {
+impl RunningServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> &Address {
         &self.local
@@ -272,8 +273,8 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
-    /// Starts the shutdown and returns at once; [`Running::join`] or the end
-    /// of [`Bound::serve`] tells when it is complete.
+    /// Starts the shutdown and returns at once; [`RunningServer::join`] or the end
+    /// of [`BoundServer::serve`] tells when it is complete.
     pub fn shutdown(&self) {
         self.shared.begin_shutdown();
     }
@@ -325,6 +326,7 @@ pub struct Stats {
     pub bytes_out: u64,
 }
 
+/// The counters behind [`Stats`]; connections count their own events here.
 #[derive(Debug, Default)]
 struct Counters {
     accepted: AtomicU64,
@@ -358,11 +360,45 @@ struct Shared {
     wake: Address,
 }
 
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+impl Host for Shared {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn stopping_flag(&self) -> &AtomicBool {
+        &self.stopping
+    }
+
+    fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    fn handler_pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn connection_closed(&self, id: u64) {
+        Shared::connection_closed(self, id);
+    }
+
+    fn begin_shutdown(&self) {
+        Shared::begin_shutdown(self);
+    }
+
+    fn python_objects(&self) -> &PythonObjects {
+        &self.objects
     }
 }
 
@@ -391,11 +427,7 @@ struct Entry {
 
 impl Shared {
     fn conns(&self) -> MutexGuard<'_, Conns> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        lock(&self.conns)
     }
 
     fn stats(&self) -> Stats {
@@ -452,10 +484,7 @@ impl Shared {
         let mut conns = self.conns();
         while !conns.open.is_empty() {
             conns.waiting += 1;
-            conns = self
-                .conns_closed
-                .wait(conns)
-                .unwrap_or_else(|e| e.into_inner());
+            conns = wait(&self.conns_closed, conns);
             conns.waiting -= 1;
         }
         drop(conns);
@@ -615,7 +644,7 @@ fn serve_connection(shared: &Arc<Shared>, id: u64, stream: Arc<Stream>) {
     // A stock Python client's first request would otherwise wait ~40 ms for
     // our delayed acknowledgement of its #WELCOME# (see quickack.rs).
     quickack::enable(&stream);
-    let conn = match Conn::new(id, Arc::clone(shared), stream) {
+    let conn = match Conn::new(id, Arc::clone(shared) as Arc<dyn Host>, stream) {
         Ok(conn) => Arc::new(conn),
         Err(_) => {
             shared.connection_closed(id);

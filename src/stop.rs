@@ -21,14 +21,11 @@
 //! read that follows finds its data already there and does not block.
 //!
 //! The [`Interrupt`] trait is the capability a transport offers: sockets
-//! implement it here; pipes and user-supplied streams can implement it the
+//! implement it in `stream.rs`; pipes and user-supplied streams can implement it the
 //! same way (a real wake-up, or a bounded readiness wait).
 
 use std::io::{self, Read};
-use std::net::Shutdown;
 use std::time::{Duration, Instant};
-
-use crate::stream::Stream;
 
 /// The longest a reader waits between two looks at its stop condition when the
 /// transport cannot wake it: the bound on how long a stop waits for an idle
@@ -53,36 +50,6 @@ pub(crate) trait Interrupt {
     /// # Errors
     /// The transport failed.
     fn wait_readable(&self, timeout: Duration) -> io::Result<bool>;
-}
-
-impl Interrupt for Stream {
-    fn wakes_readers(&self) -> bool {
-        cfg!(unix)
-    }
-
-    fn interrupt(&self) {
-        if self.wakes_readers() {
-            let _ = self.shutdown(Shutdown::Read);
-        }
-    }
-
-    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        self.set_read_timeout(Some(timeout))?;
-        match self.peek(&mut [0u8; 1]) {
-            // Data, or the end of the stream: either way a read returns now.
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// A reader over a transport that ends (as at the end of the stream) once
@@ -181,7 +148,7 @@ mod tests {
 
     use super::*;
     use crate::address::Address;
-    use crate::stream::Acceptor;
+    use crate::stream::{Acceptor, Stream};
 
     /// A socket that pretends its platform cannot wake readers, so that the
     /// polling path runs (and is tested) on every platform.
@@ -209,12 +176,17 @@ mod tests {
         (c, l.accept().unwrap())
     }
 
-    #[test]
-    fn a_polled_reader_leaves_its_read_when_stopped() {
-        let (_client, server) = pair();
-        let server = Arc::new(Polled(server));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&server), Arc::clone(&stop));
+    /// A thread reading from `source` until `stop` is set; returns once the
+    /// thread has started.
+    fn spawn_reader<S>(
+        source: &Arc<S>,
+        stop: &Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<io::Result<usize>>
+    where
+        S: Interrupt + Send + Sync + 'static,
+        for<'a> &'a S: Read,
+    {
+        let (s, st) = (Arc::clone(source), Arc::clone(stop));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             ready_tx.send(()).unwrap();
@@ -222,6 +194,15 @@ mod tests {
             StopRead::new(&*s, &stop, None).read(&mut [0u8; 8])
         });
         ready_rx.recv().unwrap();
+        reader
+    }
+
+    #[test]
+    fn a_polled_reader_leaves_its_read_when_stopped() {
+        let (_client, server) = pair();
+        let server = Arc::new(Polled(server));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = spawn_reader(&server, &stop);
         stop.store(true, Ordering::Release);
         // Ends as at the end of the stream, although the peer is still there.
         assert_eq!(reader.join().unwrap().unwrap(), 0);
@@ -266,14 +247,7 @@ mod tests {
             return;
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&server), Arc::clone(&stop));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            ready_tx.send(()).unwrap();
-            let stop = || st.load(Ordering::Acquire);
-            StopRead::new(&*s, &stop, None).read(&mut [0u8; 8])
-        });
-        ready_rx.recv().unwrap();
+        let reader = spawn_reader(&server, &stop);
         stop.store(true, Ordering::Release);
         server.interrupt();
         assert_eq!(reader.join().unwrap().unwrap(), 0);

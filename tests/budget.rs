@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Server, write_varint_u64};
+use stdrpc::__private::write_varint_u64;
+use stdrpc::{Client, Config, Server};
 use support::child::{self, Proc};
 use support::raw;
 use support::sys;

@@ -783,7 +783,7 @@ fn zero_sized_elements_are_the_one_deviation_from_bincode() {
     );
     assert_eq!(bincode_decode::<Vec<()>>(&bytes), Some(vec![(); 3]));
     assert_eq!(from_slice::<Vec<()>>(&bytes).unwrap(), vec![(); 3]);
-    let cap = stdrpc::MAX_ZERO_SIZED_ELEMENTS;
+    let cap = stdrpc::Decoder::MAX_ZERO_SIZED_ELEMENTS;
     assert_eq!(
         from_slice::<Vec<()>>(&to_vec(&vec![(); cap]))
             .unwrap()

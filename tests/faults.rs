@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, RemoteKind, Running, Server};
+use stdrpc::{Client, Config, Error, RemoteKind, RunningServer, Server};
 use support::child::{self, Proc};
 use support::sys::{self, serial, wait_until, wait_until_or_not};
 
@@ -107,7 +107,7 @@ impl Gate {
 }
 
 /// A server whose `slow` calls wait at `gate`, reporting each start.
-fn gated_server(config: Config, gate: &Arc<Gate>) -> (Running, mpsc::Receiver<u64>) {
+fn gated_server(config: Config, gate: &Arc<Gate>) -> (RunningServer, mpsc::Receiver<u64>) {
     let (started_tx, started) = mpsc::channel();
     let started_tx = Mutex::new(started_tx);
     let mut server = Server::with_config(KEY, config);
@@ -154,7 +154,7 @@ fn a_client_killed_mid_call_leaves_the_server_unaffected_and_leaks_nothing() {
         for p in pending {
             p.wait_timeout(WAIT).unwrap();
         }
-        client.close().unwrap();
+        client.close();
     }
     wait_until("the warm-up connection is closed", WAIT, || {
         running.stats().open_connections == 0
@@ -182,7 +182,7 @@ fn a_client_killed_mid_call_leaves_the_server_unaffected_and_leaks_nothing() {
         // The server is unaffected: a real client is served meanwhile.
         let client = Client::connect(addr.as_str(), KEY).unwrap();
         assert_eq!(client.call::<_, u8>("ping", ()).unwrap(), 1);
-        client.close().unwrap();
+        client.close();
         // The killed client's handlers finish; their replies go nowhere.
         gate.release();
         wait_until("the dead client's connection is closed", WAIT, || {
@@ -533,7 +533,7 @@ fn handler_panics_stay_isolated() {
     assert!(!slow.is_ready(), "the slow call is still running");
     gate.release();
     assert_eq!(slow.wait_timeout(WAIT).unwrap(), 7);
-    client.close().unwrap();
+    client.close();
     wait_until("the connection is closed", WAIT, || {
         running.stats().open_connections == 0
     });

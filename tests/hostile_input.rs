@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, Running, Server, Stats};
+use stdrpc::{Client, Config, Error, RunningServer, Server, Stats};
 use support::raw::{self, End, Reply, Transcript};
 use support::rng::Rng;
 use support::sys::{self, serial, wait_until};
@@ -30,7 +30,7 @@ const MAX_RSS_GROWTH_MIB: f64 = 64.0;
 const PROMPT: Duration = Duration::from_secs(2);
 
 /// A server with handlers of several argument types, for the codec to chew on.
-fn server(config: Config) -> Running {
+fn server(config: Config) -> RunningServer {
     let mut s = Server::with_config(KEY, config);
     s.register("ping", || 1u8);
     s.register("echo", |s: String| s);
@@ -55,14 +55,19 @@ fn server(config: Config) -> Running {
     s.bind("127.0.0.1:0").unwrap().spawn().unwrap()
 }
 
-fn addr(running: &Running) -> SocketAddr {
+fn addr(running: &RunningServer) -> SocketAddr {
     running.local_addr().as_tcp().unwrap()
 }
 
 /// After a batch: every hostile connection is gone, a real client is served
 /// correctly, and memory has stayed bounded. Returns the counters as they
 /// were before the real client connected.
-fn check_batch(running: &Running, label: &str, rss_before: Option<u64>, started: Instant) -> Stats {
+fn check_batch(
+    running: &RunningServer,
+    label: &str,
+    rss_before: Option<u64>,
+    started: Instant,
+) -> Stats {
     wait_until("every hostile connection is closed", WAIT, || {
         running.stats().open_connections == 0
     });
@@ -74,7 +79,7 @@ fn check_batch(running: &Running, label: &str, rss_before: Option<u64>, started:
     );
     assert_eq!(client.call::<_, i64>("add", (40i64, 2i64)).unwrap(), 42);
     assert_eq!(client.call::<_, u64>("sum", vec![1u32, 2, 3]).unwrap(), 6);
-    client.close().unwrap();
+    client.close();
     let growth = sys::rss_growth_mib(rss_before);
     println!(
         "{label}: {:.2} s, RSS growth {growth:.1} MiB, stats {stats:?}",
@@ -292,7 +297,7 @@ fn bad_lengths_after_the_handshake_close_the_connection_without_a_reply() {
     let _serial = serial();
     let running = server(Config::default());
     let addr = addr(&running);
-    let max = Config::default().max_frame_len() as u64;
+    let max = Config::default().frame_limit() as u64;
     let rss = sys::rss_kib();
     let started = Instant::now();
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
@@ -914,7 +919,7 @@ fn announced_frames_cost_nothing_until_their_bytes_arrive() {
     let _serial = serial();
     let running = server(Config::default());
     let addr = addr(&running);
-    let max = Config::default().max_frame_len();
+    let max = Config::default().frame_limit();
     let rss = sys::rss_kib();
     let started = Instant::now();
     // 32 connections announce a frame of the maximum size (16 MiB each,

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, Running, Server};
+use stdrpc::{Client, Config, Error, RunningServer, Server};
 use support::raw::{self, End};
 
 /// Far more than a shutdown of idle connections takes, and far less than
@@ -22,19 +22,19 @@ use support::raw::{self, End};
 /// that deadline, fails here instead of hanging.
 const BOUND: Duration = Duration::from_secs(15);
 
-fn server(config: Config) -> Running {
+fn server(config: Config) -> RunningServer {
     let mut server = Server::with_config(b"k", config);
     server.register("ping", || 1u8);
     server.bind("127.0.0.1:0").unwrap().spawn().unwrap()
 }
 
-fn addr(running: &Running) -> SocketAddr {
+fn addr(running: &RunningServer) -> SocketAddr {
     running.local_addr().to_string().parse().unwrap()
 }
 
 /// Shuts `running` down on another thread; panics unless it is done within
 /// [`BOUND`]. Returns how long it took.
-fn shutdown_within_bound(running: Running) -> Duration {
+fn shutdown_within_bound(running: RunningServer) -> Duration {
     let started = Instant::now();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || tx.send(running.shutdown()));

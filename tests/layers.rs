@@ -27,6 +27,8 @@ const CORE: &[&str] = &[
     "stream.rs",
     "pool.rs",
     "config.rs",
+    "sync.rs",
+    "fuzz.rs",
     // Built on the core and free of Python too.
     "message.rs",
     "message",

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Running, Server};
+use stdrpc::{Client, Config, RunningServer, Server};
 use support::sys::{self, serial, wait_until};
 
 const KEY: &[u8] = b"lockout-key";
@@ -51,7 +51,7 @@ const MEDIAN_WITHIN: Duration = if cfg!(windows) {
     Duration::from_millis(100)
 };
 
-fn server() -> Running {
+fn server() -> RunningServer {
     // Default limits: 256 handshake slots, a 5 s handshake deadline.
     let mut s = Server::with_config(KEY, Config::default());
     s.register("ping", || 1u8);

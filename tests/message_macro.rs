@@ -301,7 +301,7 @@ fn recursion_is_bounded_by_max_depth() {
         bytes.extend(std::iter::repeat_n([0u8, 0], depth + 1).flatten());
         bytes
     };
-    let depth = stdrpc::MAX_DEPTH as usize - 1;
+    let depth = stdrpc::Decoder::MAX_DEPTH as usize - 1;
     assert!(from_slice::<Tree>(&spine(depth)).is_ok(), "{depth} levels");
     let err = from_slice::<Tree>(&spine(depth + 1)).unwrap_err();
     assert!(err.to_string().contains("nested"), "{err}");

@@ -26,7 +26,7 @@ fn python_block(n: usize) -> String {
 }
 
 /// The server of §4.6, with the `bump`/`total` pair of §4.8.
-fn server(total: &Arc<AtomicI64>) -> stdrpc::Running {
+fn server(total: &Arc<AtomicI64>) -> stdrpc::RunningServer {
     let mut server = Server::new(b"password");
     server.register("get", |k: String| if k == "a" { Some(10i64) } else { None });
     server.register("add", |a: i64, b: i64| a + b);

@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, Running, Server, Stats};
+use stdrpc::{Client, Config, Error, RunningServer, Server, Stats};
 
 /// The key both sides use when they are meant to agree.
 const KEY: &str = "password";
@@ -348,7 +348,7 @@ fn python(version: &str) -> Python {
 
 /// A running server that is shut down when dropped, even by a failing test.
 struct TestServer {
-    running: Option<Running>,
+    running: Option<RunningServer>,
 }
 
 impl TestServer {
@@ -365,7 +365,7 @@ impl TestServer {
         }
     }
 
-    fn running(&self) -> &Running {
+    fn running(&self) -> &RunningServer {
         self.running.as_ref().expect("server already stopped")
     }
 

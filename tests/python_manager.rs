@@ -34,7 +34,7 @@ use common::seeds::{SEED_KV_CLIENT, SEED_VIEW_CLIENT, seed_client};
 /// as a second line of defence).
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-use stdrpc::{Config, Error, PyManager, RemoteKind, Running, Server, Value};
+use stdrpc::{Config, Error, PyManager, RemoteKind, RunningServer, Server, Value};
 
 /// The seed's KV store server, verbatim.
 const SEED_KV_SERVER: &str = r#"from multiprocessing.managers import BaseManager as Manager
@@ -81,7 +81,7 @@ fn short_view_client(port: u16, procs: usize, loops: usize) -> String {
         .replace("list(range(5))", &format!("list(range({procs}))"))
 }
 
-fn port_of(running: &Running) -> u16 {
+fn port_of(running: &RunningServer) -> u16 {
     running.local_addr().as_tcp().expect("a TCP address").port()
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use stdrpc::{Client, Config, Error, Server};
 
-fn server_on(addr: &str, answer: u32) -> stdrpc::Running {
+fn server_on(addr: &str, answer: u32) -> stdrpc::RunningServer {
     let mut server = Server::new(b"k");
     server.register("who", move || answer);
     server.bind(addr).unwrap().spawn().unwrap()

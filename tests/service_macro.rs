@@ -129,7 +129,7 @@ impl Counter for Count {
 }
 
 /// Both services on one server; the sender releases `slow` calls.
-fn serve_both() -> (stdrpc::Running, mpsc::Sender<()>) {
+fn serve_both() -> (stdrpc::RunningServer, mpsc::Sender<()>) {
     let (release, rx) = mpsc::channel();
     let mut server = Server::new(b"key");
     Store::default().register_on(&mut server);
@@ -255,7 +255,7 @@ fn services_share_a_server_under_their_namespaces() {
         Some(RemoteKind::NoSuchMethod)
     );
     drop((kv, counter));
-    client.close().unwrap();
+    client.close();
     running.shutdown().unwrap();
 }
 
@@ -295,7 +295,7 @@ fn pending_and_one_way_modes() {
         counter.with_timeout(Duration::from_secs(10)).get().unwrap(),
         100
     );
-    counter.into_client().close().unwrap();
+    counter.into_client().close();
     running.shutdown().unwrap();
 }
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, Running, Server};
+use stdrpc::{Client, Config, Error, RunningServer, Server};
 use support::raw;
 use support::sys::{self, serial, wait_until};
 
@@ -31,7 +31,7 @@ const TRICKLE: Duration = Duration::from_millis(100);
 /// The functional bound on serving a real client among slow peers.
 const SERVED_WITHIN: Duration = Duration::from_secs(1);
 
-fn server(config: Config) -> Running {
+fn server(config: Config) -> RunningServer {
     let mut s = Server::with_config(KEY, config);
     s.register("ping", || 1u8);
     s.bind("127.0.0.1:0").unwrap().spawn().unwrap()
@@ -63,7 +63,7 @@ struct Peer {
 /// Opens `n` peers (every other one trickling) in batches, each accepted
 /// before the next is opened: a faster burst overflows the listen backlog
 /// (128 for std's listeners), and a dropped SYN is retried only after 1 s.
-fn open_peers(running: &Running, n: usize) -> Vec<Peer> {
+fn open_peers(running: &RunningServer, n: usize) -> Vec<Peer> {
     let addr = running.local_addr().as_tcp().unwrap();
     let base = running.stats().accepted;
     let mut peers = Vec::with_capacity(n);
@@ -140,7 +140,7 @@ fn sweep_until(
 }
 
 /// Connects a real client and makes one call; returns how long that took.
-fn real_client(running: &Running) -> Duration {
+fn real_client(running: &RunningServer) -> Duration {
     let started = Instant::now();
     let client = Client::connect(running.local_addr(), KEY).unwrap();
     assert_eq!(client.call::<_, u8>("ping", ()).unwrap(), 1);

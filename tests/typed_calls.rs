@@ -35,7 +35,7 @@ mod renamed {
     }
 }
 
-fn server(seen: &Arc<Seen>, done: mpsc::Sender<()>) -> stdrpc::Running {
+fn server(seen: &Arc<Seen>, done: mpsc::Sender<()>) -> stdrpc::RunningServer {
     let mut server = Server::new(KEY);
     let s = Arc::clone(seen);
     server.register("add", move |a: i64, b: i64| {
@@ -58,7 +58,7 @@ fn server(seen: &Arc<Seen>, done: mpsc::Sender<()>) -> stdrpc::Running {
     server.bind("127.0.0.1:0").unwrap().spawn().unwrap()
 }
 
-fn setup() -> (Arc<Seen>, mpsc::Receiver<()>, stdrpc::Running, Client) {
+fn setup() -> (Arc<Seen>, mpsc::Receiver<()>, stdrpc::RunningServer, Client) {
     let seen = Arc::new(Seen::default());
     let (tx, rx) = mpsc::channel();
     let running = server(&seen, tx);

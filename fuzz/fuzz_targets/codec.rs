@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use stdrpc::{Decode, Encode, from_slice, to_vec};
 
 stdrpc::message! {
-    /// A recursive type: decoding must stop at `MAX_DEPTH`, not overflow the stack.
+    /// A recursive type: decoding must stop at `Decoder::MAX_DEPTH`, not overflow the stack.
     #[derive(Debug, PartialEq)]
     pub enum Tree {
         Leaf(u8),

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::frame::FrameReader;
 use crate::stop::StopRead;
 use crate::stream::Stream;
+use crate::sync::{self, lock, wait};
 
 /// The shared state of one connection's replies.
 pub(super) struct Replies {
@@ -84,7 +85,7 @@ struct SlotState {
 
 impl Slot {
     fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn fill(&self, reply: Result<Vec<u8>>) {
@@ -143,7 +144,7 @@ impl Replies {
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.table)
     }
 
     /// Registers a call about to be sent. A `detached` call is one the
@@ -261,13 +262,8 @@ impl Replies {
                 }
                 Err(TryLockError::WouldBlock) => {
                     st = match left {
-                        None => slot.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
-                        Some(left) => {
-                            slot.ready
-                                .wait_timeout(st, left)
-                                .unwrap_or_else(|e| e.into_inner())
-                                .0
-                        }
+                        None => wait(&slot.ready, st),
+                        Some(left) => sync::wait_timeout(&slot.ready, st, left).0,
                     };
                     st.sleeping = false;
                 }
@@ -399,7 +395,7 @@ impl Replies {
 
     /// Takes the reader role and reads until the peer closes the connection.
     pub(super) fn drain_to_end(&self) {
-        let mut role = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut role = lock(&self.reader);
         if role.timeout.is_some() && role.stream.set_read_timeout(None).is_ok() {
             role.timeout = None;
         }
@@ -413,14 +409,14 @@ impl Replies {
             {
                 let mut t = self.table();
                 while t.detached == 0 && !t.closed && !t.client_gone {
-                    t = self.background.wait(t).unwrap_or_else(|e| e.into_inner());
+                    t = wait(&self.background, t);
                 }
                 if t.closed || (t.client_gone && t.detached == 0) {
                     t.background = Background::Gone;
                     return;
                 }
             }
-            let mut role = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            let mut role = lock(&self.reader);
             if role.timeout.is_some() {
                 if role.stream.set_read_timeout(None).is_err() {
                     drop(role);

@@ -11,12 +11,13 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 use crate::codec::shape::SigInfo;
 use crate::codec::{Decode, Encode, Signature};
 use crate::envelope::Check;
 use crate::registry::Fnv;
+use crate::sync::lock;
 
 type Table = HashMap<usize, &'static SigInfo, BuildHasherDefault<Fnv>>;
 
@@ -54,7 +55,7 @@ pub(crate) fn of<A: Encode + ?Sized, R: Decode>() -> &'static SigInfo {
         }
     }
     let sig = {
-        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shared = lock(&SHARED);
         let table = shared.get_or_insert_with(Table::default);
         *table
             .entry(key)

@@ -2,11 +2,10 @@
 
 use std::hint::black_box;
 
+// The block size B of both SHA-256 and MD5.
+use super::blocks::BLOCK_LEN;
 use super::md5::Md5;
 use super::sha256::Sha256;
-
-/// The block size B of both SHA-256 and MD5, in bytes.
-const BLOCK_LEN: usize = 64;
 
 /// A hash with a 64-byte block that HMAC can be built on.
 trait BlockHash: Default {

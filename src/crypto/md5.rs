@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-/// Bytes per MD5 block.
-const BLOCK_LEN: usize = 64;
+use super::blocks::{BLOCK_LEN, Blocks};
 
 /// Initial state A, B, C, D.
 const INIT: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
@@ -34,10 +33,7 @@ const T: [u32; 64] = [
 #[derive(Clone)]
 pub struct Md5 {
     state: [u32; 4],
-    buffer: [u8; BLOCK_LEN],
-    buffered: usize,
-    /// Total message length in bytes (modulo 2^64).
-    length: u64,
+    blocks: Blocks,
 }
 
 impl Md5 {
@@ -45,53 +41,22 @@ impl Md5 {
     pub fn new() -> Self {
         Md5 {
             state: INIT,
-            buffer: [0; BLOCK_LEN],
-            buffered: 0,
-            length: 0,
+            blocks: Blocks::new(),
         }
     }
 
     /// Feeds `data` into the hash.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.length = self.length.wrapping_add(data.len() as u64);
-        if self.buffered > 0 {
-            let take = (BLOCK_LEN - self.buffered).min(data.len());
-            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-            self.buffered += take;
-            data = &data[take..];
-            if self.buffered < BLOCK_LEN {
-                return;
-            }
-            compress(&mut self.state, &self.buffer);
-            self.buffered = 0;
-        }
-        let mut blocks = data.chunks_exact(BLOCK_LEN);
-        for block in &mut blocks {
-            compress(
-                &mut self.state,
-                block.try_into().expect("chunks_exact yields whole blocks"),
-            );
-        }
-        let rest = blocks.remainder();
-        self.buffer[..rest.len()].copy_from_slice(rest);
-        self.buffered = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        let state = &mut self.state;
+        self.blocks.update(data, |block| compress(state, block));
     }
 
     /// Pads the message and returns the digest.
     pub fn finalize(mut self) -> [u8; 16] {
-        let bit_len = self.length.wrapping_mul(8);
-        // 0x80, then zeros up to 56 mod 64, then the 64-bit little-endian length.
-        let mut padding = [0u8; BLOCK_LEN];
-        padding[0] = 0x80;
-        let pad_len = if self.buffered < 56 {
-            56 - self.buffered
-        } else {
-            120 - self.buffered
-        };
-        self.update(&padding[..pad_len]);
-        self.update(&bit_len.to_le_bytes());
-        debug_assert_eq!(self.buffered, 0);
-
+        let state = &mut self.state;
+        // The 64-bit length is little-endian.
+        self.blocks
+            .finish(u64::to_le_bytes, |block| compress(state, block));
         let mut out = [0u8; 16];
         for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
             chunk.copy_from_slice(&word.to_le_bytes());
@@ -111,7 +76,7 @@ impl fmt::Debug for Md5 {
     /// key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Md5")
-            .field("bytes_hashed", &self.length)
+            .field("bytes_hashed", &self.blocks.length())
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,7 @@
 //! between reading a call and answering it, and a batch of requests that
 //! arrived together is answered with one write. Before running a handler the
 //! reader releases the *reader role*; if the handler is still running after
-//! [`HANDOFF_AFTER`], the [`watchdog`](super::watchdog) starts a follower on
+//! [`HANDOFF_AFTER`](super::watchdog::HANDOFF_AFTER), the [`watchdog`](super::watchdog) starts a follower on
 //! the handler pool that takes the role and goes on reading, so a slow
 //! handler never holds up the calls behind it for longer than that. When the
 //! slow handler finishes and finds the role taken, its thread simply leaves.
@@ -14,16 +14,19 @@
 //! whichever thread ends up running them.
 
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use super::Shared;
-use crate::budget::{self, Reservation};
+use super::Counters;
+use super::watchdog::{Stamp, Watchdog, Watched};
+use crate::budget::{self, Budget, Reservation};
 use crate::codec::Decoder;
+use crate::config::Config;
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
+use crate::pool::Pool;
+use crate::registry::Registry;
 // The one place the core reaches the Python layer: a connection whose first
 // message is a pickle is handed to the manager (ARCHITECTURE.md, "the core
 // never imports the Python layer"). The server keeps the Python objects'
@@ -33,9 +36,7 @@ pub(crate) use crate::manager::Objects as PythonObjects;
 use crate::outbox::Outbox;
 use crate::stop::StopRead;
 use crate::stream::Stream;
-
-/// How long a handler runs inline before the reading moves to another thread.
-pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
+use crate::sync::{Gauge, lock};
 
 /// The longest message of an error reply; longer texts are cut. Handler
 /// error and panic texts are already cut to 4 KiB with a note of their
@@ -49,72 +50,56 @@ const MAX_ERROR_MESSAGE: usize = 8192;
 /// (the codec's bound, [`crate::codec::DECODE_MEMORY_FACTOR`]).
 pub(super) const STDRPC_WORKING_MEMORY_FACTOR: usize = 2 + crate::codec::DECODE_MEMORY_FACTOR;
 
+/// What a connection uses of its server, and all it sees of it. The server
+/// implements it; the rest of its state (the authkey, the table of
+/// connections, the accept loop) stays its own.
+pub(super) trait Host: Send + Sync + 'static {
+    /// The server's settings.
+    fn config(&self) -> &Config;
+    /// The registered methods.
+    fn registry(&self) -> &Registry;
+    /// The memory budget every connection's requests are charged to.
+    fn budget(&self) -> &Arc<Budget>;
+    /// The counters behind the server's `Stats`.
+    fn counters(&self) -> &Counters;
+    /// Set once the server is shutting down.
+    fn stopping_flag(&self) -> &AtomicBool;
+    /// Notices handlers that run long inline.
+    fn watchdog(&self) -> &Watchdog;
+    /// The threads that followers and handed-off readers run on.
+    fn handler_pool(&self) -> &Pool;
+    /// The connection `id` has closed: it leaves the server's table.
+    fn connection_closed(&self, id: u64);
+    /// Starts the server's shutdown (a stock Python client may ask for it).
+    fn begin_shutdown(&self);
+    /// The objects stock Python clients created (`BaseManager.create`).
+    fn python_objects(&self) -> &PythonObjects;
+
+    /// Whether the server is shutting down.
+    fn stopping(&self) -> bool {
+        self.stopping_flag().load(Ordering::Acquire)
+    }
+}
+
 pub(super) struct Conn {
     pub(super) id: u64,
-    shared: Arc<Shared>,
+    shared: Arc<dyn Host>,
     outbox: Outbox,
     reader: Mutex<ReaderRole>,
     /// Handlers of this connection running now, and threads waiting for
     /// that number to change.
     in_flight: Gauge,
-    /// When the handler the last reader started inline began, in nanoseconds
-    /// since the server's epoch; 0 while no handler runs inline.
-    pub(super) inline_since: AtomicU64,
-    /// A follower has been requested for the current inline run.
-    pub(super) handed_off: AtomicBool,
-    /// How many requests have run inline (the watchdog's sign of activity).
-    pub(super) runs: AtomicU64,
+    /// What the watchdog knows of the handler running inline.
+    stamp: Stamp,
     /// The ticket of the next notification to run.
     notify_turn: Gauge,
 }
 
-/// A counter that threads can wait on. The common case, nobody waiting,
-/// costs one atomic operation: no lock, and no `futex` call for a
-/// notification nobody needs (std's condition variables make one per
-/// `notify` otherwise).
-#[derive(Default)]
-struct Gauge {
-    value: AtomicU64,
-    waiters: AtomicU64,
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-impl Gauge {
-    fn get(&self) -> u64 {
-        self.value.load(Ordering::SeqCst)
-    }
-
-    /// Blocks until `done` holds for the value.
-    fn wait_until(&self, done: impl Fn(u64) -> bool) {
-        if done(self.get()) {
-            return;
-        }
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        // Registering before the re-check pairs with `notify`'s order
-        // (change, then look for waiters): one of the two sees the other.
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        while !done(self.get()) {
-            guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
-        }
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn add(&self, n: u64) {
-        self.value.fetch_add(n, Ordering::SeqCst);
-        self.notify();
-    }
-
-    fn sub(&self, n: u64) {
-        self.value.fetch_sub(n, Ordering::SeqCst);
-        self.notify();
-    }
-
-    fn notify(&self) {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.changed.notify_all();
-        }
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -205,17 +190,21 @@ fn copy_out(method: &str, args: &[u8]) -> (Scratch, usize) {
 }
 
 impl Conn {
-    pub(super) fn new(id: u64, shared: Arc<Shared>, stream: Arc<Stream>) -> std::io::Result<Conn> {
-        let config = &shared.config;
+    pub(super) fn new(
+        id: u64,
+        shared: Arc<dyn Host>,
+        stream: Arc<Stream>,
+    ) -> std::io::Result<Conn> {
+        let config = shared.config();
         let outbox = Outbox::new(
             Arc::clone(&stream),
             config.max_frame,
             config.max_write_backlog,
-            Arc::clone(&shared.counters.bytes_out),
+            Arc::clone(&shared.counters().bytes_out),
         );
         let mut frames = FrameReader::new(config.max_frame);
         frames.charge(
-            Arc::clone(&shared.budget),
+            Arc::clone(shared.budget()),
             STDRPC_WORKING_MEMORY_FACTOR,
             config.budget_wait,
         );
@@ -234,16 +223,14 @@ impl Conn {
                 done: false,
             }),
             in_flight: Gauge::default(),
-            inline_since: AtomicU64::new(0),
-            handed_off: AtomicBool::new(false),
-            runs: AtomicU64::new(0),
+            stamp: Stamp::default(),
             notify_turn: Gauge::default(),
             shared,
         })
     }
 
     fn reader(&self) -> MutexGuard<'_, ReaderRole> {
-        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.reader)
     }
 
     /// Reads and runs requests while this thread holds the reader role.
@@ -296,7 +283,7 @@ impl Conn {
         // Reading ends when the server stops, and when a write has failed
         // (where the outbox's shutdown cannot wake this read; see stop.rs).
         let stop = || shared.stopping() || self.outbox.is_broken();
-        let mut src = StopRead::new(&**stream, &stop, shared.config.idle_timeout);
+        let mut src = StopRead::new(&**stream, &stop, shared.config().idle_timeout);
         let frame = loop {
             match frames.next(&mut src) {
                 Ok(Some(frame)) => break frame,
@@ -311,14 +298,14 @@ impl Conn {
                 }) => return self.refused(role, &message),
                 Err(_) => {
                     if !shared.stopping() {
-                        shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        shared.counters().errors.fetch_add(1, Ordering::Relaxed);
                     }
                     return Err(());
                 }
             }
         };
         shared
-            .counters
+            .counters()
             .bytes_in
             .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
         let work = match Message::parse(frame) {
@@ -363,7 +350,7 @@ impl Conn {
                 }))
             }
             Ok(Message::Unsupported { id, tag }) => {
-                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                shared.counters().errors.fetch_add(1, Ordering::Relaxed);
                 if let Some(id) = id {
                     let message = format!(
                         "protocol error: unsupported must-understand extension 0x{tag:02x}"
@@ -376,7 +363,7 @@ impl Conn {
                 Ok(Some(Work::Python(frame.to_vec())))
             }
             Ok(Message::Ok { .. } | Message::Error { .. }) | Err(_) => {
-                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                shared.counters().errors.fetch_add(1, Ordering::Relaxed);
                 Err(())
             }
         };
@@ -390,7 +377,7 @@ impl Conn {
     /// goes on. A Python client's first request ends the connection.
     fn refused(&self, role: &mut ReaderRole, message: &str) -> Result<Option<Work>, ()> {
         let shared = &*self.shared;
-        shared.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+        shared.counters().overloaded.fetch_add(1, Ordering::Relaxed);
         let head = role.frames.skipped_head();
         let python = head.first() == Some(&0x80) && !role.python_checked;
         role.python_checked = true;
@@ -411,22 +398,22 @@ impl Conn {
         let shared = &*self.shared;
         let shutdown = || shared.begin_shutdown();
         let host = manager::Host {
-            registry: &shared.registry,
-            objects: &shared.objects,
-            allow_shutdown: shared.config.python_shutdown,
+            registry: shared.registry(),
+            objects: shared.python_objects(),
+            allow_shutdown: shared.config().python_shutdown,
             shutdown: &shutdown,
-            max_frame: shared.config.max_frame,
-            max_request: shared.config.max_python_frame as usize,
-            bytes_in: &shared.counters.bytes_in,
-            bytes_out: &shared.counters.bytes_out,
-            overloaded: &shared.counters.overloaded,
-            stopping: &shared.stopping,
-            idle_timeout: shared.config.idle_timeout,
+            max_frame: shared.config().max_frame,
+            max_request: shared.config().max_python_frame as usize,
+            bytes_in: &shared.counters().bytes_in,
+            bytes_out: &shared.counters().bytes_out,
+            overloaded: &shared.counters().overloaded,
+            stopping: shared.stopping_flag(),
+            idle_timeout: shared.config().idle_timeout,
         };
         let ReaderRole { stream, frames, .. } = role;
         match manager::serve(&host, stream, frames, first) {
             Err(_) if !shared.stopping() => {
-                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                shared.counters().errors.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
@@ -474,14 +461,13 @@ impl Conn {
             // Never run inline: `serve` hands the connection to `serve_python`.
             Work::Python(_) => {}
         }
-        self.inline_since.store(0, Ordering::SeqCst);
+        self.stamp.clear();
         self.release_in_flight();
     }
 
     /// Tells the watchdog a handler starts running inline now.
-    fn watch(self: &Arc<Self>) {
-        self.handed_off.store(false, Ordering::Relaxed);
-        self.shared.watchdog.watch(self);
+    fn watch(&self) {
+        self.shared.watchdog().watch(&self.stamp);
     }
 
     fn run_call(&self, id: u64, method: &str, check: Check, args: &[u8], reply: &mut Vec<u8>) {
@@ -489,30 +475,30 @@ impl Conn {
         reply.clear();
         envelope::ok_head(reply, id);
         let head = reply.len();
-        let outcome = shared.registry.dispatch(method, check, args, reply);
+        let outcome = shared.registry().dispatch(method, check, args, reply);
         let failure = match outcome {
-            Ok(()) if reply.len() <= shared.config.max_frame => None,
+            Ok(()) if reply.len() <= shared.config().max_frame => None,
             // The handler succeeded but its result cannot be sent.
             Ok(()) => Some((
                 RemoteKind::ReplyTooLarge,
                 format!(
                     "the reply of {} bytes exceeds the maximum frame of {} bytes",
                     reply.len() - head,
-                    shared.config.max_frame
+                    shared.config().max_frame
                 ),
             )),
             Err(f) => Some((f.kind, f.message)),
         };
         match failure {
             None => {
-                shared.counters.calls.fetch_add(1, Ordering::Relaxed);
+                shared.counters().calls.fetch_add(1, Ordering::Relaxed);
                 // A failed queue means the connection is gone; the reader notices.
                 let _ = self.outbox.queue(reply);
             }
             Some((kind, message)) => {
-                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                shared.counters().errors.fetch_add(1, Ordering::Relaxed);
                 if kind == RemoteKind::SignatureMismatch {
-                    shared.counters.mismatches.fetch_add(1, Ordering::Relaxed);
+                    shared.counters().mismatches.fetch_add(1, Ordering::Relaxed);
                 }
                 self.send_error(id, kind, &message);
             }
@@ -524,7 +510,7 @@ impl Conn {
     fn send_error(&self, id: u64, kind: RemoteKind, message: &str) {
         let room = self
             .shared
-            .config
+            .config()
             .max_frame
             .saturating_sub(24)
             .min(MAX_ERROR_MESSAGE);
@@ -538,13 +524,16 @@ impl Conn {
     fn run_notify(&self, method: &str, check: Check, args: &[u8]) {
         let shared = &*self.shared;
         let mut scratch = Vec::new();
-        let counter = match shared.registry.dispatch(method, check, args, &mut scratch) {
-            Ok(()) => &shared.counters.calls,
+        let counter = match shared
+            .registry()
+            .dispatch(method, check, args, &mut scratch)
+        {
+            Ok(()) => &shared.counters().calls,
             Err(f) => {
                 if f.kind == RemoteKind::SignatureMismatch {
-                    shared.counters.mismatches.fetch_add(1, Ordering::Relaxed);
+                    shared.counters().mismatches.fetch_add(1, Ordering::Relaxed);
                 }
-                &shared.counters.errors
+                &shared.counters().errors
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -558,12 +547,8 @@ impl Conn {
     /// Takes a slot for a running request, waiting while the connection is
     /// at its limit (back-pressure: meanwhile nobody reads it).
     fn acquire_in_flight(&self) {
-        let max = self.shared.config.max_in_flight as u64;
-        loop {
-            if self.in_flight.value.fetch_add(1, Ordering::SeqCst) < max {
-                return;
-            }
-            self.in_flight.sub(1);
+        let max = self.shared.config().max_in_flight as u64;
+        while !self.in_flight.add_one_below(max) {
             self.in_flight.wait_until(|v| v < max);
         }
     }
@@ -584,11 +569,17 @@ impl Conn {
         drop(role);
         self.shared.connection_closed(self.id);
     }
+}
+
+impl Watched for Conn {
+    fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
 
     /// Starts a follower that takes over the reading (called by the watchdog).
-    pub(super) fn hand_off(self: &Arc<Self>) {
+    fn hand_off(self: &Arc<Self>) {
         let conn = Arc::clone(self);
-        self.shared.pool.execute(move || conn.serve());
+        self.shared.handler_pool().execute(move || conn.serve());
     }
 }
 

@@ -6,17 +6,51 @@
 //! an idle server costs nothing, and the first request after that wakes it.
 //! (Waking it for every request would add a context switch to each call.)
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Shared;
-use super::connection::{Conn, HANDOFF_AFTER};
+use crate::sync::{self, lock, wait};
+
+/// How long a handler runs inline before the reading moves to another thread.
+pub(super) const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
 const TICK: Duration = Duration::from_millis(1);
 
 /// How long without requests before the watchdog stops ticking.
 const IDLE_AFTER: Duration = Duration::from_millis(200);
+
+/// What the watchdog knows of one connection's inline handler. Each
+/// connection holds one; the connection says a handler starts through
+/// [`Watchdog::watch`] and that it ended through [`Stamp::clear`], and only
+/// the watchdog reads it.
+#[derive(Debug, Default)]
+pub(super) struct Stamp {
+    /// When the handler running inline began, in nanoseconds since the
+    /// watchdog's epoch; 0 while no handler runs inline.
+    since: AtomicU64,
+    /// A follower has been requested for the current inline run.
+    handed_off: AtomicBool,
+    /// How many requests have run inline (the watchdog's sign of activity).
+    runs: AtomicU64,
+}
+
+impl Stamp {
+    /// The handler that ran inline has returned.
+    pub(super) fn clear(&self) {
+        self.since.store(0, Ordering::SeqCst);
+    }
+}
+
+/// What the watchdog watches: a connection whose reading can move to
+/// another thread.
+pub(super) trait Watched {
+    /// What the watchdog knows of the handler running inline.
+    fn stamp(&self) -> &Stamp;
+
+    /// Starts a follower that takes over the reading.
+    fn hand_off(self: &Arc<Self>);
+}
 
 #[derive(Debug)]
 pub(super) struct Watchdog {
@@ -43,56 +77,55 @@ impl Watchdog {
         (self.epoch.elapsed().as_nanos() as u64).max(1)
     }
 
-    /// Marks `conn` as running a handler inline from now on.
-    pub(super) fn watch(&self, conn: &Conn) {
-        conn.runs.fetch_add(1, Ordering::Relaxed);
-        conn.inline_since.store(self.now(), Ordering::SeqCst);
+    /// Marks the connection of `stamp` as running a handler inline from now on.
+    pub(super) fn watch(&self, stamp: &Stamp) {
+        stamp.handed_off.store(false, Ordering::Relaxed);
+        stamp.runs.fetch_add(1, Ordering::Relaxed);
+        stamp.since.store(self.now(), Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
-            let _guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = lock(&self.state);
             self.wake.notify_one();
         }
     }
 
     pub(super) fn stop(&self) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        *lock(&self.state) = true;
         self.wake.notify_all();
     }
 
     /// The watchdog thread's body; ends after [`stop`](Watchdog::stop) or
-    /// once the server is gone.
-    pub(super) fn run(&self, shared: &Weak<Shared>) {
-        let mut stopping = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    /// once `connections`, which lists the server's authenticated
+    /// connections, returns `None` (the server is gone).
+    pub(super) fn run<W: Watched>(&self, connections: impl Fn() -> Option<Vec<Arc<W>>>) {
+        let mut stopping = lock(&self.state);
         let mut runs = 0;
         let mut last_active = Instant::now();
         loop {
             if *stopping {
                 return;
             }
-            let Some(server) = shared.upgrade() else {
+            let Some(live) = connections() else {
                 return;
             };
-            let (busy, now_runs) = self.scan(&server);
+            let (busy, now_runs) = self.scan(live);
             if busy || now_runs != runs {
                 last_active = Instant::now();
             }
             runs = now_runs;
             if last_active.elapsed() < IDLE_AFTER {
-                drop(server);
-                stopping = self
-                    .wake
-                    .wait_timeout(stopping, TICK)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                stopping = sync::wait_timeout(&self.wake, stopping, TICK).0;
                 continue;
             }
             // Nothing runs inline: sleep until `watch` says otherwise. The
             // flag is raised before a last look, so a handler that starts
             // after that look sees the flag and wakes us.
             self.sleeping.store(true, Ordering::SeqCst);
-            let (busy, _) = self.scan(&server);
-            drop(server);
+            let Some(live) = connections() else {
+                return;
+            };
+            let (busy, _) = self.scan(live);
             if !busy {
-                stopping = self.wake.wait(stopping).unwrap_or_else(|e| e.into_inner());
+                stopping = wait(&self.wake, stopping);
             }
             self.sleeping.store(false, Ordering::SeqCst);
         }
@@ -101,19 +134,23 @@ impl Watchdog {
     /// Hands off every connection whose inline handler has run too long;
     /// returns whether any handler runs inline, and the total of inline runs
     /// so far (which tells whether there was any activity since last time).
-    fn scan(&self, shared: &Arc<Shared>) -> (bool, u64) {
+    /// The connections are dropped on return: the watchdog holds none of
+    /// them (nor, through them, the server) while it waits.
+    fn scan<W: Watched>(&self, live: Vec<Arc<W>>) -> (bool, u64) {
         let now = self.now();
         let limit = HANDOFF_AFTER.as_nanos() as u64;
         let mut busy = false;
         let mut runs = 0u64;
-        for conn in shared.live_connections() {
-            runs = runs.wrapping_add(conn.runs.load(Ordering::Relaxed));
-            let since = conn.inline_since.load(Ordering::SeqCst);
+        for conn in live {
+            let stamp = conn.stamp();
+            runs = runs.wrapping_add(stamp.runs.load(Ordering::Relaxed));
+            let since = stamp.since.load(Ordering::SeqCst);
             if since == 0 {
                 continue;
             }
             busy = true;
-            if now.saturating_sub(since) >= limit && !conn.handed_off.swap(true, Ordering::AcqRel) {
+            if now.saturating_sub(since) >= limit && !stamp.handed_off.swap(true, Ordering::AcqRel)
+            {
                 conn.hand_off();
             }
         }

@@ -129,14 +129,14 @@ pub fn authenticated(addr: SocketAddr, key: &[u8]) -> TcpStream {
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
-    stdrpc::write_varint_u64(out, s.len() as u64);
+    stdrpc::__private::write_varint_u64(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
 /// A call message (the payload of its frame).
 pub fn call(id: u64, method: &str, args: &[u8]) -> Vec<u8> {
     let mut m = vec![0x01];
-    stdrpc::write_varint_u64(&mut m, id);
+    stdrpc::__private::write_varint_u64(&mut m, id);
     string(&mut m, method);
     m.extend_from_slice(args);
     m
