@@ -1,11 +1,11 @@
 //! Cross-checks SHA-256, MD5, HMAC-SHA256 and HMAC-MD5 against CPython's own
 //! `hashlib` and `hmac` modules, on every interpreter in
-//! `common::python::VERSIONS`.
+//! `support::python::VERSIONS`.
 //!
 //! Inputs come from a seeded PRNG, so a failure is reproducible. All cases go
 //! through one Python process per interpreter, as hex lines on stdin.
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -175,7 +175,7 @@ fn run_python(version: &str, python: &Path, input: String) -> String {
 
 #[test]
 fn hashes_and_hmacs_match_cpython() {
-    let interpreters = common::python::interpreters();
+    let interpreters = support::python::interpreters();
 
     let mut rng = SplitMix64(SEED);
     let cases = cases(&mut rng);

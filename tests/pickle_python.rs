@@ -3,7 +3,7 @@
 //! same `repr()` as our `Display`, float and str reprs match Python's
 //! exactly, and pickles naming dangerous globals are refused.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::Path;
@@ -321,7 +321,7 @@ fn python_pickles_decode_to_the_expected_values() {
             input.push_str(&format!("{index}\t{proto}\t{expr}\n"));
         }
     }
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, DUMP_CORPUS, input.as_bytes());
         let mut checked = 0;
         for line in out.lines() {
@@ -457,7 +457,7 @@ fn python_loads_our_pickles_with_the_same_repr() {
             input.push('\n');
         }
     }
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, LOAD_AND_REPR, input.as_bytes());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), values.len() * 6, "{version}");
@@ -545,7 +545,7 @@ fn float_repr_matches_python() {
         .iter()
         .map(|x| format!("{}\n", hex(&x.to_be_bytes())))
         .collect();
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, FLOAT_REPR, input.as_bytes());
         let reprs: Vec<&str> = out.lines().collect();
         assert_eq!(reprs.len(), floats.len());
@@ -574,7 +574,7 @@ fn str_repr_matches_python_for_every_character() {
     let text: String = all.iter().collect();
     let pickle = to_pickle(&Value::Str(text), 4);
     // The interpreters run while we compute our own reprs.
-    let runs: Vec<_> = common::python::interpreters()
+    let runs: Vec<_> = support::python::interpreters()
         .into_iter()
         .map(|(version, py)| {
             let pickle = pickle.clone();
@@ -625,7 +625,7 @@ for obj in [os.system, subprocess.Popen, eval, getattr, collections.OrderedDict(
 
 #[test]
 fn dangerous_globals_are_refused() {
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, DUMP_DANGEROUS, b"");
         // Protocol 2 uses Python 2 module names (`commands.Popen`,
         // `__builtin__.eval`), so only the names are checked.

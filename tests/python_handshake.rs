@@ -1,17 +1,17 @@
 //! The authkey handshake against stock CPython `multiprocessing.connection`,
-//! in both roles, on every interpreter in `common::python::VERSIONS`.
+//! in both roles, on every interpreter in `support::python::VERSIONS`.
 //!
 //! Each scenario is a function taking one interpreter; `per_interpreter!`
 //! turns it into one `#[test]` per interpreter (`scenario::py3_11`, ...), so a
 //! failure names the version and the three run in parallel. A missing
-//! interpreter fails every test with `common::python`'s explanation.
+//! interpreter fails every test with `support::python`'s explanation.
 //!
 //! Every Python child runs under a guard that kills and reaps it on drop, its
 //! stdout is read on a thread and every read is bounded by a deadline, and the
 //! script arms `signal.alarm` so that it dies on its own too. Ports are all
 //! chosen by the kernel (port 0): a Python listener prints its port first.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -300,11 +300,11 @@ per_interpreter! {
     python_challenge_digests: py3_12 => "3.12", py3_13 => "3.13";
 }
 
-/// The versions spelled out above are exactly the ones `common::python` lists,
+/// The versions spelled out above are exactly the ones `support::python` lists,
 /// so a change there cannot silently leave an interpreter untested.
 #[test]
 fn tests_cover_every_common_version() {
-    assert_eq!(common::python::VERSIONS, ["3.11", "3.12", "3.13"]);
+    assert_eq!(support::python::VERSIONS, ["3.11", "3.12", "3.13"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -335,11 +335,11 @@ impl std::fmt::Display for Python {
 /// the test) when pyenv or any interpreter is missing.
 fn python(version: &str) -> Python {
     static ALL: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
-    let all = ALL.get_or_init(common::python::interpreters);
+    let all = ALL.get_or_init(support::python::interpreters);
     let (version, path) = all
         .iter()
-        .find(|(v, _)| common::python::minor_of(v) == version)
-        .unwrap_or_else(|| panic!("CPython {version} is not among common::python::VERSIONS"));
+        .find(|(v, _)| support::python::minor_of(v) == version)
+        .unwrap_or_else(|| panic!("CPython {version} is not among support::python::VERSIONS"));
     Python {
         version: version.clone(),
         path: path.clone(),
