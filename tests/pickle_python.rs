@@ -7,35 +7,27 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 use stdrpc::{Object, Value, from_pickle, to_pickle};
+use support::child::Proc;
 
 /// Runs `script` with `input` on stdin and returns stdout; panics with
-/// stderr if Python fails.
+/// stderr if Python fails or takes longer than two minutes.
 fn python(py: &Path, script: &str, input: &[u8]) -> String {
-    let mut child = Command::new(py)
-        .args(["-c", script])
-        .env("PYTHONIOENCODING", "utf-8")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {}: {e}", py.display()));
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut cmd = Command::new(py);
+    cmd.args(["-c", script]).env("PYTHONIOENCODING", "utf-8");
+    let mut child = Proc::spawn(cmd, py.display().to_string());
+    let mut stdin = child.take_stdin().expect("stdin");
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
         stdin.write_all(&input).expect("write to python");
     });
-    let output = child.wait_with_output().expect("python output");
+    let out = child.output(Duration::from_secs(120));
     writer.join().expect("writer thread");
-    assert!(
-        output.status.success(),
-        "{} failed:\n{}",
-        py.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("python printed UTF-8")
+    assert!(out.status.success(), "{} failed:\n{}", out.what, out.stderr);
+    out.stdout
 }
 
 fn hex(bytes: &[u8]) -> String {

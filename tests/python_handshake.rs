@@ -6,23 +6,23 @@
 //! failure names the version and the three run in parallel. A missing
 //! interpreter fails every test with `support::python`'s explanation.
 //!
-//! Every Python child runs under a guard that kills and reaps it on drop, its
+//! Every Python child is a `support::child::Proc`, killed and reaped on drop; its
 //! stdout is read on a thread and every read is bounded by a deadline, and the
 //! script arms `signal.alarm` so that it dies on its own too. Ports are all
 //! chosen by the kernel (port 0): a Python listener prints its port first.
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::RecvTimeoutError;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use stdrpc::{Client, Config, Error, Running, Server, Stats};
+use support::child::Proc;
 
 /// The key both sides use when they are meant to agree.
 const KEY: &str = "password";
@@ -407,16 +407,13 @@ impl Drop for TestServer {
     }
 }
 
-/// A Python child process, killed and reaped when dropped.
+/// A Python child process (a [`Proc`], killed and reaped when dropped),
+/// with every stdout line it printed kept for failure messages.
 struct PyProcess {
-    what: String,
-    child: Child,
-    lines: Receiver<String>,
+    proc: Option<Proc>,
     /// Every stdout line read so far.
     seen: Vec<String>,
-    stderr: Option<JoinHandle<String>>,
     deadline: Instant,
-    reaped: bool,
 }
 
 /// What a Python child printed, and how it ended.
@@ -432,48 +429,23 @@ struct Finished {
 impl PyProcess {
     /// Runs `python -u -c script args...` with stdout and stderr piped.
     fn spawn(py: &Python, role: &str, script: &str, args: &[&str]) -> PyProcess {
-        let what = format!("{py} {role}");
-        let mut child = Command::new(&py.path)
-            .arg("-u")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {what} ({}): {e}", py.path.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        let mut cmd = Command::new(&py.path);
+        cmd.arg("-u").arg("-c").arg(script).args(args);
         PyProcess {
-            what,
-            child,
-            lines,
+            proc: Some(Proc::spawn(cmd, format!("{py} {role}"))),
             seen: Vec::new(),
-            stderr: Some(stderr),
             deadline: Instant::now() + CHILD_DEADLINE,
-            reaped: false,
         }
+    }
+
+    fn proc(&self) -> &Proc {
+        self.proc.as_ref().expect("the process is running")
     }
 
     /// The next stdout line; fails the test if none comes before the deadline.
     fn next_line(&mut self) -> String {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(left) {
+        match self.proc().try_next_line(left) {
             Ok(line) => {
                 self.seen.push(line.clone());
                 line
@@ -507,21 +479,11 @@ impl PyProcess {
 
     /// Kills the child and fails the test with everything it printed.
     fn fail(&mut self, message: String) -> ! {
-        let _ = self.child.kill();
-        let status = self.child.wait();
-        self.reaped = true;
-        // The pipes close with the process, so these end promptly.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(line);
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let out = self.proc.take().expect("the process is running").abort();
+        self.seen.extend(out.stdout.lines().map(str::to_owned));
         panic!(
-            "{}: {message}\n  exit: {status:?}\n  stdout: {:?}\n  stderr:\n{stderr}",
-            self.what, self.seen
+            "{}: {message}\n  exit: {:?}\n  stdout: {:?}\n  stderr:\n{}",
+            out.what, out.status, self.seen, out.stderr
         );
     }
 
@@ -530,7 +492,7 @@ impl PyProcess {
         let mut rest = Vec::new();
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.proc().try_next_line(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     rest.push(line);
@@ -542,37 +504,18 @@ impl PyProcess {
             }
         }
         // Stdout is closed: the process is exiting. Reap it, still bounded.
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < self.deadline => {
-                    thread::sleep(Duration::from_millis(1))
-                }
-                Ok(None) => self.fail("closed its stdout but did not exit".into()),
-                Err(e) => self.fail(format!("could not wait for the process: {e}")),
-            }
-        };
-        self.reaped = true;
-        let stderr = self
-            .stderr
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let out = self
+            .proc
             .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+            .expect("the process is running")
+            .output(left);
         Finished {
-            what: self.what.clone(),
-            status,
+            what: out.what,
+            status: out.status,
             rest,
             all: std::mem::take(&mut self.seen),
-            stderr,
-        }
-    }
-}
-
-impl Drop for PyProcess {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            stderr: out.stderr,
         }
     }
 }

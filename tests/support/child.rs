@@ -213,6 +213,12 @@ impl Proc {
         }
     }
 
+    /// The next line of standard output, or why there is none: `Timeout`,
+    /// or `Disconnected` once the child has closed its output.
+    pub fn try_next_line(&self, timeout: Duration) -> Result<String, RecvTimeoutError> {
+        self.lines.recv_timeout(timeout)
+    }
+
     /// Waits for a line starting with `prefix` and returns the rest of it;
     /// other lines are skipped.
     pub fn expect_line(&self, prefix: &str, timeout: Duration) -> String {
@@ -279,6 +285,28 @@ impl Proc {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
+        let stderr = match self.stderr.take() {
+            Some(r) => r.join().unwrap_or_default(),
+            None => String::new(),
+        };
+        Output {
+            what: self.what.clone(),
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Kills the child and returns what it left: for a failure message.
+    /// Waits at most 2 s for the output still in the pipes.
+    pub fn abort(mut self) -> Output {
+        self.kill();
+        let mut stdout = String::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        let status = self.child.wait().expect("the child was reaped");
         let stderr = match self.stderr.take() {
             Some(r) => r.join().unwrap_or_default(),
             None => String::new(),
