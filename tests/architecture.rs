@@ -298,6 +298,40 @@ fn tests_have_one_support_module() {
     );
 }
 
+/// What starts or waits for a child process other than through
+/// `support::child::Proc`.
+const RAW_CHILD: &[&str] = &[
+    ".output()",
+    ".status()",
+    "wait_with_output",
+    "Stdio::",
+    "process::Child",
+    "Child,",
+];
+
+#[test]
+fn test_children_go_through_one_wrapper() {
+    let mut offences = Vec::new();
+    for file in rust_files(&root().join("tests")) {
+        let name = relative(&file);
+        if name.starts_with("tests/support/") || name == "tests/architecture.rs" {
+            continue;
+        }
+        for (i, line) in read(&file).lines().enumerate() {
+            let c = code(line);
+            if RAW_CHILD.iter().any(|r| c.contains(r)) {
+                offences.push(format!("{name}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "start child processes with support::child::Proc (killed when the test \
+         ends, every wait bounded):\n{}",
+        offences.join("\n")
+    );
+}
+
 /// The `**Architecture Invariant:**` paragraphs of ARCHITECTURE.md.
 fn invariants(text: &str) -> Vec<String> {
     text.split("\n\n")

@@ -670,15 +670,12 @@ for name, arg in [("create", "t" * 200_000), ("decref", "i" * 200_000), ("create
     let path = dir.join("bounded_errors.py");
     std::fs::write(&path, script).unwrap();
     for (version, python) in support::python::interpreters() {
-        let out = std::process::Command::new(&python)
-            .arg(&path)
-            .arg(port.to_string())
-            .output()
-            .expect("run python");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&path).arg(port.to_string());
+        let out = child::run(cmd, format!("CPython {version}"), WAIT);
         assert!(out.status.success(), "{version}: {out:?}");
         assert_eq!(
-            stdout,
+            out.stdout,
             "too-large: MemoryError True\n\
              small: hi\n\
              create: RemoteError True True\n\
