@@ -1,5 +1,5 @@
-//! The FX tick feed of Python's BaseManager example (a blog post, "Simplest
-//! Python RPC", whose programs this crate serves): producers stream quotes
+//! The FX tick feed of a blog post on sending price data between Python
+//! processes over sockets: producers stream quotes
 //! `Tick { symbol, datetime, bid, ask }` to a server as one-way calls, and the
 //! server proves that nothing was lost, duplicated or reordered.
 //!
