@@ -14,7 +14,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use stdrpc::{Client, Config, Error, Running, Server};
-use support::child::Proc;
 use support::raw::{self, End};
 
 /// Far more than a shutdown of idle connections takes, and far less than
@@ -98,7 +97,7 @@ print(p, flush=True)\n\
 sys.stdin.read()\n";
     let mut cmd = Command::new(&python);
     cmd.args(["-c", script, &port]);
-    let mut child = Proc::spawn(cmd, "a stock Python proxy");
+    let mut child = support::child::Proc::spawn(cmd, "a stock Python proxy");
     let line = child.next_line(BOUND * 4);
     assert_eq!(line.trim(), "1");
     // Python closes the connections of `connect` and `create`; the proxy's

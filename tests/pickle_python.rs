@@ -11,14 +11,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use stdrpc::{Object, Value, from_pickle, to_pickle};
-use support::child::Proc;
 
 /// Runs `script` with `input` on stdin and returns stdout; panics with
 /// stderr if Python fails or takes longer than two minutes.
 fn python(py: &Path, script: &str, input: &[u8]) -> String {
     let mut cmd = Command::new(py);
     cmd.args(["-c", script]).env("PYTHONIOENCODING", "utf-8");
-    let mut child = Proc::spawn(cmd, py.display().to_string());
+    let mut child = support::child::Proc::spawn(cmd, py.display().to_string());
     let mut stdin = child.take_stdin().expect("stdin");
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {

@@ -22,7 +22,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use stdrpc::{Client, Config, Error, Running, Server, Stats};
-use support::child::Proc;
 
 /// The key both sides use when they are meant to agree.
 const KEY: &str = "password";
@@ -407,10 +406,10 @@ impl Drop for TestServer {
     }
 }
 
-/// A Python child process (a [`Proc`], killed and reaped when dropped),
-/// with every stdout line it printed kept for failure messages.
+/// A Python child process (a `support::child::Proc`, killed and reaped when
+/// dropped), with every stdout line it printed kept for failure messages.
 struct PyProcess {
-    proc: Option<Proc>,
+    proc: Option<support::child::Proc>,
     /// Every stdout line read so far.
     seen: Vec<String>,
     deadline: Instant,
@@ -432,13 +431,13 @@ impl PyProcess {
         let mut cmd = Command::new(&py.path);
         cmd.arg("-u").arg("-c").arg(script).args(args);
         PyProcess {
-            proc: Some(Proc::spawn(cmd, format!("{py} {role}"))),
+            proc: Some(support::child::Proc::spawn(cmd, format!("{py} {role}"))),
             seen: Vec::new(),
             deadline: Instant::now() + CHILD_DEADLINE,
         }
     }
 
-    fn proc(&self) -> &Proc {
+    fn proc(&self) -> &support::child::Proc {
         self.proc.as_ref().expect("the process is running")
     }
 
