@@ -1,4 +1,4 @@
-//! The server-design benchmark of the seed post on Python network
+//! The server-design benchmark of a blog post on Python network
 //! programming (Python Advent Calendar 2016: blocking, select, epoll, prefork,
 //! prethread, asyncio and goroutine echo servers against one echo client),
 //! redone on stdrpc: N concurrent

@@ -67,7 +67,8 @@ if __name__ == "__main__":
 
 const USAGE: &str = "\
 usage: python_manager [--python PATH]
-       runs the seed post's BaseManager server in CPython and calls it from Rust
+       runs the BaseManager server of Python's BaseManager example in CPython
+       and calls it from Rust
 options:
        --python PATH   the interpreter; default $STDRPC_PYTHON_3_11, else the newest
                        CPython 3.11 pyenv has, else python3 on PATH

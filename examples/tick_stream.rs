@@ -1,4 +1,5 @@
-//! The FX tick feed from the seed post: producers stream quotes
+//! The FX tick feed of a blog post on sending price data between Python
+//! processes over sockets: producers stream quotes
 //! `Tick { symbol, datetime, bid, ask }` to a server as one-way calls, and the
 //! server proves that nothing was lost, duplicated or reordered.
 //!
@@ -48,7 +49,7 @@ options:
        -h, --help           this text";
 
 stdrpc::message! {
-    /// One FX quote, as the seed post streamed them.
+    /// One FX quote, as the blog post streamed them.
     #[derive(Debug, Clone, PartialEq)]
     pub struct Tick {
         /// The currency pair, e.g. `EURUSD`.

@@ -7,6 +7,7 @@
 //! [protocol]: crate::docs::protocol
 //! [architecture]: crate::docs::architecture
 //! [benchmarks]: crate::docs::benchmarks
+//! [security]: crate::docs::security
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 //!
@@ -82,6 +83,9 @@ pub mod docs {
 
     #[doc = include_str!("../BENCHMARKS.md")]
     pub mod benchmarks {}
+
+    #[doc = include_str!("../docs/SECURITY.md")]
+    pub mod security {}
 }
 
 /// Not public API: items that the crate's macros and its own integration tests

@@ -1,19 +1,20 @@
 //! Cross-checks SHA-256, MD5, HMAC-SHA256 and HMAC-MD5 against CPython's own
 //! `hashlib` and `hmac` modules, on every interpreter in
-//! `common::python::VERSIONS`.
+//! `support::python::VERSIONS`.
 //!
 //! Inputs come from a seeded PRNG, so a failure is reproducible. All cases go
 //! through one Python process per interpreter, as hex lines on stdin.
 
-mod common;
+mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use stdrpc::__private::crypto::{Md5, Sha256, hmac_md5, hmac_sha256, md5, sha256};
+use support::child::Proc;
 
 /// Seed of the input generator.
 const SEED: u64 = 0x7374_6472_7063_0001;
@@ -122,60 +123,29 @@ fn rust_line(key: &[u8], msg: &[u8], rng: &mut SplitMix64) -> String {
 /// Runs `PYTHON_SCRIPT` under `python` with `input` on stdin and returns its
 /// stdout. Fails the test if Python fails or exceeds `PYTHON_TIMEOUT`.
 fn run_python(version: &str, python: &Path, input: String) -> String {
-    let mut child = Command::new(python)
-        .args(["-I", "-c", PYTHON_SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {}: {e}", python.display()));
-
-    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut cmd = Command::new(python);
+    cmd.args(["-I", "-c", PYTHON_SCRIPT]);
+    let mut child = Proc::spawn(cmd, format!("CPython {version} ({})", python.display()));
+    let mut stdin = child.take_stdin().expect("piped stdin");
     let writer = thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).map(|_| s)
-    });
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-
-    let deadline = Instant::now() + PYTHON_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for python") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("CPython {version} did not finish within {PYTHON_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-
-    let stderr = err_reader.join().expect("stderr reader thread");
+    let out = child.output(PYTHON_TIMEOUT);
     assert!(
-        status.success(),
-        "CPython {version} ({}) failed with {status}:\n{stderr}",
-        python.display()
+        out.status.success(),
+        "{} failed with {}:\n{}",
+        out.what,
+        out.status,
+        out.stderr
     );
     writer
         .join()
         .expect("stdin writer thread")
         .unwrap_or_else(|e| panic!("writing to CPython {version}: {e}"));
-    reader
-        .join()
-        .expect("stdout reader thread")
-        .unwrap_or_else(|e| panic!("reading from CPython {version}: {e}"))
+    out.stdout
 }
 
 #[test]
 fn hashes_and_hmacs_match_cpython() {
-    let interpreters = common::python::interpreters();
+    let interpreters = support::python::interpreters();
 
     let mut rng = SplitMix64(SEED);
     let cases = cases(&mut rng);

@@ -7,16 +7,13 @@
 //! runs a stale binary. Every child process is killed when its test ends,
 //! whether it passes or fails, and every wait gives up after [`TIMEOUT`].
 
-mod common;
-
-use common::process::read_in_background;
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use support::child::{self, Output, Proc};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -227,7 +224,7 @@ fn every_example_answers_help() {
 fn kv_store_and_stock_python_authenticate_to_each_other() {
     let (server, addr) = start_server("kv_store");
     let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
-    for (version, python) in common::python::interpreters() {
+    for (version, python) in support::python::interpreters() {
         let script = format!(
             "import multiprocessing.connection as c, signal\n\
              signal.alarm(20)\n\
@@ -251,30 +248,17 @@ fn kv_store_and_stock_python_authenticate_to_each_other() {
                     conn = l.accept()\n\
                     print('ACCEPTED', flush=True)\n\
                     conn.close()\n";
-    for (version, python) in common::python::interpreters() {
-        let mut py = Command::new(&python)
-            .args(["-c", listener])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start python");
-        let mut lines = BufReader::new(py.stdout.take().expect("stdout is piped")).lines();
-        let port = lines.next().and_then(|l| l.ok()).expect("listener port");
-        let py = Proc {
-            child: py,
-            command: format!("{version} listener"),
-        };
+    for (version, python) in support::python::interpreters() {
+        let mut cmd = Command::new(&python);
+        cmd.args(["-c", listener]);
+        let py = Proc::spawn(cmd, format!("{version} listener"));
+        let port = py.next_line(TIMEOUT);
         let client = run(
             "kv_store",
             &["client", "--addr", &format!("127.0.0.1:{port}")],
         );
-        let accepted = lines.next().and_then(|l| l.ok());
-        assert_eq!(
-            accepted.as_deref(),
-            Some("ACCEPTED"),
-            "{version}: {client:#?}"
-        );
+        let accepted = py.next_line(TIMEOUT);
+        assert_eq!(accepted, "ACCEPTED", "{version}: {client:#?}");
         // The listener closed after the handshake, so the first call fails cleanly.
         assert!(!client.status.success(), "{client:#?}");
         assert!(client.stderr.starts_with("error: "), "{client:#?}");
@@ -289,7 +273,7 @@ fn example_servers_in_strict_mode_refuse_legacy_md5() {
     for name in ["kv_store", "view_counter"] {
         let (server, addr) = start_server_with(name, &["--strict"]);
         let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
-        for (version, python) in common::python::interpreters() {
+        for (version, python) in support::python::interpreters() {
             let script = format!(
                 "import multiprocessing.connection as c, signal\n\
                  signal.alarm(20)\n\
@@ -314,12 +298,12 @@ fn example_servers_in_strict_mode_refuse_legacy_md5() {
 /// output a Python server would give, and an exact count.
 #[test]
 fn the_posts_python_clients_run_against_the_example_servers() {
-    use common::seeds::{SEED_KV_CLIENT, SEED_VIEW_CLIENT, seed_client};
-    for (version, python) in common::python::interpreters() {
+    use support::basemanager_example::{KV_CLIENT, VIEW_CLIENT, client_for_port};
+    for (version, python) in support::python::interpreters() {
         // A fresh store each time: the post expects `get None` first.
         let (kv, addr) = start_server("kv_store");
         let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
-        let script = seed_client(SEED_KV_CLIENT, port);
+        let script = client_for_port(KV_CLIENT, port);
         let out = python_output(&python, &["-c", &script]);
         let lines: Vec<&str> = out.stdout.lines().collect();
         assert_eq!(lines.len(), 4, "{version}: {out:#?}");
@@ -339,9 +323,9 @@ fn the_posts_python_clients_run_against_the_example_servers() {
     let (views, addr) = start_server("view_counter");
     let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
     let mut expected = 0;
-    for (version, python) in common::python::interpreters() {
+    for (version, python) in support::python::interpreters() {
         // Shortened: 2 processes x 20 iterations of get + inc.
-        let script = seed_client(SEED_VIEW_CLIENT, port)
+        let script = client_for_port(VIEW_CLIENT, port)
             .replace("range(1000)", "range(20)")
             .replace("list(range(5))", "list(range(2))");
         expected += 40;
@@ -355,17 +339,13 @@ fn the_posts_python_clients_run_against_the_example_servers() {
 
 /// Runs a Python command to completion, at most [`TIMEOUT`].
 fn python_output(python: &Path, args: &[&str]) -> Output {
-    let child = Command::new(python)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    finish(Proc {
-        child,
-        command: format!("{} {}", python.display(), args.join(" ")),
-    })
+    let mut cmd = Command::new(python);
+    cmd.args(args);
+    child::run(
+        cmd,
+        format!("{} {}", python.display(), args.join(" ")),
+        TIMEOUT,
+    )
 }
 
 fn assert_kv_store_lines(out: &Output) {
@@ -378,71 +358,16 @@ fn assert_kv_store_lines(out: &Output) {
     );
 }
 
-/// A child process, killed (if still running) and reaped when dropped.
-#[derive(Debug)]
-struct Proc {
-    child: Child,
-    command: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a finished process left behind.
-#[derive(Debug)]
-#[allow(dead_code)] // `command` is read through `Debug`, in assertion messages.
-struct Output {
-    command: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
 /// Starts an example with piped stdout and stderr.
 fn start(name: &str, args: &[&str]) -> Proc {
-    let path = support::examples::example(name);
-    let command = format!("{name} {}", args.join(" "));
-    let child = Command::new(&path)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
-    Proc { child, command }
+    let mut cmd = Command::new(support::examples::example(name));
+    cmd.args(args);
+    Proc::spawn(cmd, format!("{name} {}", args.join(" ")))
 }
 
 /// Waits for a process to close its output and exit, at most [`TIMEOUT`].
-fn finish(mut proc: Proc) -> Output {
-    let (tx, rx) = mpsc::channel();
-    read_in_background(
-        proc.child.stdout.take().expect("stdout is piped"),
-        0,
-        tx.clone(),
-    );
-    read_in_background(proc.child.stderr.take().expect("stderr is piped"), 1, tx);
-    let deadline = Instant::now() + TIMEOUT;
-    let mut texts = [String::new(), String::new()];
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (which, text) = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("`{}` did not finish in {TIMEOUT:?}", proc.command));
-        texts[which] = text;
-    }
-    // Both pipes are closed, so the process has exited or is exiting.
-    let status = proc.child.wait().expect("wait for the example");
-    let [stdout, stderr] = texts;
-    Output {
-        command: proc.command.clone(),
-        status,
-        stdout,
-        stderr,
-    }
+fn finish(proc: Proc) -> Output {
+    proc.output(TIMEOUT)
 }
 
 fn run(name: &str, args: &[&str]) -> Output {
@@ -459,19 +384,8 @@ fn start_server(name: &str) -> (Proc, String) {
 fn start_server_with(name: &str, options: &[&str]) -> (Proc, String) {
     let mut args = vec!["server", "--addr", "127.0.0.1:0"];
     args.extend_from_slice(options);
-    let mut server = start(name, &args);
-    let stdout = server.child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = tx.send(lines.next());
-        // Go on reading so that the server can never block on a full pipe.
-        lines.for_each(drop);
-    });
-    let line = match rx.recv_timeout(TIMEOUT) {
-        Ok(Some(Ok(line))) => line,
-        other => panic!("`{}` printed no address: {other:?}", server.command),
-    };
+    let server = start(name, &args);
+    let line = server.next_line(TIMEOUT);
     let addr = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected line {line:?}"));

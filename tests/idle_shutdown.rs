@@ -5,12 +5,11 @@
 //! socket is shut down from another thread; see `src/stop.rs` for how the
 //! server gets out of those reads instead.
 
-mod common;
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -77,22 +76,12 @@ fn shutdown_closes_an_idle_python_protocol_peer() {
     assert!(matches!(end, End::Eof | End::Reset));
 }
 
-/// Kills the Python process if the test ends early.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The issue's case with a real interpreter: a stock `BaseManager` proxy
 /// keeps its connection open, idle, until its process ends. (Not run for
 /// Windows: it needs CPython; the test above is the same on the wire.)
 #[test]
 fn shutdown_closes_an_idle_stock_python_proxy() {
-    let (_, python) = common::python::interpreters().remove(0);
+    let (_, python) = support::python::interpreters().remove(0);
     let running = server(Config::default());
     let port = addr(&running).port().to_string();
     // `print(p)` asks the server for `str()` of the object over the proxy's
@@ -106,22 +95,10 @@ m.connect()\n\
 p = m.ping()\n\
 print(p, flush=True)\n\
 sys.stdin.read()\n";
-    let mut child = Killed(
-        Command::new(&python)
-            .args(["-c", script, &port])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start python"),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(BOUND * 4).expect("python's first line");
+    let mut cmd = Command::new(&python);
+    cmd.args(["-c", script, &port]);
+    let mut child = support::child::Proc::spawn(cmd, "a stock Python proxy");
+    let line = child.next_line(BOUND * 4);
     assert_eq!(line.trim(), "1");
     // Python closes the connections of `connect` and `create`; the proxy's
     // stays.
@@ -131,10 +108,8 @@ sys.stdin.read()\n";
     let took = shutdown_within_bound(running);
     println!("shutdown with an idle stock Python proxy took {took:?}");
     // Closing stdin ends the script.
-    drop(child.0.stdin.take());
-    support::sys::wait_until("python exits", BOUND, || {
-        child.0.try_wait().ok().flatten().is_some()
-    });
+    drop(child.take_stdin());
+    support::sys::wait_until("python exits", BOUND, || child.has_exited());
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! newest patch first, and a missing one fails with a message saying how to
 //! install or point to one.
 
-mod common;
+mod support;
 
-use common::python::{VERSIONS, env_var, find, find_with, interpreters, minor_of, newest_patch};
+use support::python::{VERSIONS, env_var, find, find_with, interpreters, minor_of, newest_patch};
 
 #[test]
 fn the_newest_final_patch_of_a_minor_version_wins() {

@@ -3,39 +3,30 @@
 //! same `repr()` as our `Display`, float and str reprs match Python's
 //! exactly, and pickles naming dangerous globals are refused.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 use stdrpc::{Object, Value, from_pickle, to_pickle};
 
 /// Runs `script` with `input` on stdin and returns stdout; panics with
-/// stderr if Python fails.
+/// stderr if Python fails or takes longer than two minutes.
 fn python(py: &Path, script: &str, input: &[u8]) -> String {
-    let mut child = Command::new(py)
-        .args(["-c", script])
-        .env("PYTHONIOENCODING", "utf-8")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {}: {e}", py.display()));
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut cmd = Command::new(py);
+    cmd.args(["-c", script]).env("PYTHONIOENCODING", "utf-8");
+    let mut child = support::child::Proc::spawn(cmd, py.display().to_string());
+    let mut stdin = child.take_stdin().expect("stdin");
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
         stdin.write_all(&input).expect("write to python");
     });
-    let output = child.wait_with_output().expect("python output");
+    let out = child.output(Duration::from_secs(120));
     writer.join().expect("writer thread");
-    assert!(
-        output.status.success(),
-        "{} failed:\n{}",
-        py.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("python printed UTF-8")
+    assert!(out.status.success(), "{} failed:\n{}", out.what, out.stderr);
+    out.stdout
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -321,7 +312,7 @@ fn python_pickles_decode_to_the_expected_values() {
             input.push_str(&format!("{index}\t{proto}\t{expr}\n"));
         }
     }
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, DUMP_CORPUS, input.as_bytes());
         let mut checked = 0;
         for line in out.lines() {
@@ -457,7 +448,7 @@ fn python_loads_our_pickles_with_the_same_repr() {
             input.push('\n');
         }
     }
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, LOAD_AND_REPR, input.as_bytes());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), values.len() * 6, "{version}");
@@ -545,7 +536,7 @@ fn float_repr_matches_python() {
         .iter()
         .map(|x| format!("{}\n", hex(&x.to_be_bytes())))
         .collect();
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, FLOAT_REPR, input.as_bytes());
         let reprs: Vec<&str> = out.lines().collect();
         assert_eq!(reprs.len(), floats.len());
@@ -574,7 +565,7 @@ fn str_repr_matches_python_for_every_character() {
     let text: String = all.iter().collect();
     let pickle = to_pickle(&Value::Str(text), 4);
     // The interpreters run while we compute our own reprs.
-    let runs: Vec<_> = common::python::interpreters()
+    let runs: Vec<_> = support::python::interpreters()
         .into_iter()
         .map(|(version, py)| {
             let pickle = pickle.clone();
@@ -625,7 +616,7 @@ for obj in [os.system, subprocess.Popen, eval, getattr, collections.OrderedDict(
 
 #[test]
 fn dangerous_globals_are_refused() {
-    for (version, py) in common::python::interpreters() {
+    for (version, py) in support::python::interpreters() {
         let out = python(&py, DUMP_DANGEROUS, b"");
         // Protocol 2 uses Python 2 module names (`commands.Popen`,
         // `__builtin__.eval`), so only the names are checked.

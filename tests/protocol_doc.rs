@@ -4,12 +4,11 @@
 //! succeed and fail exactly as the Rust client's do. The worked hex examples
 //! of §4.7 are checked against the library too.
 
-mod common;
+mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use stdrpc::{Decode, Encode, Server};
@@ -45,31 +44,12 @@ fn run(python: &std::path::Path, script: &str, port: u16) -> Vec<String> {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("client-{port}.py"));
     std::fs::write(&path, script).unwrap();
-    let mut child = Command::new(python)
-        .arg(&path)
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    common::process::read_in_background(child.stdout.take().unwrap(), 0, tx.clone());
-    common::process::read_in_background(child.stderr.take().unwrap(), 1, tx);
-    let mut out = [String::new(), String::new()];
-    for _ in 0..2 {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok((which, text)) => out[which] = text,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the Python client did not finish in time");
-            }
-        }
-    }
-    let status = child.wait().unwrap();
+    let mut cmd = Command::new(python);
+    cmd.arg(&path).arg(port.to_string());
+    let out = support::child::run(cmd, "the Python client", Duration::from_secs(60));
     let _ = std::fs::remove_file(&path);
-    assert!(status.success(), "python failed: {}", out[1]);
-    let mut lines: Vec<String> = out[0].lines().map(str::to_owned).collect();
+    assert!(out.status.success(), "python failed: {}", out.stderr);
+    let mut lines: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
     lines.sort();
     lines
 }
@@ -89,7 +69,7 @@ fn documented_python_clients_typed_and_untyped() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    for (version, python) in common::python::interpreters() {
+    for (version, python) in support::python::interpreters() {
         let total = Arc::new(AtomicI64::new(0));
         let running = server(&total);
         let port = running.local_addr().to_string();

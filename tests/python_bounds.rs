@@ -16,7 +16,6 @@
 //! The figures are printed; see them with
 //! `cargo test --test python_bounds -- --nocapture`.
 
-mod common;
 mod support;
 
 use std::io::Write;
@@ -670,16 +669,13 @@ for name, arg in [("create", "t" * 200_000), ("decref", "i" * 200_000), ("create
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bounded_errors.py");
     std::fs::write(&path, script).unwrap();
-    for (version, python) in common::python::interpreters() {
-        let out = std::process::Command::new(&python)
-            .arg(&path)
-            .arg(port.to_string())
-            .output()
-            .expect("run python");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+    for (version, python) in support::python::interpreters() {
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&path).arg(port.to_string());
+        let out = child::run(cmd, format!("CPython {version}"), WAIT);
         assert!(out.status.success(), "{version}: {out:?}");
         assert_eq!(
-            stdout,
+            out.stdout,
             "too-large: MemoryError True\n\
              small: hi\n\
              create: RemoteError True True\n\

@@ -1,25 +1,24 @@
 //! The authkey handshake against stock CPython `multiprocessing.connection`,
-//! in both roles, on every interpreter in `common::python::VERSIONS`.
+//! in both roles, on every interpreter in `support::python::VERSIONS`.
 //!
 //! Each scenario is a function taking one interpreter; `per_interpreter!`
 //! turns it into one `#[test]` per interpreter (`scenario::py3_11`, ...), so a
 //! failure names the version and the three run in parallel. A missing
-//! interpreter fails every test with `common::python`'s explanation.
+//! interpreter fails every test with `support::python`'s explanation.
 //!
-//! Every Python child runs under a guard that kills and reaps it on drop, its
+//! Every Python child is a `support::child::Proc`, killed and reaped on drop; its
 //! stdout is read on a thread and every read is bounded by a deadline, and the
 //! script arms `signal.alarm` so that it dies on its own too. Ports are all
 //! chosen by the kernel (port 0): a Python listener prints its port first.
 
-mod common;
+mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::RecvTimeoutError;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use stdrpc::{Client, Config, Error, RunningServer, Server, Stats};
@@ -300,11 +299,11 @@ per_interpreter! {
     python_challenge_digests: py3_12 => "3.12", py3_13 => "3.13";
 }
 
-/// The versions spelled out above are exactly the ones `common::python` lists,
+/// The versions spelled out above are exactly the ones `support::python` lists,
 /// so a change there cannot silently leave an interpreter untested.
 #[test]
 fn tests_cover_every_common_version() {
-    assert_eq!(common::python::VERSIONS, ["3.11", "3.12", "3.13"]);
+    assert_eq!(support::python::VERSIONS, ["3.11", "3.12", "3.13"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -335,11 +334,11 @@ impl std::fmt::Display for Python {
 /// the test) when pyenv or any interpreter is missing.
 fn python(version: &str) -> Python {
     static ALL: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
-    let all = ALL.get_or_init(common::python::interpreters);
+    let all = ALL.get_or_init(support::python::interpreters);
     let (version, path) = all
         .iter()
-        .find(|(v, _)| common::python::minor_of(v) == version)
-        .unwrap_or_else(|| panic!("CPython {version} is not among common::python::VERSIONS"));
+        .find(|(v, _)| support::python::minor_of(v) == version)
+        .unwrap_or_else(|| panic!("CPython {version} is not among support::python::VERSIONS"));
     Python {
         version: version.clone(),
         path: path.clone(),
@@ -407,16 +406,13 @@ impl Drop for TestServer {
     }
 }
 
-/// A Python child process, killed and reaped when dropped.
+/// A Python child process (a `support::child::Proc`, killed and reaped when
+/// dropped), with every stdout line it printed kept for failure messages.
 struct PyProcess {
-    what: String,
-    child: Child,
-    lines: Receiver<String>,
+    proc: Option<support::child::Proc>,
     /// Every stdout line read so far.
     seen: Vec<String>,
-    stderr: Option<JoinHandle<String>>,
     deadline: Instant,
-    reaped: bool,
 }
 
 /// What a Python child printed, and how it ended.
@@ -432,48 +428,23 @@ struct Finished {
 impl PyProcess {
     /// Runs `python -u -c script args...` with stdout and stderr piped.
     fn spawn(py: &Python, role: &str, script: &str, args: &[&str]) -> PyProcess {
-        let what = format!("{py} {role}");
-        let mut child = Command::new(&py.path)
-            .arg("-u")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {what} ({}): {e}", py.path.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        let mut cmd = Command::new(&py.path);
+        cmd.arg("-u").arg("-c").arg(script).args(args);
         PyProcess {
-            what,
-            child,
-            lines,
+            proc: Some(support::child::Proc::spawn(cmd, format!("{py} {role}"))),
             seen: Vec::new(),
-            stderr: Some(stderr),
             deadline: Instant::now() + CHILD_DEADLINE,
-            reaped: false,
         }
+    }
+
+    fn proc(&self) -> &support::child::Proc {
+        self.proc.as_ref().expect("the process is running")
     }
 
     /// The next stdout line; fails the test if none comes before the deadline.
     fn next_line(&mut self) -> String {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(left) {
+        match self.proc().try_next_line(left) {
             Ok(line) => {
                 self.seen.push(line.clone());
                 line
@@ -507,21 +478,11 @@ impl PyProcess {
 
     /// Kills the child and fails the test with everything it printed.
     fn fail(&mut self, message: String) -> ! {
-        let _ = self.child.kill();
-        let status = self.child.wait();
-        self.reaped = true;
-        // The pipes close with the process, so these end promptly.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(line);
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let out = self.proc.take().expect("the process is running").abort();
+        self.seen.extend(out.stdout.lines().map(str::to_owned));
         panic!(
-            "{}: {message}\n  exit: {status:?}\n  stdout: {:?}\n  stderr:\n{stderr}",
-            self.what, self.seen
+            "{}: {message}\n  exit: {:?}\n  stdout: {:?}\n  stderr:\n{}",
+            out.what, out.status, self.seen, out.stderr
         );
     }
 
@@ -530,7 +491,7 @@ impl PyProcess {
         let mut rest = Vec::new();
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.proc().try_next_line(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     rest.push(line);
@@ -542,37 +503,18 @@ impl PyProcess {
             }
         }
         // Stdout is closed: the process is exiting. Reap it, still bounded.
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < self.deadline => {
-                    thread::sleep(Duration::from_millis(1))
-                }
-                Ok(None) => self.fail("closed its stdout but did not exit".into()),
-                Err(e) => self.fail(format!("could not wait for the process: {e}")),
-            }
-        };
-        self.reaped = true;
-        let stderr = self
-            .stderr
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let out = self
+            .proc
             .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+            .expect("the process is running")
+            .output(left);
         Finished {
-            what: self.what.clone(),
-            status,
+            what: out.what,
+            status: out.status,
             rest,
             all: std::mem::take(&mut self.seen),
-            stderr,
-        }
-    }
-}
-
-impl Drop for PyProcess {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            stderr: out.stderr,
         }
     }
 }

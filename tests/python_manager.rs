@@ -14,21 +14,18 @@
 
 #![cfg(unix)]
 
-mod common;
-
-use common::process::read_in_background;
+mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::seeds::{SEED_KV_CLIENT, SEED_VIEW_CLIENT, seed_client};
+use support::basemanager_example::{KV_CLIENT, VIEW_CLIENT, client_for_port};
+use support::child::{Output, Proc};
 
 /// The longest any Python process may run (its alarm fires a little later,
 /// as a second line of defence).
@@ -76,7 +73,7 @@ runpy.run_path(sys.argv[0], run_name='__main__')\n";
 /// The seed's view counter, shortened to `procs` processes of `loops`
 /// iterations.
 fn short_view_client(port: u16, procs: usize, loops: usize) -> String {
-    seed_client(SEED_VIEW_CLIENT, port)
+    client_for_port(VIEW_CLIENT, port)
         .replace("range(1000)", &format!("range({loops})"))
         .replace("list(range(5))", &format!("list(range({procs}))"))
 }
@@ -88,100 +85,26 @@ fn port_of(running: &RunningServer) -> u16 {
 // ---------------------------------------------------------------------------
 // Python processes
 
-/// A Python process in its own process group, killed with all its children
-/// when dropped.
-struct Py {
-    child: Child,
-    what: String,
-}
-
-impl Drop for Py {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-#[allow(dead_code)] // `what` and `status` are read through `Debug`.
-struct Output {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
 fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("stdrpc-python-manager-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the scratch directory");
     dir
 }
 
-/// Writes `source` to a file and starts it with `python` under [`RUNNER`].
-fn start_script(python: &Path, name: &str, source: &str, args: &[&str], stdin: Stdio) -> Py {
+/// Writes `source` to a file and starts it with `python` under [`RUNNER`],
+/// in a process group of its own (killed whole if the test ends first).
+fn start_script(python: &Path, name: &str, source: &str, args: &[&str]) -> Proc {
     static N: AtomicU64 = AtomicU64::new(0);
     let path = scratch_dir().join(format!("{name}_{}.py", N.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, source).expect("write the script");
     let alarm = (TIMEOUT.as_secs() + 10).to_string();
-    let child = Command::new(python)
-        .arg("-c")
-        .arg(RUNNER)
-        .arg(&alarm)
-        .arg(&path)
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
-    Py {
-        child,
-        what: format!("{name} with {}", python.display()),
-    }
-}
-
-/// Waits for the process to close its output and exit, at most [`TIMEOUT`].
-fn finish(mut py: Py) -> Output {
-    let (tx, rx) = mpsc::channel();
-    if let Some(out) = py.child.stdout.take() {
-        read_in_background(out, 0, tx.clone());
-    }
-    if let Some(err) = py.child.stderr.take() {
-        read_in_background(err, 1, tx);
-    }
-    let deadline = Instant::now() + TIMEOUT;
-    let mut texts = [String::new(), String::new()];
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (which, text) = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("`{}` did not finish in {TIMEOUT:?}", py.what));
-        texts[which] = text;
-    }
-    let status = loop {
-        match py.child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            other => panic!("`{}` did not exit: {other:?}", py.what),
-        }
-    };
-    let [stdout, stderr] = texts;
-    Output {
-        what: py.what.clone(),
-        status,
-        stdout,
-        stderr,
-    }
+    let mut cmd = Command::new(python);
+    cmd.arg("-c").arg(RUNNER).arg(&alarm).arg(&path).args(args);
+    Proc::spawn_group(cmd, format!("{name} with {}", python.display()))
 }
 
 fn run_script(python: &Path, name: &str, source: &str, args: &[&str]) -> Output {
-    finish(start_script(python, name, source, args, Stdio::null()))
+    start_script(python, name, source, args).output(TIMEOUT)
 }
 
 /// Asserts a clean exit with nothing on stderr.
@@ -250,7 +173,7 @@ fn view_server() -> Server {
 }
 
 fn interpreters() -> Vec<(String, PathBuf)> {
-    common::python::interpreters()
+    support::python::interpreters()
 }
 
 // ---------------------------------------------------------------------------
@@ -265,12 +188,7 @@ fn seed_kv_client_gets_the_posts_output() {
         .unwrap();
     let port = port_of(&running);
     for (version, python) in interpreters() {
-        let out = run_script(
-            &python,
-            "kv_client",
-            &seed_client(SEED_KV_CLIENT, port),
-            &[],
-        );
+        let out = run_script(&python, "kv_client", &client_for_port(KV_CLIENT, port), &[]);
         assert_clean(&out);
         let lines: Vec<&str> = out.stdout.lines().collect();
         // `put` stored 10 the first time; later interpreters find it there.
@@ -692,30 +610,16 @@ fn seed_server_source() -> String {
 
 /// A stock Python manager server, with its port and the pipe that stops it.
 struct PyServer {
-    py: Option<Py>,
+    py: Option<Proc>,
     stdin: Option<ChildStdin>,
     port: u16,
-    rest: mpsc::Receiver<String>,
 }
 
 impl PyServer {
     fn start(python: &Path, source: &str) -> PyServer {
-        let mut py = start_script(python, "server", source, &[], Stdio::piped());
-        let stdin = py.child.stdin.take();
-        let stdout = py.child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = lines.read_line(&mut first);
-            let _ = tx.send(first);
-            let mut rest = String::new();
-            let _ = lines.read_to_string(&mut rest);
-            let _ = tx.send(rest);
-        });
-        let first = rx
-            .recv_timeout(TIMEOUT)
-            .unwrap_or_else(|_| panic!("{} printed no port", python.display()));
+        let mut py = start_script(python, "server", source, &[]);
+        let stdin = py.take_stdin();
+        let first = py.next_line(TIMEOUT);
         let port = first
             .trim()
             .parse()
@@ -724,7 +628,6 @@ impl PyServer {
             py: Some(py),
             stdin,
             port,
-            rest: rx,
         }
     }
 
@@ -734,13 +637,8 @@ impl PyServer {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"\n");
         }
-        let mut py = self.py.take().expect("running");
-        let deadline = Instant::now() + TIMEOUT;
-        while py.child.try_wait().ok().flatten().is_none() {
-            assert!(Instant::now() < deadline, "the Python server did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.rest.recv_timeout(TIMEOUT).unwrap_or_default()
+        let py = self.py.take().expect("running");
+        py.output(TIMEOUT).stdout
     }
 }
 

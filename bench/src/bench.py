@@ -5,9 +5,10 @@
                                  processes: prints microseconds per round trip
     python bench.py proxy N      BaseManager: one shared object, its method
                                  called over a persistent proxy connection
-    python bench.py percall N    BaseManager: the seed's pattern, a registered
-                                 function called through the manager each time
-                                 (create + incref + decref connections, plus the
+    python bench.py percall N    BaseManager: the pattern of Python's
+                                 BaseManager example, a registered function
+                                 called through the manager each time (create
+                                 + incref + decref connections, plus the
                                  proxied `.conjugate()` that reads the value)
     python bench.py percall N PORT   the same pattern against a server already
                                  listening on 127.0.0.1:PORT (a stdrpc server)

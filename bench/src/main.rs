@@ -672,7 +672,7 @@ fn cases(b: &Budgets) -> Vec<Case> {
                 ),
             ];
             if version.starts_with("3.11") {
-                r.push(("percall", b.py_percall, format!("CPython {version} BaseManager, the seed's per-call pattern `m.add(i, 1).conjugate()`")));
+                r.push(("percall", b.py_percall, format!("CPython {version} BaseManager, the BaseManager example's per-call pattern `m.add(i, 1).conjugate()`")));
             }
             r
         };
@@ -695,7 +695,7 @@ fn cases(b: &Budgets) -> Vec<Case> {
             add(
                 "python",
                 format!(
-                    "CPython {version} BaseManager client, the seed's per-call pattern, against a **stdrpc server**"
+                    "CPython {version} BaseManager client, the BaseManager example's per-call pattern, against a **stdrpc server**"
                 ),
                 Role::Reference,
                 false,

@@ -13,7 +13,7 @@ use crate::util::{Budget, Measured, Meter, err, timed_loop};
 
 pub const KEY: &[u8] = b"stdrpc-bench";
 
-/// The FX tick of the seed's feed, sent as a one-way message.
+/// The FX tick of the `tick_stream` example, sent as a one-way message.
 pub const TICK: (&str, &str, f64, f64) = ("EURUSD", "2024-01-01T00:00:00.000", 1.0812, 1.0814);
 
 /// The methods every scenario uses.

@@ -1,10 +1,17 @@
-//! Child processes: this test binary re-executed in a child role, or an
-//! example binary. A [`Proc`] is killed and reaped when dropped, whatever
-//! the test's outcome, and every wait on it has a deadline.
+//! Child processes, through one wrapper, [`Proc`]: this test binary
+//! re-executed in a child role ([`Proc::reexec`]), an example binary
+//! ([`Proc::example`]), or any command, such as a Python interpreter
+//! ([`Proc::spawn`]). Whatever the test's outcome, a `Proc` is killed and
+//! reaped when dropped, and every wait on it has a deadline.
+//!
+//! The child's standard input is a pipe the parent holds: a child that reads
+//! it to its end (see [`wait_for_parent`]) runs until the parent is finished
+//! with it or has died, so an orphaned child never outlives its test. Its
+//! standard output arrives line by line on a channel.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,18 +42,38 @@ pub fn say(line: &str) {
     println!("@@ {line}");
 }
 
-/// A running child process whose `@@` lines arrive on a channel.
+/// A running child process whose standard output lines arrive on a channel.
 #[derive(Debug)]
 pub struct Proc {
     child: Child,
     lines: Receiver<String>,
     reader: Option<JoinHandle<()>>,
+    /// The reader of a piped standard error, which returns all of it.
+    stderr: Option<JoinHandle<String>>,
+    /// Whether the child leads a process group of its own, killed whole.
+    group: bool,
+    reaped: bool,
+    /// What the child is, for failure messages.
     pub what: String,
+}
+
+/// What a finished child left behind.
+#[derive(Debug)]
+pub struct Output {
+    /// What the child was.
+    pub what: String,
+    pub status: ExitStatus,
+    /// The standard output lines not already taken with
+    /// [`Proc::next_line`] or [`Proc::expect_line`], each ended by `\n`.
+    pub stdout: String,
+    /// All of standard error (empty if it was not piped).
+    pub stderr: String,
 }
 
 impl Proc {
     /// Re-executes this test binary to run only `test` (which must check
     /// [`role`] and act as the child), with `role` and the parameters set.
+    /// Its standard error is the test's own, so its failures show there.
     pub fn reexec(test: &str, role: &str, params: &[(&str, String)]) -> Proc {
         Proc::reexec_env(test, role, params, &[])
     }
@@ -69,49 +96,127 @@ impl Proc {
         for (name, value) in env {
             cmd.env(name, value);
         }
-        Proc::start(cmd, format!("{test} as {role}"))
+        Proc::start(cmd, format!("{test} as {role}"), false, true)
     }
 
-    /// Runs an example binary with `args`.
+    /// Runs an example binary with `args`; its standard error is the test's
+    /// own.
     pub fn example(path: &Path, args: &[&str]) -> Proc {
         let mut cmd = Command::new(path);
         cmd.args(args);
-        Proc::start(cmd, format!("{} {}", path.display(), args.join(" ")))
+        Proc::start(
+            cmd,
+            format!("{} {}", path.display(), args.join(" ")),
+            false,
+            false,
+        )
     }
 
-    fn start(mut cmd: Command, what: String) -> Proc {
+    /// Starts `cmd` with its standard error piped and kept, for
+    /// [`output`](Proc::output).
+    pub fn spawn(cmd: Command, what: impl Into<String>) -> Proc {
+        Proc::start(cmd, what.into(), true, false)
+    }
+
+    /// [`spawn`](Proc::spawn) in a process group of its own, which is killed
+    /// whole when the `Proc` is dropped: for a child that starts children of
+    /// its own (a Python process pool, say).
+    #[cfg(unix)]
+    pub fn spawn_group(mut cmd: Command, what: impl Into<String>) -> Proc {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        let mut proc = Proc::spawn(cmd, what);
+        proc.group = true;
+        proc
+    }
+
+    fn start(mut cmd: Command, what: String, pipe_stderr: bool, strip_marker: bool) -> Proc {
+        let stderr = if pipe_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        };
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, lines) = mpsc::channel();
         let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
+            let mut stdout = BufReader::new(stdout);
+            let mut bytes = Vec::new();
+            loop {
+                bytes.clear();
+                match stdout.read_until(b'\n', &mut bytes) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                let mut line = text.strip_suffix('\n').unwrap_or(&text);
+                line = line.strip_suffix('\r').unwrap_or(line);
                 // The harness may have begun a line ("test NAME ... ")
-                // before ours; children that are examples print plain lines.
-                let line = match line.find("@@ ") {
-                    Some(at) => line[at + 3..].to_owned(),
-                    None => line,
-                };
-                if tx.send(line).is_err() {
+                // before a re-executed child's own.
+                if strip_marker {
+                    if let Some(at) = line.find("@@ ") {
+                        line = &line[at + 3..];
+                    }
+                }
+                if tx.send(line.to_owned()).is_err() {
                     break;
                 }
             }
+        });
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
         });
         Proc {
             child,
             lines,
             reader: Some(reader),
+            stderr,
+            group: false,
+            reaped: false,
             what,
         }
     }
 
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The child's standard input, to write to; dropping it closes it.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Whether the child has exited (without waiting).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+
+    /// The next line of standard output.
+    pub fn next_line(&self, timeout: Duration) -> String {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{}: no line within {timeout:?}", self.what)
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("{}: exited before printing a line", self.what)
+            }
+        }
+    }
+
+    /// The next line of standard output, or why there is none: `Timeout`,
+    /// or `Disconnected` once the child has closed its output.
+    pub fn try_next_line(&self, timeout: Duration) -> Result<String, RecvTimeoutError> {
+        self.lines.recv_timeout(timeout)
     }
 
     /// Waits for a line starting with `prefix` and returns the rest of it;
@@ -138,35 +243,106 @@ impl Proc {
 
     /// Every remaining line, once the child has closed its output (at most
     /// `timeout`), and its exit status.
-    pub fn finish(mut self, timeout: Duration) -> (Vec<String>, ExitStatus) {
-        // A child waiting for its parent may go now.
+    pub fn finish(self, timeout: Duration) -> (Vec<String>, ExitStatus) {
+        let out = self.output(timeout);
+        (out.stdout.lines().map(str::to_owned).collect(), out.status)
+    }
+
+    /// Closes the child's standard input, then waits (at most `timeout`) for
+    /// it to close its output and exit.
+    pub fn output(mut self, timeout: Duration) -> Output {
         drop(self.child.stdin.take());
         let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
+        let mut stdout = String::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => out.push(line),
+                Ok(line) => {
+                    stdout.push_str(&line);
+                    stdout.push('\n');
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("{} did not finish within {timeout:?}: {out:?}", self.what)
+                    panic!(
+                        "{} did not finish within {timeout:?}: {stdout:?}",
+                        self.what
+                    )
                 }
             }
         }
-        let status = self.child.wait().expect("wait for the child");
+        // Its output is closed, so the child has exited or is exiting: reap
+        // it, still within the deadline.
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                other => panic!("{} did not exit within {timeout:?}: {other:?}", self.what),
+            }
+        };
+        self.reaped = true;
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        (out, status)
+        let stderr = match self.stderr.take() {
+            Some(r) => r.join().unwrap_or_default(),
+            None => String::new(),
+        };
+        Output {
+            what: self.what.clone(),
+            status,
+            stdout,
+            stderr,
+        }
     }
 
-    /// SIGKILL on Unix; reaps the child and joins the output reader.
+    /// Kills the child and returns what it left: for a failure message.
+    /// Waits at most 2 s for the output still in the pipes.
+    pub fn abort(mut self) -> Output {
+        self.kill();
+        let mut stdout = String::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        let status = self.child.wait().expect("the child was reaped");
+        let stderr = match self.stderr.take() {
+            Some(r) => r.join().unwrap_or_default(),
+            None => String::new(),
+        };
+        Output {
+            what: self.what.clone(),
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// SIGKILL on Unix (to the whole group, for [`spawn_group`]); reaps the
+    /// child and joins the output readers.
+    ///
+    /// [`spawn_group`]: Proc::spawn_group
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(r) = self.reader.take() {
-            // The child is gone, so its end of the pipe is closed.
-            let _ = r.join();
+        if self.group {
+            // The group's id is the leader's, which is not reused while the
+            // group has members left.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+        // The child is gone, so its ends of the pipes are closed (unless a
+        // grandchild outside its group holds them: then we do not wait).
+        if !self.group {
+            if let Some(r) = self.reader.take() {
+                let _ = r.join();
+            }
         }
     }
 }
@@ -175,4 +351,9 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs `cmd` to completion, at most `timeout`, and returns what it left.
+pub fn run(cmd: Command, what: impl Into<String>, timeout: Duration) -> Output {
+    Proc::spawn(cmd, what).output(timeout)
 }

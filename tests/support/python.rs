@@ -11,8 +11,6 @@
 //! A missing interpreter is a test failure that says how to install or point
 //! to one, never a silent skip.
 
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;

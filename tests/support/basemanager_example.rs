@@ -1,9 +1,10 @@
-//! The seed programs from the Japanese BaseManager post, verbatim but for
-//! their address.
-#![allow(dead_code)] // Each test crate uses a subset.
+//! Python's BaseManager example: the two client programs of a Japanese blog
+//! post ("Simplest Python RPC") that the project started from, a KV store and
+//! a view counter written against stock `multiprocessing.managers`, verbatim
+//! but for their address. Stdrpc must serve them unchanged.
 
-/// The seed's KV store client, verbatim.
-pub const SEED_KV_CLIENT: &str = r#"from multiprocessing.managers import BaseManager as Manager
+/// The example's KV store client, verbatim.
+pub const KV_CLIENT: &str = r#"from multiprocessing.managers import BaseManager as Manager
 Manager.register("get") # 関数を登録
 Manager.register("put")
 Manager.register("get_uname")
@@ -19,8 +20,8 @@ if __name__ == "__main__":
     print('get_uname', manager.get_uname()) # MacOSでクライアントを実行しているが、ServerのLinuxが帰ってくるはず
 "#;
 
-/// The seed's view counter client, verbatim.
-pub const SEED_VIEW_CLIENT: &str = r#"from concurrent.futures import ProcessPoolExecutor
+/// The example's view counter client, verbatim.
+pub const VIEW_CLIENT: &str = r#"from concurrent.futures import ProcessPoolExecutor
 import random
 from multiprocessing.managers import BaseManager as Manager
 Manager.register("get")  # 関数を登録
@@ -56,8 +57,8 @@ if __name__ == "__main__":
     print(now)
 "#;
 
-/// The seed's client with its address replaced by ours.
-pub fn seed_client(source: &str, port: u16) -> String {
+/// One of the example's clients with its address replaced by ours.
+pub fn client_for_port(source: &str, port: u16) -> String {
     source
         .replace("port_num = 4343", &format!("port_num = {port}"))
         .replace("'25.48.219.74'", "'127.0.0.1'")
