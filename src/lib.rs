@@ -17,8 +17,9 @@
 //! - messages: call, notification, reply (see [the protocol][protocol]);
 //! - values: the std codec ([`Encode`], [`Decode`]), byte-identical to
 //!   bincode 2's standard configuration;
-//! - Python values: [`Value`], a data-only pickle subset ([`from_pickle`],
-//!   [`to_pickle`]) for stock `multiprocessing.managers` peers.
+//! - Python, one layer on top of the rest ([`python`]): Python values
+//!   ([`python::Value`]), a data-only pickle subset ([`python::from_pickle`],
+//!   [`python::to_pickle`]) and both roles of `multiprocessing.managers`.
 
 #[macro_use]
 mod service;
@@ -38,10 +39,9 @@ pub mod crypto;
 mod envelope;
 mod error;
 mod frame;
-mod manager;
 mod outbox;
-mod pickle;
 mod pool;
+pub mod python;
 mod quickack;
 mod registry;
 #[cfg(feature = "serde")]
@@ -49,6 +49,7 @@ mod serde_impls;
 mod server;
 mod stop;
 mod stream;
+mod upgrade;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
@@ -60,8 +61,6 @@ pub use codec::{
 pub use compat::Compat;
 pub use config::Config;
 pub use error::{Error, RemoteKind, Result};
-pub use manager::{PyManager, PyProxy};
-pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_with, to_pickle};
 pub use registry::{Handler, Reply};
 pub use server::{Bound, Running, Server, ShutdownHandle, Stats};
 pub use service::stub;

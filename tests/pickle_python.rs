@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use stdrpc::{Object, Value, from_pickle, to_pickle};
+use stdrpc::python::{Object, Value, from_pickle, to_pickle};
 
 /// Runs `script` with `input` on stdin and returns stdout; panics with
 /// stderr if Python fails.

@@ -19,10 +19,13 @@
 //! `dict.update`) are not exposed. Every result is bounded: a method that
 //! would build more than 16 Mi elements raises `MemoryError`.
 
-use super::eq::{Index, check_hashable, py_eq};
-use super::numbers::{self, FLOAT_METHODS, INT_METHODS, is_py_space};
-use super::pyerr::PyErr;
-use crate::pickle::Value;
+mod eq;
+mod numbers;
+
+use crate::python::pickle::Value;
+use crate::python::pyerr::PyErr;
+use eq::{Index, check_hashable, py_eq};
+use numbers::{FLOAT_METHODS, INT_METHODS, is_py_space};
 
 /// The most elements (characters, bytes, items) a method result may hold.
 const MAX_RESULT: usize = 16 * 1024 * 1024;
@@ -302,7 +305,7 @@ fn bind(
         let Some(i) = sig.params.iter().position(|p| *p == key) else {
             return Err(PyErr::type_error(format!(
                 "{method}() got an unexpected keyword argument '{}'",
-                super::pyerr::clip_str(&key, super::pyerr::QUOTE_CHARS)
+                crate::python::pyerr::clip_str(&key, crate::python::pyerr::QUOTE_CHARS)
             )));
         };
         match bound.slots.get_mut(i) {
@@ -310,7 +313,7 @@ fn bind(
             _ => {
                 return Err(PyErr::type_error(format!(
                     "argument for {method}() given by name ('{}') and position ({})",
-                    super::pyerr::clip_str(&key, super::pyerr::QUOTE_CHARS),
+                    crate::python::pyerr::clip_str(&key, crate::python::pyerr::QUOTE_CHARS),
                     i + 1
                 )));
             }
@@ -772,7 +775,7 @@ fn codec(name: Option<Value>) -> Result<&'static str, PyErr> {
             "LookupError",
             format!(
                 "unknown encoding (stdrpc supports utf-8, ascii and latin-1): {}",
-                super::pyerr::clip_str(&name, super::pyerr::QUOTE_CHARS)
+                crate::python::pyerr::clip_str(&name, crate::python::pyerr::QUOTE_CHARS)
             ),
         )),
     }
@@ -796,7 +799,7 @@ fn error_handler(v: Option<Value>) -> Result<Errors, PyErr> {
                 "LookupError",
                 format!(
                     "unknown error handler name '{}'",
-                    super::pyerr::clip_str(other, super::pyerr::QUOTE_CHARS)
+                    crate::python::pyerr::clip_str(other, crate::python::pyerr::QUOTE_CHARS)
                 ),
             )),
         },
@@ -1023,7 +1026,10 @@ fn seq_method(v: &Value, items: &[Value], method: &str, a: &mut Bound) -> Result
                 None if kind == "list" => {
                     return Err(PyErr::value_error(format!(
                         "{} is not in list",
-                        super::objects::repr_prefix(&x, super::pyerr::QUOTE_CHARS)
+                        crate::python::manager::objects::repr_prefix(
+                            &x,
+                            crate::python::pyerr::QUOTE_CHARS
+                        )
                     )));
                 }
                 None => return Err(PyErr::value_error("tuple.index(x): x not in tuple")),

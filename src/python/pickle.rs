@@ -27,7 +27,7 @@
 //! the unpickler, `encode` the pickler, and `convert` the bridge to the
 //! codec: a Python value to the std-codec bytes of a [`Shape`](crate::Shape)
 //! and back, which is how Python callers reach handlers and how
-//! [`PyManager`](crate::PyManager) sends Rust values. The codec itself
+//! [`Manager`](crate::python::Manager) sends Rust values. The codec itself
 //! knows nothing of Python.
 
 pub(crate) mod convert;

@@ -4,8 +4,8 @@
 //! Integers are handled as a sign and a little-endian magnitude; nothing
 //! here needs more than shifting, negating and counting bits.
 
-use super::pyerr::PyErr;
-use crate::pickle::Value;
+use crate::python::pickle::Value;
+use crate::python::pyerr::PyErr;
 
 /// The longest `bytes` that `int.to_bytes` builds (Python has no limit; a
 /// request must not make the server allocate without bound).
@@ -113,11 +113,7 @@ fn decompose(x: f64) -> (u64, i32) {
 }
 
 /// Runs one of [`INT_METHODS`] on an `int` or `bool`.
-pub(crate) fn int_method(
-    v: &Value,
-    method: &str,
-    a: &mut super::methods::Bound,
-) -> Result<Value, PyErr> {
+pub(crate) fn int_method(v: &Value, method: &str, a: &mut super::Bound) -> Result<Value, PyErr> {
     let (negative, magnitude) = int_parts(v).ok_or_else(|| PyErr::type_error("not an integer"))?;
     let as_int = || int_from_parts(negative, magnitude.clone());
     Ok(match method {
@@ -271,11 +267,7 @@ fn from_bytes(mut bytes: Vec<u8>, big: bool, signed: bool) -> Value {
 }
 
 /// Runs one of [`FLOAT_METHODS`] on a `float`.
-pub(crate) fn float_method(
-    x: f64,
-    method: &str,
-    a: &mut super::methods::Bound,
-) -> Result<Value, PyErr> {
+pub(crate) fn float_method(x: f64, method: &str, a: &mut super::Bound) -> Result<Value, PyErr> {
     Ok(match method {
         "as_integer_ratio" => {
             let (n, d) = integer_ratio(x)?;

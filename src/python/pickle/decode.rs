@@ -55,12 +55,12 @@ pub(crate) const WORKING_MEMORY_ALLOWANCE: usize = 2 << 20;
 /// from any well-behaved Python peer.
 ///
 /// ```
-/// let mut limits = stdrpc::PickleLimits::default();
+/// let mut limits = stdrpc::python::PickleLimits::default();
 /// limits.max_depth = 2;
 /// // [[[]]] nests three lists deep.
 /// let pickle = b"\x80\x04]]]aa.";
-/// assert!(stdrpc::from_pickle(pickle).is_ok());
-/// assert!(stdrpc::from_pickle_with(pickle, &limits).is_err());
+/// assert!(stdrpc::python::from_pickle(pickle).is_ok());
+/// assert!(stdrpc::python::from_pickle_with(pickle, &limits).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1651,7 +1651,7 @@ mod tests {
         assert!(deep.to_string().starts_with("[[[["));
         assert!(format!("{deep:?}").starts_with("List([List(["));
         assert_eq!(
-            from_pickle(&crate::pickle::to_pickle(&deep, 4)).unwrap(),
+            from_pickle(&crate::python::pickle::to_pickle(&deep, 4)).unwrap(),
             deep
         );
         drop(deep);
@@ -1776,7 +1776,7 @@ mod tests {
             Value::exception("KeyError", vec![s("k")]),
         ]);
         for proto in [2, 3, 4, 5] {
-            pickles.push(crate::pickle::to_pickle(&value, proto));
+            pickles.push(crate::python::pickle::to_pickle(&value, proto));
         }
         pickles
     }
@@ -1820,7 +1820,7 @@ mod tests {
                     decoded += 1;
                     // Whatever decodes can be shown and written back.
                     let _ = v.to_string();
-                    let _ = crate::pickle::to_pickle(&v, 4);
+                    let _ = crate::python::pickle::to_pickle(&v, 4);
                 }
                 Err(Error::Decode(_)) => {}
                 Err(e) => panic!("unexpected error kind: {e}"),
