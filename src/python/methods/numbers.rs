@@ -113,7 +113,11 @@ fn decompose(x: f64) -> (u64, i32) {
 }
 
 /// Runs one of [`INT_METHODS`] on an `int` or `bool`.
-pub(crate) fn int_method(v: &Value, method: &str, a: &mut super::Bound) -> Result<Value, PyErr> {
+pub(crate) fn int_method(
+    v: &Value,
+    method: &str,
+    a: &mut super::args::Bound,
+) -> Result<Value, PyErr> {
     let (negative, magnitude) = int_parts(v).ok_or_else(|| PyErr::type_error("not an integer"))?;
     let as_int = || int_from_parts(negative, magnitude.clone());
     Ok(match method {
@@ -267,7 +271,11 @@ fn from_bytes(mut bytes: Vec<u8>, big: bool, signed: bool) -> Value {
 }
 
 /// Runs one of [`FLOAT_METHODS`] on a `float`.
-pub(crate) fn float_method(x: f64, method: &str, a: &mut super::Bound) -> Result<Value, PyErr> {
+pub(crate) fn float_method(
+    x: f64,
+    method: &str,
+    a: &mut super::args::Bound,
+) -> Result<Value, PyErr> {
     Ok(match method {
         "as_integer_ratio" => {
             let (n, d) = integer_ratio(x)?;
