@@ -6,8 +6,6 @@ use super::string::decode;
 use crate::python::pickle::Value;
 use crate::python::pyerr::PyErr;
 
-// bytes
-
 /// A `bytes` argument that may also be a single byte value (`find(10)`).
 pub(super) fn byte_needle(v: Value, method: &str) -> Result<Vec<u8>, PyErr> {
     match v {

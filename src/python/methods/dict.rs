@@ -5,8 +5,6 @@ use super::eq::{check_hashable, py_eq};
 use crate::python::pickle::Value;
 use crate::python::pyerr::PyErr;
 
-// dict
-
 pub(super) fn dict_method(
     entries: &[(Value, Value)],
     method: &str,

@@ -6,8 +6,6 @@ use super::sequence::{bounds, item_index, seq_index};
 use crate::python::pickle::Value;
 use crate::python::pyerr::PyErr;
 
-// tuple and list
-
 pub(super) fn seq_method(
     v: &Value,
     items: &[Value],

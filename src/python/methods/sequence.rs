@@ -8,8 +8,6 @@ use crate::python::pyerr::PyErr;
 /// The most elements (characters, bytes, items) a method result may hold.
 pub(super) const MAX_RESULT: usize = 16 * 1024 * 1024;
 
-// Searching, shared by str (over chars) and bytes.
-
 /// Calls `found` with the start of each occurrence of `needle` in `hay`,
 /// left to right, until it returns `false`. Knuth-Morris-Pratt: linear in
 /// both lengths, whatever the input. An empty needle occurs at every

@@ -6,8 +6,6 @@ use super::sequence::iterate;
 use crate::python::pickle::Value;
 use crate::python::pyerr::PyErr;
 
-// set and frozenset
-
 /// The elements of a set-algebra argument, each hashable.
 pub(super) fn set_operand(v: Value) -> Result<Vec<Value>, PyErr> {
     let items = iterate(v)?;

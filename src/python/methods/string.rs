@@ -6,8 +6,6 @@ use super::sequence::{MAX_RESULT, bounds, item_index, iterate, seq_index, too_la
 use crate::python::pickle::Value;
 use crate::python::pyerr::PyErr;
 
-// str
-
 pub(super) fn expect_str(v: Value, what: &str) -> Result<String, PyErr> {
     match v {
         Value::Str(s) => Ok(s),
