@@ -15,6 +15,7 @@
 //!   `int`, `list`, `dict` and `set` methods for the objects it shares
 //!   (`methods`).
 
+mod convert;
 pub(crate) mod manager;
 mod methods;
 pub(crate) mod pickle;

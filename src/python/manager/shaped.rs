@@ -27,8 +27,8 @@
 
 use crate::codec::{Decode, Encode, Shape, Signature, from_slice, to_vec};
 use crate::error::{Error, Result};
+use crate::python::convert::{bytes_to_value, python_type, value_to_bytes};
 use crate::python::pickle::Value;
-use crate::python::pickle::convert::{bytes_to_value, python_type, value_to_bytes};
 use crate::python::pyerr::{PyErr, QUOTE_CHARS, clip_str};
 use crate::registry::{Check, Registry};
 
