@@ -124,7 +124,7 @@ impl Default for PickleLimits {
 /// The message names the problem, the opcode and its byte offset.
 ///
 /// ```
-/// use stdrpc::{Value, from_pickle};
+/// use stdrpc::python::{Value, from_pickle};
 /// // pickle.dumps((None, 'dummy', (), {}), protocol=4): a manager request.
 /// let v = from_pickle(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00(N\x8c\x05dummy\x94)}\x94t\x94.")?;
 /// assert_eq!(v.to_string(), "(None, 'dummy', (), {})");

@@ -41,7 +41,7 @@ const FRAME_HEADER: usize = 9;
 /// exactly the form CPython writes for exceptions and manager `Token`s.
 ///
 /// ```
-/// use stdrpc::{Value, from_pickle, to_pickle};
+/// use stdrpc::python::{Value, from_pickle, to_pickle};
 /// let reply = Value::Tuple(vec!["#RETURN".into(), Value::None]);
 /// let bytes = to_pickle(&reply, 4);
 /// assert_eq!(bytes[..2], [0x80, 4]);

@@ -78,7 +78,7 @@ pub enum Value {
 ///   `(typeid, address, id)`.
 ///
 /// ```
-/// use stdrpc::{Object, Value};
+/// use stdrpc::python::{Object, Value};
 /// let e = Value::exception("KeyError", vec!["k".into()]);
 /// assert_eq!(e.to_string(), "KeyError('k')");
 /// let Value::Object(obj) = &e else { unreachable!() };
