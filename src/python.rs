@@ -16,9 +16,9 @@
 //!   (`methods`).
 
 mod convert;
-pub(crate) mod manager;
+mod manager;
 mod methods;
-pub(crate) mod pickle;
+mod pickle;
 mod pyerr;
 
 pub(crate) use manager::ManagerUpgrade;

@@ -110,7 +110,8 @@ impl Default for PickleLimits {
 /// `multiprocessing.managers.Token` and `RemoteError`, a few multiprocessing
 /// and queue exceptions, and the `set`, `frozenset`, `bytes`, `bytearray`
 /// and `_codecs.encode` that protocol 2 spells sets and bytes with), and even
-/// those become plain data ([`Object`], [`Value::Set`], [`Value::Bytes`]).
+/// those become plain data ([`Object`](crate::python::Object),
+/// [`Value::Set`], [`Value::Bytes`]).
 /// Any other global, such as `os.system` or `subprocess.Popen`, is refused
 /// with an error naming it. Decoding never panics and its memory is bounded
 /// by the input and [`PickleLimits`].
