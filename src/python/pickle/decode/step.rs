@@ -9,8 +9,33 @@ use crate::python::pickle::opcodes as op;
 use crate::python::pickle::value::Value;
 
 impl Machine<'_> {
-    /// Runs one opcode; returns the root at `STOP`.
+    /// Runs one opcode; returns the root at `STOP`. Each family of opcodes
+    /// has a function of its own, which says whether the opcode was one of
+    /// its own.
     pub(super) fn step(&mut self, code: u8) -> std::result::Result<Option<Id>, Fail> {
+        if code == op::STOP {
+            return self.stop().map(Some);
+        }
+        if self.stack_op(code)?
+            || self.number(code)?
+            || self.text(code)?
+            || self.container(code)?
+            || self.object_op(code)?
+            || self.memo_op(code)?
+        {
+            return Ok(None);
+        }
+        Err(match code {
+            op::PERSID | op::BINPERSID => "persistent ids are not supported".into(),
+            op::EXT1 | op::EXT2 | op::EXT4 => "extension registry codes are not supported".into(),
+            op::NEXT_BUFFER | op::READONLY_BUFFER => "out-of-band buffers are not supported".into(),
+            other => format!("invalid opcode 0x{other:02x}"),
+        })
+    }
+
+    /// The stack and the framing: `PROTO`, `FRAME`, `MARK`, `POP`,
+    /// `POP_MARK`, `DUP`.
+    fn stack_op(&mut self, code: u8) -> std::result::Result<bool, Fail> {
         match code {
             op::PROTO => {
                 let p = self.byte()?;
@@ -25,7 +50,6 @@ impl Machine<'_> {
                 let n = u64::from_le_bytes(self.array()?);
                 self.len_u64(n)?;
             }
-            op::STOP => return self.stop().map(Some),
             op::MARK => {
                 self.charge(size_of::<usize>())?;
                 self.marks.push(self.stack.len());
@@ -44,7 +68,14 @@ impl Machine<'_> {
                 let top = self.top()?;
                 self.push(top)?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// `None`, booleans, ints and floats.
+    fn number(&mut self, code: u8) -> std::result::Result<bool, Fail> {
+        match code {
             op::NONE => self.push(NONE_ID)?,
             op::NEWTRUE => self.push(TRUE_ID)?,
             op::NEWFALSE => self.push(FALSE_ID)?,
@@ -100,7 +131,14 @@ impl Machine<'_> {
                     .map_err(|_| format!("invalid float literal {:?}", clipped(text)))?;
                 self.leaf(Value::Float(v))?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Strings and bytes.
+    fn text(&mut self, code: u8) -> std::result::Result<bool, Fail> {
+        match code {
             op::SHORT_BINUNICODE => {
                 let n = self.byte()?;
                 let bytes = self.take(usize::from(n))?;
@@ -151,7 +189,14 @@ impl Machine<'_> {
                 let bytes = self.sized(n)?;
                 self.leaf(Value::Bytes(bytes.to_vec()))?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Containers: tuples, lists, dicts and sets, and the opcodes that fill them.
+    fn container(&mut self, code: u8) -> std::result::Result<bool, Fail> {
+        match code {
             op::EMPTY_TUPLE => self.push(EMPTY_TUPLE_ID)?,
             op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
                 let n = usize::from(code - op::TUPLE1) + 1;
@@ -212,7 +257,14 @@ impl Machine<'_> {
                 let items = self.pop_mark()?;
                 self.extend(&items, Target::Set)?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// Globals and objects: allow-listed globals, their calls and their state.
+    fn object_op(&mut self, code: u8) -> std::result::Result<bool, Fail> {
+        match code {
             op::GLOBAL => {
                 let module = self.line_str()?;
                 let name = self.line_str()?;
@@ -284,7 +336,14 @@ impl Machine<'_> {
                     other => return Err(format!("cannot set state on a {}", other.kind())),
                 }
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 
+    /// The memo: storing and fetching the stack's top.
+    fn memo_op(&mut self, code: u8) -> std::result::Result<bool, Fail> {
+        match code {
             op::MEMOIZE => {
                 let index =
                     u32::try_from(self.memo.len()).map_err(|_| "memo overflow".to_string())?;
@@ -314,19 +373,9 @@ impl Machine<'_> {
                 let index = self.line_index()?;
                 self.memo_get(index)?;
             }
-
-            op::PERSID | op::BINPERSID => {
-                return Err("persistent ids are not supported".into());
-            }
-            op::EXT1 | op::EXT2 | op::EXT4 => {
-                return Err("extension registry codes are not supported".into());
-            }
-            op::NEXT_BUFFER | op::READONLY_BUFFER => {
-                return Err("out-of-band buffers are not supported".into());
-            }
-            other => return Err(format!("invalid opcode 0x{other:02x}")),
+            _ => return Ok(false),
         }
-        Ok(None)
+        Ok(true)
     }
 
     pub(super) fn stop(&mut self) -> std::result::Result<Id, Fail> {
