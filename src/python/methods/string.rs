@@ -74,30 +74,7 @@ pub(super) fn str_method(s: &str, method: &str, a: &mut Bound) -> Result<Value, 
                 None => return Err(PyErr::index_error("string index out of range")),
             }
         }
-        "count" | "find" | "rfind" | "index" | "rindex" => {
-            let sub = expect_str(a.take(0).unwrap_or(Value::None), "substring")
-                .map_err(|_| PyErr::type_error(format!("{method}() argument 1 must be str")))?;
-            let (start, end) = (a.slice_index(1)?, a.slice_index(2)?);
-            let window = str_window(s, start, end);
-            let at = |(first, w): (usize, &str), byte: Option<usize>| {
-                byte.and_then(|b| w.get(..b)).map_or(-1, |before| {
-                    i64::try_from(first + before.chars().count()).unwrap_or(i64::MAX)
-                })
-            };
-            let n = match (method, window) {
-                ("count", None) => 0,
-                ("count", Some((_, w))) => {
-                    i64::try_from(w.matches(sub.as_str()).count()).unwrap_or(i64::MAX)
-                }
-                (_, None) => -1,
-                ("find" | "index", Some(w)) => at(w, w.1.find(sub.as_str())),
-                (_, Some(w)) => at(w, w.1.rfind(sub.as_str())),
-            };
-            if n < 0 && (method == "index" || method == "rindex") {
-                return Err(PyErr::value_error("substring not found"));
-            }
-            Value::Int(n)
-        }
+        "count" | "find" | "rfind" | "index" | "rindex" => str_find(s, method, a)?,
         "startswith" | "endswith" => {
             let candidates = str_affixes(a.take(0).unwrap_or(Value::None), method)?;
             let (start, end) = (a.slice_index(1)?, a.slice_index(2)?);
@@ -113,55 +90,10 @@ pub(super) fn str_method(s: &str, method: &str, a: &mut Bound) -> Result<Value, 
         }
         "encode" => Value::Bytes(encode(s, a)?),
         "isascii" => Value::Bool(s.is_ascii()),
-        "join" => {
-            let items = iterate(a.take(0).unwrap_or(Value::None))?;
-            let mut total = 0usize;
-            let mut parts = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                match item {
-                    Value::Str(p) => {
-                        total = total.saturating_add(p.len()).saturating_add(s.len());
-                        parts.push(p);
-                    }
-                    other => {
-                        return Err(PyErr::type_error(format!(
-                            "sequence item {i}: expected str instance, {} found",
-                            other.python_type()
-                        )));
-                    }
-                }
-            }
-            if total > MAX_RESULT * 4 {
-                return Err(too_large(method));
-            }
-            Value::Str(parts.join(s))
-        }
+        "join" => join(s, a)?,
         "lower" => Value::Str(s.to_lowercase()),
         "upper" => Value::Str(s.to_uppercase()),
-        "strip" | "lstrip" | "rstrip" => {
-            let set: Option<Vec<char>> = match a.take(0) {
-                None | Some(Value::None) => None,
-                Some(Value::Str(c)) => Some(c.chars().collect()),
-                Some(other) => {
-                    return Err(PyErr::type_error(format!(
-                        "{method} arg must be None or str, not {}",
-                        other.python_type()
-                    )));
-                }
-            };
-            let strip = |c: char| match &set {
-                None => is_py_space(c),
-                Some(set) => set.contains(&c),
-            };
-            Value::Str(
-                match method {
-                    "strip" => s.trim_matches(strip),
-                    "lstrip" => s.trim_start_matches(strip),
-                    _ => s.trim_end_matches(strip),
-                }
-                .to_owned(),
-            )
-        }
+        "strip" | "lstrip" | "rstrip" => strip(s, method, a)?,
         "removeprefix" | "removesuffix" => {
             let what = expect_str(
                 a.take(0).unwrap_or(Value::None),
@@ -174,54 +106,137 @@ pub(super) fn str_method(s: &str, method: &str, a: &mut Bound) -> Result<Value, 
             };
             Value::Str(out.unwrap_or(s).to_owned())
         }
-        "replace" => {
-            let old = expect_str(a.take(0).unwrap_or(Value::None), "replace() argument 1")?;
-            let new = expect_str(a.take(1).unwrap_or(Value::None), "replace() argument 2")?;
-            let count = match a.take(2) {
-                None => -1,
-                Some(c) => a.index_arg(c, "count")?,
-            };
-            let limit = usize::try_from(count).unwrap_or(usize::MAX);
-            let hits = s.matches(old.as_str()).take(limit).count();
-            let len = s
-                .len()
-                .saturating_sub(hits.saturating_mul(old.len()))
-                .saturating_add(hits.saturating_mul(new.len()));
-            if len > MAX_RESULT * 4 {
-                return Err(too_large(method));
-            }
-            Value::Str(s.replacen(old.as_str(), &new, limit))
-        }
-        "split" => {
-            let sep = match a.take(0) {
-                None | Some(Value::None) => None,
-                Some(Value::Str(sep)) if sep.is_empty() => {
-                    return Err(PyErr::value_error("empty separator"));
-                }
-                Some(Value::Str(sep)) => Some(sep),
-                Some(other) => {
-                    return Err(PyErr::type_error(format!(
-                        "must be str or None, not {}",
-                        other.python_type()
-                    )));
-                }
-            };
-            let maxsplit = match a.take(1) {
-                None => -1,
-                Some(m) => a.index_arg(m, "maxsplit")?,
-            };
-            let limit = usize::try_from(maxsplit).unwrap_or(usize::MAX);
-            let parts: Vec<Value> = match sep {
-                None => split_whitespace(s, limit),
-                Some(sep) => s
-                    .splitn(limit.saturating_add(1), sep.as_str())
-                    .map(|p| Value::Str(p.to_owned()))
-                    .collect(),
-            };
-            Value::List(parts)
-        }
+        "replace" => replace(s, a)?,
+        "split" => split(s, a)?,
         _ => return Err(no_attribute(&Value::Str(String::new()), method)),
     })
+}
+
+/// `count`, `find`, `rfind`, `index`, `rindex`: a substring in a window of `s`.
+fn str_find(s: &str, method: &str, a: &mut Bound) -> Result<Value, PyErr> {
+    let sub = expect_str(a.take(0).unwrap_or(Value::None), "substring")
+        .map_err(|_| PyErr::type_error(format!("{method}() argument 1 must be str")))?;
+    let (start, end) = (a.slice_index(1)?, a.slice_index(2)?);
+    let window = str_window(s, start, end);
+    let at = |(first, w): (usize, &str), byte: Option<usize>| {
+        byte.and_then(|b| w.get(..b)).map_or(-1, |before| {
+            i64::try_from(first + before.chars().count()).unwrap_or(i64::MAX)
+        })
+    };
+    let n = match (method, window) {
+        ("count", None) => 0,
+        ("count", Some((_, w))) => {
+            i64::try_from(w.matches(sub.as_str()).count()).unwrap_or(i64::MAX)
+        }
+        (_, None) => -1,
+        ("find" | "index", Some(w)) => at(w, w.1.find(sub.as_str())),
+        (_, Some(w)) => at(w, w.1.rfind(sub.as_str())),
+    };
+    if n < 0 && (method == "index" || method == "rindex") {
+        return Err(PyErr::value_error("substring not found"));
+    }
+    Ok(Value::Int(n))
+}
+
+/// `join`: the strings of an iterable with `s` between them, bounded.
+fn join(s: &str, a: &mut Bound) -> Result<Value, PyErr> {
+    let items = iterate(a.take(0).unwrap_or(Value::None))?;
+    let mut total = 0usize;
+    let mut parts = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Value::Str(p) => {
+                total = total.saturating_add(p.len()).saturating_add(s.len());
+                parts.push(p);
+            }
+            other => {
+                return Err(PyErr::type_error(format!(
+                    "sequence item {i}: expected str instance, {} found",
+                    other.python_type()
+                )));
+            }
+        }
+    }
+    if total > MAX_RESULT * 4 {
+        return Err(too_large("join"));
+    }
+    Ok(Value::Str(parts.join(s)))
+}
+
+/// `strip`, `lstrip`, `rstrip`: whitespace or the given characters.
+fn strip(s: &str, method: &str, a: &mut Bound) -> Result<Value, PyErr> {
+    let set: Option<Vec<char>> = match a.take(0) {
+        None | Some(Value::None) => None,
+        Some(Value::Str(c)) => Some(c.chars().collect()),
+        Some(other) => {
+            return Err(PyErr::type_error(format!(
+                "{method} arg must be None or str, not {}",
+                other.python_type()
+            )));
+        }
+    };
+    let strip = |c: char| match &set {
+        None => is_py_space(c),
+        Some(set) => set.contains(&c),
+    };
+    Ok(Value::Str(
+        match method {
+            "strip" => s.trim_matches(strip),
+            "lstrip" => s.trim_start_matches(strip),
+            _ => s.trim_end_matches(strip),
+        }
+        .to_owned(),
+    ))
+}
+
+/// `replace`, bounded before the result is built.
+fn replace(s: &str, a: &mut Bound) -> Result<Value, PyErr> {
+    let old = expect_str(a.take(0).unwrap_or(Value::None), "replace() argument 1")?;
+    let new = expect_str(a.take(1).unwrap_or(Value::None), "replace() argument 2")?;
+    let count = match a.take(2) {
+        None => -1,
+        Some(c) => a.index_arg(c, "count")?,
+    };
+    let limit = usize::try_from(count).unwrap_or(usize::MAX);
+    let hits = s.matches(old.as_str()).take(limit).count();
+    let len = s
+        .len()
+        .saturating_sub(hits.saturating_mul(old.len()))
+        .saturating_add(hits.saturating_mul(new.len()));
+    if len > MAX_RESULT * 4 {
+        return Err(too_large("replace"));
+    }
+    Ok(Value::Str(s.replacen(old.as_str(), &new, limit)))
+}
+
+/// `split`: on whitespace or on a separator, at most `maxsplit` times.
+fn split(s: &str, a: &mut Bound) -> Result<Value, PyErr> {
+    let sep = match a.take(0) {
+        None | Some(Value::None) => None,
+        Some(Value::Str(sep)) if sep.is_empty() => {
+            return Err(PyErr::value_error("empty separator"));
+        }
+        Some(Value::Str(sep)) => Some(sep),
+        Some(other) => {
+            return Err(PyErr::type_error(format!(
+                "must be str or None, not {}",
+                other.python_type()
+            )));
+        }
+    };
+    let maxsplit = match a.take(1) {
+        None => -1,
+        Some(m) => a.index_arg(m, "maxsplit")?,
+    };
+    let limit = usize::try_from(maxsplit).unwrap_or(usize::MAX);
+    let parts: Vec<Value> = match sep {
+        None => split_whitespace(s, limit),
+        Some(sep) => s
+            .splitn(limit.saturating_add(1), sep.as_str())
+            .map(|p| Value::Str(p.to_owned()))
+            .collect(),
+    };
+    Ok(Value::List(parts))
 }
 
 /// `str.split()` without a separator: runs of whitespace, at most `limit`
