@@ -1,6 +1,6 @@
 //! A Rust client driving a stock Python `BaseManager` server: the blog post
 //! "Simplest Python RPC" server, run by Python itself, and the post's client
-//! calls made from Rust with `stdrpc::PyManager`.
+//! calls made from Rust with `stdrpc::python::Manager`.
 //!
 //! ```text
 //! cargo run --example python_manager                        # CPython 3.11 (see --help)
@@ -31,7 +31,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use stdrpc::PyManager;
+use stdrpc::python::Manager;
 
 /// The post's server, as written, but on 127.0.0.1, port 0, and printing
 /// the port once it listens.
@@ -136,7 +136,7 @@ fn run(python: &PathBuf) -> Result<(), String> {
 
 /// The post's client, in Rust.
 fn client(port: u16) -> stdrpc::Result<()> {
-    let manager = PyManager::connect(("127.0.0.1", port), b"password")?;
+    let manager = Manager::connect(("127.0.0.1", port), b"password")?;
     // print('get', manager.get('a'))
     println!("get {}", manager.create("get", "a")?.repr()?);
     // print('put', manager.put('a', 10))

@@ -18,8 +18,9 @@
 //! - messages: call, notification, reply (see [the protocol][protocol]);
 //! - values: the std codec ([`Encode`], [`Decode`]), byte-identical to
 //!   bincode 2's standard configuration;
-//! - Python values: [`Value`], a data-only pickle subset ([`from_pickle`],
-//!   [`to_pickle`]) for stock `multiprocessing.managers` peers.
+//! - Python, one layer on top of the rest ([`python`]): Python values
+//!   ([`python::Value`]), a data-only pickle subset ([`python::from_pickle`],
+//!   [`python::to_pickle`]) and both roles of `multiprocessing.managers`.
 
 #[macro_use]
 mod service;
@@ -39,10 +40,9 @@ mod envelope;
 mod error;
 mod frame;
 mod fuzz;
-mod manager;
 mod outbox;
-mod pickle;
 mod pool;
+pub mod python;
 mod quickack;
 mod registry;
 #[cfg(feature = "serde")]
@@ -51,6 +51,7 @@ mod server;
 mod stop;
 mod stream;
 mod sync;
+mod upgrade;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
@@ -59,8 +60,6 @@ pub use codec::{Decode, Decoder, Encode, Fields, Shape, Signature, from_slice, t
 pub use compat::Compat;
 pub use config::Config;
 pub use error::{Error, RemoteKind, Result};
-pub use manager::{PyManager, PyProxy};
-pub use pickle::{BigInt, Object, PickleLimits, Value, from_pickle, from_pickle_with, to_pickle};
 pub use registry::{Handler, Reply};
 pub use server::{BoundServer, RunningServer, Server, ShutdownHandle, Stats};
 pub use service::stub;

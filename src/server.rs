@@ -27,9 +27,10 @@ use crate::quickack;
 use crate::registry::{self, Handler, Registry};
 use crate::stop::Interrupt;
 use crate::stream::{Acceptor, Deadline, Stream};
+use crate::upgrade::Upgrade;
 
 use crate::sync::{lock, wait};
-use connection::{Conn, Host, PythonObjects};
+use connection::{Conn, Host};
 use watchdog::Watchdog;
 
 /// A server under construction: an authkey, limits, and registered methods.
@@ -139,7 +140,9 @@ impl Server {
             conns_closed: Condvar::new(),
             counters: Counters::default(),
             watchdog: Arc::new(Watchdog::new()),
-            objects: PythonObjects::default(),
+            // The one wiring point of the two layers (ARCHITECTURE.md):
+            // connections whose first frame is a pickle go to Python's manager.
+            upgrade: Some(Arc::new(crate::python::ManagerUpgrade::default())),
             wake,
         });
         let (dog, weak) = (Arc::clone(&shared.watchdog), Arc::downgrade(&shared));
@@ -355,8 +358,9 @@ struct Shared {
     conns_closed: Condvar,
     counters: Counters,
     watchdog: Arc<Watchdog>,
-    /// The objects stock Python clients created (`BaseManager.create`).
-    objects: PythonObjects,
+    /// Another protocol a connection may switch to with its first frame
+    /// (`upgrade.rs`).
+    upgrade: Option<Arc<dyn Upgrade>>,
     wake: Address,
 }
 
@@ -397,8 +401,8 @@ impl Host for Shared {
         Shared::begin_shutdown(self);
     }
 
-    fn python_objects(&self) -> &PythonObjects {
-        &self.objects
+    fn upgrade(&self) -> Option<&dyn Upgrade> {
+        self.upgrade.as_deref()
     }
 }
 
@@ -432,6 +436,8 @@ impl Shared {
 
     fn stats(&self) -> Stats {
         let c = &self.counters;
+        let (upgraded_calls, upgraded_errors) =
+            self.upgrade.as_ref().map_or((0, 0), |u| u.counts());
         let (open, authenticated, handshaking) = {
             let conns = self.conns();
             (
@@ -450,8 +456,8 @@ impl Shared {
             evicted: c.evicted.load(Ordering::Relaxed),
             overloaded: c.overloaded.load(Ordering::Relaxed),
             budget_in_use: self.budget.in_use() as u64,
-            calls: c.calls.load(Ordering::Relaxed) + self.objects.calls(),
-            errors: c.errors.load(Ordering::Relaxed) + self.objects.errors(),
+            calls: c.calls.load(Ordering::Relaxed) + upgraded_calls,
+            errors: c.errors.load(Ordering::Relaxed) + upgraded_errors,
             signature_mismatches: c.mismatches.load(Ordering::Relaxed),
             bytes_in: c.bytes_in.load(Ordering::Relaxed),
             bytes_out: c.bytes_out.load(Ordering::Relaxed),

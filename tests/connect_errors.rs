@@ -5,7 +5,8 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use stdrpc::{Client, Config, Error, PyManager, Server};
+use stdrpc::python::Manager;
+use stdrpc::{Client, Config, Error, Server};
 
 /// A loopback address nothing listens on: a port the OS just handed out and
 /// that was closed again.
@@ -37,7 +38,7 @@ fn a_closed_tcp_port_is_named_with_a_hint() {
     let err = Client::connect(addr.as_str(), b"k").unwrap_err();
     assert_refused(&err, &addr);
     // The Python-manager client connects through the same code.
-    let err = PyManager::connect(addr.as_str(), b"k").unwrap_err();
+    let err = Manager::connect(addr.as_str(), b"k").unwrap_err();
     assert_refused(&err, &addr);
 }
 

@@ -963,7 +963,7 @@ fn announced_frames_cost_nothing_until_their_bytes_arrive() {
 
 #[test]
 fn malformed_pickles_from_a_would_be_python_client_never_wedge_the_server() {
-    use stdrpc::Value;
+    use stdrpc::python::Value;
     let _serial = serial();
     let running = server(Config::default());
     let addr = addr(&running);
@@ -994,7 +994,7 @@ fn malformed_pickles_from_a_would_be_python_client_never_wedge_the_server() {
     for i in 0..PICKLES {
         let value = &requests[(i % requests.len() as u64) as usize];
         let protocol = 2 + (i % 4) as u8;
-        let mut pickle = mutate(&mut rng, stdrpc::to_pickle(value, protocol));
+        let mut pickle = mutate(&mut rng, stdrpc::python::to_pickle(value, protocol));
         pickle[0] = 0x80; // still looks like a pickle, so the manager gets it
         let mut s = raw::authenticated(addr, KEY);
         raw::write_lossy(&mut s, &raw::frame(&pickle));

@@ -1,12 +1,12 @@
 //! The layering invariant of ARCHITECTURE.md: the RPC core never imports
-//! the Python layer (`src/pickle/`, `src/manager/`, and what the crate root
-//! re-exports of them). The Python layer builds on the core, guided by
-//! shapes; the core knows nothing of Python.
+//! the Python layer (`src/python.rs`, `src/python/`). The Python layer
+//! builds on the core, guided by shapes, and reaches connections through
+//! the core's first-frame upgrade (`src/upgrade.rs`); the core knows nothing
+//! of Python.
 //!
-//! The one wiring point is `src/server/connection.rs`, which hands a
-//! connection whose first message is a pickle to the manager (and keeps the
-//! Python objects' table type for the server under an alias): it may name
-//! the manager, never the pickle module.
+//! The one wiring point is in `src/server.rs`, which installs the Python
+//! layer's upgrade when the server is bound: it may name that upgrade,
+//! `crate::python::ManagerUpgrade`, and nothing else of the layer.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,7 @@ const CORE: &[&str] = &[
     "config.rs",
     "sync.rs",
     "fuzz.rs",
+    "upgrade.rs",
     // Built on the core and free of Python too.
     "message.rs",
     "message",
@@ -38,17 +39,22 @@ const CORE: &[&str] = &[
     "compat",
 ];
 
-/// The single file allowed to name the manager: the wiring point.
-const WIRING_POINT: &str = "server/connection.rs";
+/// The single file allowed to name the Python layer: the wiring point.
+const WIRING_POINT: &str = "server.rs";
 
-/// What the crate root re-exports of the Python layer.
+/// The one item of the Python layer the wiring point names.
+const WIRED: &str = "crate::python::ManagerUpgrade";
+
+/// The Python layer's public items (`stdrpc::python::*`) and the names of
+/// its modules.
 const PYTHON_NAMES: &[&str] = &[
     "Value",
     "Object",
     "BigInt",
     "PickleLimits",
-    "PyManager",
-    "PyProxy",
+    "Manager",
+    "Proxy",
+    "ManagerUpgrade",
     "from_pickle",
     "from_pickle_with",
     "to_pickle",
@@ -70,7 +76,7 @@ fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The offending lines of one file: `(line number, text)`.
-fn python_imports(text: &str, may_name_manager: bool) -> Vec<(usize, String)> {
+fn python_imports(text: &str, wiring: bool) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     // Inside a `use crate::{...}` group spanning lines.
     let mut in_group = false;
@@ -84,10 +90,16 @@ fn python_imports(text: &str, may_name_manager: bool) -> Vec<(usize, String)> {
                 .any(|word| PYTHON_NAMES.contains(&word))
         };
         let group_start = code.contains("use crate::{");
+        // The wiring point's one line, without the item it may name.
+        let code = &if wiring {
+            code.replacen(WIRED, "", 1)
+        } else {
+            code.to_owned()
+        };
         let bad = code.contains("pickle::")
-            || code.contains("crate::pickle")
-            || (!may_name_manager
-                && (code.contains("manager::") || code.contains("crate::manager")))
+            || code.contains("manager::")
+            || code.contains("python::")
+            || code.contains("crate::python")
             || PYTHON_NAMES
                 .iter()
                 .any(|n| code.contains(&format!("crate::{n}")))
@@ -126,9 +138,10 @@ fn the_core_never_imports_the_python_layer() {
         let wiring = relative == WIRING_POINT;
         if wiring {
             wiring_point_seen = true;
-            assert!(
-                text.contains("use crate::manager;"),
-                "{WIRING_POINT} no longer wires the manager: update this test and ARCHITECTURE.md"
+            assert_eq!(
+                text.matches(WIRED).count(),
+                1,
+                "{WIRING_POINT} should wire {WIRED} exactly once: update this test and ARCHITECTURE.md"
             );
         }
         for (line, code) in python_imports(&text, wiring) {
@@ -138,7 +151,7 @@ fn the_core_never_imports_the_python_layer() {
     assert!(wiring_point_seen, "{WIRING_POINT} was not scanned");
     assert!(
         offences.is_empty(),
-        "the RPC core imports the Python layer (pickle/manager); convert through shapes in the Python layer instead:\n{}",
+        "the RPC core imports the Python layer (src/python); convert through shapes in the Python layer instead:\n{}",
         offences.join("\n")
     );
 }
@@ -147,8 +160,11 @@ fn the_core_never_imports_the_python_layer() {
 fn the_scan_finds_what_it_looks_for() {
     let bad = [
         "use crate::pickle::Value;",
-        "use crate::manager;",
+        "use crate::python::pickle::Value;",
+        "use crate::python;",
+        "use crate::python::manager;",
         "let v = crate::Value::None;",
+        "let v = crate::python::Value::None;",
         "use crate::{Error, Result, Value};",
         "use crate::{\n    Error,\n    Value,\n};",
         "    x.pickle::thing()",
@@ -161,7 +177,7 @@ fn the_scan_finds_what_it_looks_for() {
     }
     let fine = [
         "// use crate::pickle::Value;",
-        "/// See `crate::manager::serve`.",
+        "/// See `crate::python::manager::serve`.",
         "use crate::{Error, Result};",
         "type Value = Self;",
         "pub(crate) python_shutdown: bool,",
@@ -169,7 +185,10 @@ fn the_scan_finds_what_it_looks_for() {
     for text in fine {
         assert!(python_imports(text, false).is_empty(), "{text:?} flagged");
     }
-    // The wiring point may name the manager, never the pickle module.
-    assert!(python_imports("use crate::manager;", true).is_empty());
-    assert!(!python_imports("use crate::pickle;", true).is_empty());
+    // The wiring point may name the upgrade, nothing else of the layer.
+    let wiring = "upgrade: Some(Arc::new(crate::python::ManagerUpgrade::default())),";
+    assert!(python_imports(wiring, true).is_empty());
+    assert!(!python_imports(wiring, false).is_empty());
+    assert!(!python_imports("use crate::python::pickle;", true).is_empty());
+    assert!(!python_imports("use crate::python::Value;", true).is_empty());
 }

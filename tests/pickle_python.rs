@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use stdrpc::{Object, Value, from_pickle, to_pickle};
+use stdrpc::python::{Object, Value, from_pickle, to_pickle};
 
 /// Runs `script` with `input` on stdin and returns stdout; panics with
 /// stderr if Python fails or takes longer than two minutes.

@@ -371,15 +371,15 @@ fn method_calls_in_errors_are_bounded() {
     measure(test, |addr, record| {
         // A list referent, created over its own connection.
         let create = request(b"N", &short_str("create"), &[&short_str("items")], &[]);
-        let reply = stdrpc::from_pickle(&exchange(addr, &create)).unwrap();
+        let reply = stdrpc::python::from_pickle(&exchange(addr, &create)).unwrap();
         let ident = match &reply {
-            stdrpc::Value::Tuple(parts) => match parts.get(1) {
-                Some(stdrpc::Value::Tuple(token)) => token.first().cloned(),
+            stdrpc::python::Value::Tuple(parts) => match parts.get(1) {
+                Some(stdrpc::python::Value::Tuple(token)) => token.first().cloned(),
                 _ => None,
             },
             _ => None,
         };
-        let Some(stdrpc::Value::Str(ident)) = ident else {
+        let Some(stdrpc::python::Value::Str(ident)) = ident else {
             panic!("a create reply: {reply}")
         };
         let ident = short_str(&ident);
@@ -524,7 +524,7 @@ fn decode_in_child() {
     let n: usize = child::param("LEN").parse().unwrap();
     let input = worst_input(&kind, n);
     let before = sys::peak_rss_kib().unwrap_or(0);
-    let result = stdrpc::from_pickle(&input);
+    let result = stdrpc::python::from_pickle(&input);
     let after = sys::peak_rss_kib().unwrap_or(0);
     let outcome = match &result {
         Ok(_) => "decoded".to_string(),
@@ -604,7 +604,7 @@ fn python_requests_over_the_limit_get_a_memory_error() {
     big.insert(big.len() - 1, 0xff);
     s.write_all(&raw::frame(&big)).unwrap();
     let reply = raw::read_frame(&mut s).unwrap();
-    let reply = stdrpc::from_pickle(&reply).unwrap().to_string();
+    let reply = stdrpc::python::from_pickle(&reply).unwrap().to_string();
     assert!(reply.starts_with("('#ERROR', MemoryError("), "{reply}");
     assert!(reply.contains("stdrpc: the request of"), "{reply}");
     assert!(reply.contains("max_python_frame"), "{reply}");
@@ -615,12 +615,12 @@ fn python_requests_over_the_limit_get_a_memory_error() {
         &[],
     );
     s.write_all(&raw::frame(&echo)).unwrap();
-    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
     // A first request over the limit is refused the same way.
     let mut s = raw::authenticated(addr, KEY);
     s.write_all(&raw::frame(&big)).unwrap();
-    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     assert!(reply.to_string().contains("MemoryError"), "{reply}");
     drop(s);
     running.shutdown().unwrap();
@@ -714,17 +714,17 @@ fn python_requests_over_the_budget_get_a_memory_error() {
         &[],
     );
     s.write_all(&raw::frame(&echo)).unwrap();
-    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
     let big = request(b"N", &short_str("create"), &[&big_str(64 * 1024)], &[]);
     s.write_all(&raw::frame(&big)).unwrap();
-    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     let text = reply.to_string();
     assert!(text.starts_with("('#ERROR', MemoryError("), "{text}");
     assert!(text.contains("memory budget"), "{text}");
     // The connection is still in step.
     s.write_all(&raw::frame(&echo)).unwrap();
-    let reply = stdrpc::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
     let stats = running.stats();
     assert_eq!(stats.overloaded, 1, "{stats:?}");

@@ -5,7 +5,7 @@
 //!   RPC", `../shared/seeds/004_*.txt`), changed only in their address,
 //!   against an in-process `stdrpc::Server` registering the same functions;
 //! * errors, reference counts and the object-type fast path, from Python;
-//! * `stdrpc::PyManager` against a stock Python `BaseManager` server running
+//! * `stdrpc::python::Manager` against a stock Python `BaseManager` server running
 //!   the seed's server code.
 //!
 //! Every Python process runs under `signal.alarm` and in its own process
@@ -31,7 +31,8 @@ use support::child::{Output, Proc};
 /// as a second line of defence).
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-use stdrpc::{Config, Error, PyManager, RemoteKind, RunningServer, Server, Value};
+use stdrpc::python::{Manager, Value};
+use stdrpc::{Config, Error, RemoteKind, RunningServer, Server};
 
 /// The seed's KV store server, verbatim.
 const SEED_KV_SERVER: &str = r#"from multiprocessing.managers import BaseManager as Manager
@@ -236,7 +237,7 @@ fn seed_view_counter_counts_exactly_and_leaks_nothing() {
         );
         assert_eq!(python_object_count(&python, port).0, 0, "{version}");
         // And our own client agrees.
-        let manager = PyManager::connect(running.local_addr(), b"password").unwrap();
+        let manager = Manager::connect(running.local_addr(), b"password").unwrap();
         assert_eq!(manager.number_of_objects().unwrap(), 0);
         running.shutdown().unwrap();
     }
@@ -366,7 +367,7 @@ attempt("count-after", lambda: server_call("number_of_objects"))
         expect("count-after", &["ok 0"]);
     }
     // The refused shutdown left the server running.
-    assert!(PyManager::connect(running.local_addr(), b"password").is_ok());
+    assert!(Manager::connect(running.local_addr(), b"password").is_ok());
     running.shutdown().unwrap();
 }
 
@@ -646,7 +647,7 @@ impl PyServer {
 fn rust_client_uses_a_stock_python_server() {
     for (version, python) in interpreters() {
         let server = PyServer::start(&python, &seed_server_source());
-        let manager = PyManager::connect(("127.0.0.1", server.port), b"password").unwrap();
+        let manager = Manager::connect(("127.0.0.1", server.port), b"password").unwrap();
 
         let missing = manager.create("get", "a").unwrap();
         assert_eq!(missing.exposed(), [] as [String; 0], "{version}");
@@ -709,7 +710,7 @@ fn oversized_results_are_refused_not_sent() {
     let mut server = Server::with_config(b"password", Config::default().max_frame(4096));
     server.register("big", || "x".repeat(10_000));
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
-    let manager = PyManager::connect(running.local_addr(), b"password").unwrap();
+    let manager = Manager::connect(running.local_addr(), b"password").unwrap();
     let big = manager.create("big", ()).unwrap();
     let e = big.value().unwrap_err();
     assert!(e.to_string().contains("unserializable result"), "{e}");
@@ -753,7 +754,7 @@ if __name__ == "__main__":
 "#;
     for (version, python) in interpreters() {
         let server = PyServer::start(&python, source);
-        let manager = PyManager::connect(("127.0.0.1", server.port), b"password").unwrap();
+        let manager = Manager::connect(("127.0.0.1", server.port), b"password").unwrap();
         let shelf = manager.create("Shelf", ()).unwrap();
         // (Python lists a `method_to_typeid` method twice.)
         assert_eq!(shelf.exposed(), ["child", "size", "child"], "{version}");
@@ -780,11 +781,11 @@ if __name__ == "__main__":
 fn rust_client_shuts_a_stock_python_server_down() {
     let (_, python) = interpreters().remove(0);
     let server = PyServer::start(&python, &seed_server_source());
-    let manager = PyManager::connect(("127.0.0.1", server.port), b"password").unwrap();
+    let manager = Manager::connect(("127.0.0.1", server.port), b"password").unwrap();
     manager.shutdown().unwrap();
     // The server process is gone: new connections are refused.
     let deadline = Instant::now() + TIMEOUT;
-    while PyManager::connect(("127.0.0.1", server.port), b"password").is_ok() {
+    while Manager::connect(("127.0.0.1", server.port), b"password").is_ok() {
         assert!(Instant::now() < deadline, "the server is still up");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -796,7 +797,7 @@ fn rust_client_and_server_talk_the_python_protocol() {
     let mut server = kv_server(Config::default());
     server.register("Counter.inc", |n: i64| n + 1);
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
-    let manager = PyManager::connect(running.local_addr(), b"password").unwrap();
+    let manager = Manager::connect(running.local_addr(), b"password").unwrap();
     manager.create("put", ("k", 41)).unwrap();
     let v = manager.create("get", "k").unwrap();
     assert_eq!(v.call_as::<i64>("conjugate", ()).unwrap(), 41);
@@ -827,7 +828,7 @@ fn rust_client_and_server_talk_the_python_protocol() {
     let e = manager.shutdown().unwrap_err();
     assert_eq!(e.remote_kind(), Some(RemoteKind::Handler), "{e}");
     assert!(matches!(
-        PyManager::connect(running.local_addr(), b"wrong key"),
+        Manager::connect(running.local_addr(), b"wrong key"),
         Err(Error::Auth(_))
     ));
     running.shutdown().unwrap();
@@ -1100,7 +1101,7 @@ print("get_methods:", server_call("get_methods", market._token))
     running.shutdown().unwrap();
 }
 
-/// `PyManager` sends `message!` values to a stock Python server as dicts
+/// `Manager` sends `message!` values to a stock Python server as dicts
 /// and variant names, and reads them back through the expected type's shape.
 #[test]
 fn rust_client_sends_message_types_to_a_stock_python_server() {
@@ -1116,7 +1117,7 @@ fn rust_client_sends_message_types_to_a_stock_python_server() {
     };
     for (version, python) in interpreters() {
         let server = PyServer::start(&python, &seed_server_source());
-        let manager = PyManager::connect(("127.0.0.1", server.port), b"password").unwrap();
+        let manager = Manager::connect(("127.0.0.1", server.port), b"password").unwrap();
         drop(manager.create("put", ("t", tick.clone())).unwrap());
         drop(manager.create("put", ("s", Side::Pair(1, -2))).unwrap());
         let stored = manager.create("get", "t").unwrap();

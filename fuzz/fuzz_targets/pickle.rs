@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stdrpc::{from_pickle, to_pickle};
+use stdrpc::python::{from_pickle, to_pickle};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = from_pickle(data) else {

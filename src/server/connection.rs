@@ -25,18 +25,13 @@ use crate::config::Config;
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
+use crate::outbox::Outbox;
 use crate::pool::Pool;
 use crate::registry::Registry;
-// The one place the core reaches the Python layer: a connection whose first
-// message is a pickle is handed to the manager (ARCHITECTURE.md, "the core
-// never imports the Python layer"). The server keeps the Python objects'
-// table through this alias, without naming the layer itself.
-use crate::manager;
-pub(crate) use crate::manager::Objects as PythonObjects;
-use crate::outbox::Outbox;
 use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{Gauge, lock};
+use crate::upgrade::{Upgrade, Upgraded};
 
 /// The longest message of an error reply; longer texts are cut. Handler
 /// error and panic texts are already cut to 4 KiB with a note of their
@@ -72,8 +67,15 @@ pub(super) trait Host: Send + Sync + 'static {
     fn connection_closed(&self, id: u64);
     /// Starts the server's shutdown (a stock Python client may ask for it).
     fn begin_shutdown(&self);
-    /// The objects stock Python clients created (`BaseManager.create`).
-    fn python_objects(&self) -> &PythonObjects;
+    /// The protocol a connection is handed to when it claims the first
+    /// frame (`upgrade.rs`), if the server has one.
+    fn upgrade(&self) -> Option<&dyn Upgrade>;
+
+    /// Whether the server's upgrade claims a connection whose first frame
+    /// starts with `first`.
+    fn upgrade_claims(&self, first: &[u8]) -> bool {
+        self.upgrade().is_some_and(|u| u.claims(first))
+    }
 
     /// Whether the server is shutting down.
     fn stopping(&self) -> bool {
@@ -109,17 +111,18 @@ struct ReaderRole {
     /// The next notification ticket to hand out.
     next_ticket: u64,
     /// The first message has been looked at (only it may switch the
-    /// connection to Python's protocol).
-    python_checked: bool,
+    /// connection to another protocol: `upgrade.rs`).
+    first_checked: bool,
     /// The connection has ended; a thread that takes the role leaves at once.
     done: bool,
 }
 
 /// What the reader does with a message after releasing the role.
 enum Work {
-    /// The connection's first message is a pickle: a stock Python
-    /// `BaseManager` client. The whole connection is served as one.
-    Python(Vec<u8>),
+    /// The server's upgrade claims the connection's first message (a
+    /// pickle: a stock Python `BaseManager` client). The whole connection
+    /// is handed over.
+    Upgrade(Vec<u8>),
     /// `data` holds the method name's bytes, then the arguments.
     Call {
         id: u64,
@@ -216,7 +219,7 @@ impl Conn {
             id,
             outbox,
             reader: Mutex::new(ReaderRole {
-                python_checked: false,
+                first_checked: false,
                 stream,
                 frames,
                 next_ticket: 0,
@@ -242,8 +245,8 @@ impl Conn {
                 return;
             }
             let work = match self.next_work(&mut role) {
-                Ok(Some(Work::Python(first))) => {
-                    self.serve_python(&mut role, first);
+                Ok(Some(Work::Upgrade(first))) => {
+                    self.serve_upgraded(&mut role, &first);
                     self.finish(role);
                     return;
                 }
@@ -359,29 +362,29 @@ impl Conn {
                 }
                 Ok(None)
             }
-            Err(_) if frame.first() == Some(&0x80) && !role.python_checked => {
-                Ok(Some(Work::Python(frame.to_vec())))
+            Err(_) if !role.first_checked && shared.upgrade_claims(frame) => {
+                Ok(Some(Work::Upgrade(frame.to_vec())))
             }
             Ok(Message::Ok { .. } | Message::Error { .. }) | Err(_) => {
                 shared.counters().errors.fetch_add(1, Ordering::Relaxed);
                 Err(())
             }
         };
-        role.python_checked = true;
+        role.first_checked = true;
         work
     }
 
     /// A request was refused for lack of memory budget (its payload has
     /// been read and dropped): a call is answered with
     /// [`RemoteKind::Overloaded`], a notification dropped; the connection
-    /// goes on. A Python client's first request ends the connection.
+    /// goes on. An upgraded connection's first request ends the connection.
     fn refused(&self, role: &mut ReaderRole, message: &str) -> Result<Option<Work>, ()> {
         let shared = &*self.shared;
         shared.counters().overloaded.fetch_add(1, Ordering::Relaxed);
         let head = role.frames.skipped_head();
-        let python = head.first() == Some(&0x80) && !role.python_checked;
-        role.python_checked = true;
-        if python {
+        let upgrade = !role.first_checked && shared.upgrade_claims(head);
+        role.first_checked = true;
+        if upgrade {
             return Err(());
         }
         // A call (untyped 0x01, typed 0x05 and 0x15) starts with its id.
@@ -393,25 +396,27 @@ impl Conn {
         Ok(None)
     }
 
-    /// Serves a stock Python client on this thread until it disconnects.
-    fn serve_python(&self, role: &mut ReaderRole, first: Vec<u8>) {
+    /// Hands the connection to the server's upgrade, on this thread, until
+    /// the peer disconnects.
+    fn serve_upgraded(&self, role: &mut ReaderRole, first: &[u8]) {
         let shared = &*self.shared;
+        let Some(upgrade) = shared.upgrade() else {
+            return;
+        };
         let shutdown = || shared.begin_shutdown();
-        let host = manager::Host {
+        let ReaderRole { stream, frames, .. } = role;
+        let conn = Upgraded {
             registry: shared.registry(),
-            objects: shared.python_objects(),
-            allow_shutdown: shared.config().python_shutdown,
-            shutdown: &shutdown,
-            max_frame: shared.config().max_frame,
-            max_request: shared.config().max_python_frame as usize,
+            config: shared.config(),
+            stream,
+            frames,
             bytes_in: &shared.counters().bytes_in,
             bytes_out: &shared.counters().bytes_out,
             overloaded: &shared.counters().overloaded,
             stopping: shared.stopping_flag(),
-            idle_timeout: shared.config().idle_timeout,
+            shutdown: &shutdown,
         };
-        let ReaderRole { stream, frames, .. } = role;
-        match manager::serve(&host, stream, frames, first) {
+        match upgrade.serve(conn, first) {
             Err(_) if !shared.stopping() => {
                 shared.counters().errors.fetch_add(1, Ordering::Relaxed);
             }
@@ -458,8 +463,8 @@ impl Conn {
                 self.run_notify(method, check, args);
                 budget::finished();
             }
-            // Never run inline: `serve` hands the connection to `serve_python`.
-            Work::Python(_) => {}
+            // Never run inline: `serve` hands the connection to `serve_upgraded`.
+            Work::Upgrade(_) => {}
         }
         self.stamp.clear();
         self.release_in_flight();

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use stdrpc::__private::write_varint_u64;
-use stdrpc::{Value, to_pickle, to_vec};
+use stdrpc::python::{Value, to_pickle};
+use stdrpc::to_vec;
 
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut f = (payload.len() as u32).to_be_bytes().to_vec();

@@ -69,7 +69,7 @@ impl Value {
     /// else its `repr()`.
     ///
     /// ```
-    /// use stdrpc::Value;
+    /// use stdrpc::python::Value;
     /// assert_eq!(Value::from("a'b").python_str(), "a'b");
     /// assert_eq!(Value::from("a'b").to_string(), "\"a'b\"");
     /// assert_eq!(Value::exception("KeyError", vec!["k".into()]).python_str(), "'k'");

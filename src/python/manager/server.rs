@@ -11,15 +11,17 @@
 use std::sync::atomic::Ordering;
 
 use super::Host;
-use super::methods;
 use super::objects::{Referent, repr_prefix};
-use super::pyerr::{MESSAGE_CHARS, PyErr, QUOTE_CHARS, clip, clip_str, quote, traceback_text};
 use super::shaped::{self, CallError};
 use crate::error::{Error, RemoteKind, Result};
 use crate::frame::{self, FrameReader};
-use crate::pickle::{
+use crate::python::methods;
+use crate::python::pickle::{
     Value, WORKING_MEMORY_ALLOWANCE, WORKING_MEMORY_FACTOR, from_pickle, to_pickle,
     to_pickle_capped,
+};
+use crate::python::pyerr::{
+    MESSAGE_CHARS, PyErr, QUOTE_CHARS, clip, clip_str, quote, traceback_text,
 };
 use crate::stop::StopRead;
 use crate::stream::Stream;

@@ -21,7 +21,7 @@ use super::int::{self, BigInt};
 /// compare in order.
 ///
 /// ```
-/// use stdrpc::Value;
+/// use stdrpc::python::Value;
 /// let v = Value::Tuple(vec![Value::None, "create".into(), Value::from(1.5)]);
 /// assert_eq!(v.to_string(), "(None, 'create', 1.5)");
 /// ```
@@ -63,7 +63,7 @@ pub enum Value {
 /// the state applied afterwards (pickle's `BUILD`), if any.
 ///
 /// Only a short allow-list of classes is ever decoded (see
-/// [`from_pickle`](crate::from_pickle)); nothing is instantiated or executed:
+/// [`from_pickle`](crate::python::from_pickle)); nothing is instantiated or executed:
 /// the object stays data. Encoding writes back whatever an `Object` holds.
 ///
 /// What CPython writes, and so what the decoder returns:
@@ -78,7 +78,7 @@ pub enum Value {
 ///   `(typeid, address, id)`.
 ///
 /// ```
-/// use stdrpc::{Object, Value};
+/// use stdrpc::python::{Object, Value};
 /// let e = Value::exception("KeyError", vec!["k".into()]);
 /// assert_eq!(e.to_string(), "KeyError('k')");
 /// let Value::Object(obj) = &e else { unreachable!() };
@@ -177,7 +177,7 @@ impl Value {
     /// holds it: a `(host, port)` tuple, or a path string for a Unix socket.
     ///
     /// ```
-    /// use stdrpc::Value;
+    /// use stdrpc::python::Value;
     /// let addr = Value::Tuple(vec!["127.0.0.1".into(), 5000.into()]);
     /// let token = Value::token("dict", addr.clone(), "7f");
     /// assert_eq!(
@@ -207,7 +207,7 @@ impl Value {
     /// [`Value::Int`] whenever the value fits an `i64`.
     ///
     /// ```
-    /// use stdrpc::Value;
+    /// use stdrpc::python::Value;
     /// assert_eq!(Value::from_signed_bytes_le(&[0xff]), Value::Int(-1));
     /// let big = Value::from_signed_bytes_le(&[0, 0, 0, 0, 0, 0, 0, 0, 1]);
     /// assert_eq!(big.to_string(), "18446744073709551616");

@@ -24,13 +24,10 @@
 //!
 //! `value` holds the types, `int` big integers, `repr` the Python-style
 //! `Display`, `globals` the allow-list, `opcodes` the opcode table, `decode`
-//! the unpickler, `encode` the pickler, and `convert` the bridge to the
-//! codec: a Python value to the std-codec bytes of a [`Shape`](crate::Shape)
-//! and back, which is how Python callers reach handlers and how
-//! [`PyManager`](crate::PyManager) sends Rust values. The codec itself
-//! knows nothing of Python.
-
-pub(crate) mod convert;
+//! the unpickler (`decode/`: opcodes, tree building, protocol-0 text), and
+//! `encode` the pickler. The bridge to the codec, a Python value to the
+//! std-codec bytes of a [`Shape`](crate::Shape) and back, is the Python
+//! layer's `convert` module.
 mod decode;
 mod encode;
 mod globals;

@@ -25,11 +25,11 @@
 //! Parameter names appear where the registry knows them (`service!`
 //! methods); otherwise only the types: `get() takes 1 argument (str), 2 given`.
 
-use super::pyerr::{PyErr, QUOTE_CHARS, clip_str};
 use crate::codec::{Decode, Encode, Shape, Signature, from_slice, to_vec};
 use crate::error::{Error, Result};
-use crate::pickle::Value;
-use crate::pickle::convert::{bytes_to_value, python_type, value_to_bytes};
+use crate::python::convert::{bytes_to_value, python_type, value_to_bytes};
+use crate::python::pickle::Value;
+use crate::python::pyerr::{PyErr, QUOTE_CHARS, clip_str};
 use crate::registry::{Check, Registry};
 
 /// Why a Python call of a handler produced no value.

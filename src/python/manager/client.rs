@@ -1,4 +1,4 @@
-//! The client side: [`PyManager`] and [`PyProxy`], for a Rust program that
+//! The client side: [`Manager`] and [`Proxy`], for a Rust program that
 //! uses the shared objects of a stock Python `BaseManager` server.
 
 use std::fmt;
@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::crypto::fill_random;
 use crate::error::{Error, RemoteKind, Result};
 use crate::frame::{self, FrameReader};
-use crate::pickle::{Value, from_pickle, to_pickle};
+use crate::python::pickle::{Value, from_pickle, to_pickle};
 
 use super::shaped::{from_value, to_args};
 use crate::stream::{Deadline, Stream};
@@ -22,7 +22,7 @@ use crate::stream::{Deadline, Stream};
 /// The pickle protocol of our requests: what Python's own clients send.
 const PROTOCOL: u8 = 4;
 
-/// How long dropping a [`PyProxy`] may take to tell the server (connect,
+/// How long dropping a [`Proxy`] may take to tell the server (connect,
 /// handshake, `decref` and its reply together).
 const DROP_BUDGET: Duration = Duration::from_secs(2);
 
@@ -45,14 +45,14 @@ const CONNECTION_NAME: &str = "stdrpc";
 /// pays the ~40 ms Nagle/delayed-ACK stall a stock Python client pays per
 /// connection.
 ///
-/// A `PyManager` is cheap to clone and can be shared by threads; proxies
+/// A `Manager` is cheap to clone and can be shared by threads; proxies
 /// keep what they need of it alive.
 ///
 /// ```no_run
 /// // Python, on the server:
 /// //   BaseManager.register("get", get); BaseManager.register("put", put)
 /// //   BaseManager(("", 4343), authkey=b"password").get_server().serve_forever()
-/// let manager = stdrpc::PyManager::connect("127.0.0.1:4343", b"password")?;
+/// let manager = stdrpc::python::Manager::connect("127.0.0.1:4343", b"password")?;
 /// manager.create("put", ("a", 10))?;
 /// let a = manager.create("get", "a")?; // a proxy of the int 10
 /// assert_eq!(a.call_as::<i64>("conjugate", ())?, 10);
@@ -61,7 +61,7 @@ const CONNECTION_NAME: &str = "stdrpc";
 /// # Ok::<(), stdrpc::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct PyManager {
+pub struct Manager {
     inner: Arc<Inner>,
 }
 
@@ -86,9 +86,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl fmt::Debug for PyManager {
+impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PyManager")
+        f.debug_struct("Manager")
             .field("addrs", &self.inner.addrs)
             .finish_non_exhaustive()
     }
@@ -106,24 +106,24 @@ enum Answer {
     },
 }
 
-impl PyManager {
+impl Manager {
     /// Connects to a Python manager server and checks it with a `dummy`
     /// request, as Python's `BaseManager.connect()` does.
     ///
     /// # Errors
     /// The server cannot be reached ([`Error::Io`]), the authkeys differ
     /// ([`Error::Auth`]), or the server does not answer as a manager.
-    pub fn connect(addr: impl ToAddress, authkey: &[u8]) -> Result<PyManager> {
-        PyManager::connect_with(addr, authkey, Config::default())
+    pub fn connect(addr: impl ToAddress, authkey: &[u8]) -> Result<Manager> {
+        Manager::connect_with(addr, authkey, Config::default())
     }
 
     /// Connects with the given limits: the connect, handshake and write
     /// timeouts, strict authentication and the largest frame apply.
     ///
     /// # Errors
-    /// As [`connect`](PyManager::connect).
-    pub fn connect_with(addr: impl ToAddress, authkey: &[u8], config: Config) -> Result<PyManager> {
-        let manager = PyManager {
+    /// As [`connect`](Manager::connect).
+    pub fn connect_with(addr: impl ToAddress, authkey: &[u8], config: Config) -> Result<Manager> {
+        let manager = Manager {
             inner: Arc::new(Inner {
                 addrs: addr.to_addresses()?,
                 authkey: authkey.to_vec(),
@@ -155,15 +155,15 @@ impl PyManager {
     /// The arguments have no Python form ([`Error::Decode`]); the server
     /// refuses the typeid or the callable raises ([`Error::Remote`], with
     /// Python's traceback as the message); an I/O or protocol error.
-    pub fn create(&self, typeid: &str, args: impl Encode) -> Result<PyProxy> {
+    pub fn create(&self, typeid: &str, args: impl Encode) -> Result<Proxy> {
         self.create_values(typeid, to_args(&args)?)
     }
 
-    /// [`create`](PyManager::create) with the arguments as Python values.
+    /// [`create`](Manager::create) with the arguments as Python values.
     ///
     /// # Errors
-    /// As [`create`](PyManager::create).
-    pub fn create_values(&self, typeid: &str, args: Vec<Value>) -> Result<PyProxy> {
+    /// As [`create`](Manager::create).
+    pub fn create_values(&self, typeid: &str, args: Vec<Value>) -> Result<Proxy> {
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(Value::from(typeid));
         all.extend(args);
@@ -177,7 +177,7 @@ impl PyManager {
             return Err(bad(&value));
         };
         match parts.as_slice() {
-            [Value::Str(id), exposed] => Ok(PyProxy {
+            [Value::Str(id), exposed] => Ok(Proxy {
                 manager: Arc::clone(&self.inner),
                 typeid: typeid.to_owned(),
                 id: id.clone(),
@@ -448,19 +448,19 @@ fn handshake_deferred(
 ///
 /// The proxy owns one reference to the object on the server; dropping it
 /// sends `decref` (bounded to two seconds, errors ignored — use
-/// [`release`](PyProxy::release) to see them), and
-/// [`try_clone`](PyProxy::try_clone) takes another (`incref`). Method calls
+/// [`release`](Proxy::release) to see them), and
+/// [`try_clone`](Proxy::try_clone) takes another (`incref`). Method calls
 /// travel on persistent connections shared by every proxy of the manager.
 ///
 /// ```no_run
-/// # let manager = stdrpc::PyManager::connect("127.0.0.1:4343", b"password")?;
+/// # let manager = stdrpc::python::Manager::connect("127.0.0.1:4343", b"password")?;
 /// let uname = manager.create("get_uname", ())?; // a proxy of a str
 /// println!("get_uname {}", uname.repr()?); // as Python prints the proxy
 /// let text: String = uname.value_as()?; // a copy of the value (#GETVALUE)
 /// assert_eq!(uname.call_as::<String>("upper", ())?, text.to_uppercase());
 /// # Ok::<(), stdrpc::Error>(())
 /// ```
-pub struct PyProxy {
+pub struct Proxy {
     manager: Arc<Inner>,
     typeid: String,
     id: String,
@@ -468,9 +468,9 @@ pub struct PyProxy {
     released: bool,
 }
 
-impl fmt::Debug for PyProxy {
+impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PyProxy")
+        f.debug_struct("Proxy")
             .field("typeid", &self.typeid)
             .field("id", &self.id)
             .field("exposed", &self.exposed)
@@ -478,7 +478,7 @@ impl fmt::Debug for PyProxy {
     }
 }
 
-impl PyProxy {
+impl Proxy {
     /// The typeid the object was created as.
     pub fn typeid(&self) -> &str {
         &self.typeid
@@ -490,7 +490,7 @@ impl PyProxy {
     }
 
     /// The methods the server lets this proxy call. (`__repr__`,
-    /// `__str__` and [`value`](PyProxy::value) always work too.)
+    /// `__str__` and [`value`](Proxy::value) always work too.)
     pub fn exposed(&self) -> &[String] {
         &self.exposed
     }
@@ -500,7 +500,7 @@ impl PyProxy {
     ///
     /// A result the server shares as a proxy of its own (a typeid registered
     /// with `method_to_typeid`) is copied and released; use
-    /// [`call_proxy`](PyProxy::call_proxy) to keep it shared.
+    /// [`call_proxy`](Proxy::call_proxy) to keep it shared.
     ///
     /// # Errors
     /// The method raised ([`Error::Remote`] of kind
@@ -510,10 +510,10 @@ impl PyProxy {
         self.call_values(method, to_args(&args)?)
     }
 
-    /// [`call`](PyProxy::call) with the arguments as Python values.
+    /// [`call`](Proxy::call) with the arguments as Python values.
     ///
     /// # Errors
-    /// As [`call`](PyProxy::call).
+    /// As [`call`](Proxy::call).
     pub fn call_values(&self, method: &str, args: Vec<Value>) -> Result<Value> {
         match self.manager.method_call(&self.id, method, args)? {
             Answer::Value(v) => Ok(v),
@@ -528,10 +528,10 @@ impl PyProxy {
         }
     }
 
-    /// [`call`](PyProxy::call), converting the result to a Rust type.
+    /// [`call`](Proxy::call), converting the result to a Rust type.
     ///
     /// # Errors
-    /// As [`call`](PyProxy::call), or [`Error::Decode`] if the result does
+    /// As [`call`](Proxy::call), or [`Error::Decode`] if the result does
     /// not convert to `R`.
     pub fn call_as<R: Decode>(&self, method: &str, args: impl Encode) -> Result<R> {
         from_value(&self.call(method, args)?)
@@ -542,8 +542,8 @@ impl PyProxy {
     /// with [`Error::Protocol`].
     ///
     /// # Errors
-    /// As [`call`](PyProxy::call).
-    pub fn call_proxy(&self, method: &str, args: impl Encode) -> Result<PyProxy> {
+    /// As [`call`](Proxy::call).
+    pub fn call_proxy(&self, method: &str, args: impl Encode) -> Result<Proxy> {
         match self
             .manager
             .method_call(&self.id, method, to_args(&args)?)?
@@ -561,8 +561,8 @@ impl PyProxy {
 
     /// A proxy for a referent the server created for us (`#PROXY`): it holds
     /// the reference the server took.
-    fn adopt(&self, typeid: String, id: String, exposed: Vec<String>) -> PyProxy {
-        PyProxy {
+    fn adopt(&self, typeid: String, id: String, exposed: Vec<String>) -> Proxy {
+        Proxy {
             manager: Arc::clone(&self.manager),
             typeid,
             id,
@@ -580,10 +580,10 @@ impl PyProxy {
         self.call_values("#GETVALUE", Vec::new())
     }
 
-    /// [`value`](PyProxy::value), converted to a Rust type.
+    /// [`value`](Proxy::value), converted to a Rust type.
     ///
     /// # Errors
-    /// As [`value`](PyProxy::value), or [`Error::Decode`].
+    /// As [`value`](Proxy::value), or [`Error::Decode`].
     pub fn value_as<R: Decode>(&self) -> Result<R> {
         from_value(&self.value()?)
     }
@@ -605,7 +605,7 @@ impl PyProxy {
     ///
     /// # Errors
     /// The object is gone, or an I/O or protocol error.
-    pub fn try_clone(&self) -> Result<PyProxy> {
+    pub fn try_clone(&self) -> Result<Proxy> {
         self.manager
             .server_call("incref", vec![Value::from(self.id.as_str())], None)?;
         Ok(self.adopt(self.typeid.clone(), self.id.clone(), self.exposed.clone()))
@@ -628,7 +628,7 @@ impl PyProxy {
     }
 }
 
-impl Drop for PyProxy {
+impl Drop for Proxy {
     fn drop(&mut self) {
         // Best effort and bounded; skipped once the server was shut down,
         // as Python's finalizer does.
@@ -645,8 +645,8 @@ mod tests {
     #[test]
     fn handles_are_shareable() {
         fn assert_traits<T: Send + Sync + 'static>() {}
-        assert_traits::<PyManager>();
-        assert_traits::<PyProxy>();
+        assert_traits::<Manager>();
+        assert_traits::<Proxy>();
     }
 
     #[test]

@@ -16,9 +16,9 @@
 //! `#TRACEBACK` reply is at most [`MAX_TRACEBACK_BYTES`] long whatever the
 //! request held, and is built from parts whose size is known first.
 
-use super::objects::repr_prefix;
 use crate::error::RemoteKind;
-use crate::pickle::Value;
+use crate::python::manager::objects::repr_prefix;
+use crate::python::pickle::Value;
 use crate::registry::Failure;
 
 /// The most characters of a user's value (its `repr()`) quoted in an error

@@ -11,8 +11,8 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use super::numbers::float_to_int;
-use super::pyerr::PyErr;
-use crate::pickle::Value;
+use crate::python::pickle::Value;
+use crate::python::pyerr::PyErr;
 
 /// A number, for comparing across `bool`, `int` and `float`.
 enum Num<'a> {

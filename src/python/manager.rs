@@ -3,7 +3,8 @@
 //! # Serving stock Python clients
 //!
 //! A connection whose first message is a pickle (byte `0x80`) comes from a
-//! stock Python `BaseManager` client; the server hands it to [`serve`],
+//! stock Python `BaseManager` client; the server hands it to
+//! [`ManagerUpgrade`] (the core's first-frame upgrade),
 //! which answers it as Python's manager server would:
 //!
 //! * `create(typeid, *args)` runs the handler registered as `typeid` (the
@@ -49,28 +50,23 @@
 //!
 //! # Calling stock Python servers
 //!
-//! [`PyManager`] and [`PyProxy`] are the client side: create a registered
+//! [`Manager`] and [`Proxy`] are the client side: create a registered
 //! typeid, call its methods, fetch its value, with references counted as
 //! Python's `AutoProxy` counts them.
 
 mod client;
-mod eq;
-mod methods;
-mod numbers;
 pub(crate) mod objects;
-mod pyerr;
 mod server;
 mod shaped;
 
 use std::sync::atomic::AtomicU64;
 
 use crate::error::Result;
-use crate::frame::FrameReader;
 use crate::registry::Registry;
-use crate::stream::Stream;
+use crate::upgrade::{Upgrade, Upgraded};
 
-pub use client::{PyManager, PyProxy};
-pub(crate) use objects::Objects;
+pub use client::{Manager, Proxy};
+use objects::Objects;
 
 /// What the BaseManager protocol needs from the server that hosts it.
 pub(crate) struct Host<'a> {
@@ -100,16 +96,38 @@ pub(crate) struct Host<'a> {
     pub(crate) idle_timeout: Option<std::time::Duration>,
 }
 
-/// Serves one Python connection whose first request is `first`, until the
-/// client closes it.
-///
-/// # Errors
-/// An I/O error or a frame over the limit; the connection is then closed.
-pub(crate) fn serve(
-    host: &Host<'_>,
-    stream: &Stream,
-    frames: &mut FrameReader,
-    first: Vec<u8>,
-) -> Result<()> {
-    server::serve(host, stream, frames, &first)
+/// The Python layer's upgrade: a connection whose first frame is a pickle
+/// (byte `0x80`, which never starts an stdrpc message) comes from a stock
+/// Python `BaseManager` client and is served by [`server`]. It owns the
+/// objects ("referents") that all Python connections share.
+#[derive(Debug, Default)]
+pub(crate) struct ManagerUpgrade {
+    objects: Objects,
+}
+
+impl Upgrade for ManagerUpgrade {
+    fn claims(&self, first: &[u8]) -> bool {
+        first.first() == Some(&0x80)
+    }
+
+    fn serve(&self, conn: Upgraded<'_>, first: &[u8]) -> Result<()> {
+        let host = Host {
+            registry: conn.registry,
+            objects: &self.objects,
+            allow_shutdown: conn.config.python_shutdown,
+            shutdown: conn.shutdown,
+            max_frame: conn.config.max_frame,
+            max_request: conn.config.max_python_frame as usize,
+            bytes_in: conn.bytes_in,
+            bytes_out: conn.bytes_out,
+            overloaded: conn.overloaded,
+            stopping: conn.stopping,
+            idle_timeout: conn.config.idle_timeout,
+        };
+        server::serve(&host, conn.stream, conn.frames, first)
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.objects.calls(), self.objects.errors())
+    }
 }

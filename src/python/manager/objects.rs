@@ -7,9 +7,9 @@ use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::methods;
-use super::pyerr::PyErr;
-use crate::pickle::Value;
+use crate::python::methods;
+use crate::python::pickle::Value;
+use crate::python::pyerr::PyErr;
 use crate::registry::Registry;
 
 /// How many referents a server holds at most, by default: a client that

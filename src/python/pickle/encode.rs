@@ -41,7 +41,7 @@ const FRAME_HEADER: usize = 9;
 /// exactly the form CPython writes for exceptions and manager `Token`s.
 ///
 /// ```
-/// use stdrpc::{Value, from_pickle, to_pickle};
+/// use stdrpc::python::{Value, from_pickle, to_pickle};
 /// let reply = Value::Tuple(vec!["#RETURN".into(), Value::None]);
 /// let bytes = to_pickle(&reply, 4);
 /// assert_eq!(bytes[..2], [0x80, 4]);
@@ -376,7 +376,7 @@ impl Pickler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pickle::from_pickle;
+    use crate::python::pickle::from_pickle;
 
     fn s(text: &str) -> Value {
         Value::Str(text.into())
@@ -509,7 +509,7 @@ mod tests {
             Value::token("dict", s("/tmp/sock"), "1"),
             Value::remote_error("boom"),
             Value::Object(Box::new(
-                crate::Object::call("builtins", "KeyError", vec![s("k")])
+                crate::python::Object::call("builtins", "KeyError", vec![s("k")])
                     .with_state(Value::Dict(vec![(s("a"), 1.into())])),
             )),
         ]);

@@ -4,8 +4,8 @@
 //! Integers are handled as a sign and a little-endian magnitude; nothing
 //! here needs more than shifting, negating and counting bits.
 
-use super::pyerr::PyErr;
-use crate::pickle::Value;
+use crate::python::pickle::Value;
+use crate::python::pyerr::PyErr;
 
 /// The longest `bytes` that `int.to_bytes` builds (Python has no limit; a
 /// request must not make the server allocate without bound).
@@ -116,7 +116,7 @@ fn decompose(x: f64) -> (u64, i32) {
 pub(crate) fn int_method(
     v: &Value,
     method: &str,
-    a: &mut super::methods::Bound,
+    a: &mut super::args::Bound,
 ) -> Result<Value, PyErr> {
     let (negative, magnitude) = int_parts(v).ok_or_else(|| PyErr::type_error("not an integer"))?;
     let as_int = || int_from_parts(negative, magnitude.clone());
@@ -274,7 +274,7 @@ fn from_bytes(mut bytes: Vec<u8>, big: bool, signed: bool) -> Value {
 pub(crate) fn float_method(
     x: f64,
     method: &str,
-    a: &mut super::methods::Bound,
+    a: &mut super::args::Bound,
 ) -> Result<Value, PyErr> {
     Ok(match method {
         "as_integer_ratio" => {
