@@ -150,29 +150,12 @@ const CODE_ITEMS: &[&str] = &[
     "macro_rules",
 ];
 
-/// Inline modules of `lib.rs` that may still hold code, by their opening
-/// line: none (the fuzz entry points have `src/fuzz.rs`).
-const LIB_CODE_BLOCKS: &[&str] = &[];
-
 /// The lines of `lib.rs` that are code rather than a table of contents.
 fn code_in_lib(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
-    // Depth of braces inside an allowed block, when in one.
-    let mut in_block: Option<i64> = None;
     for (i, line) in text.lines().enumerate() {
         let c = code(line);
         if c.starts_with('#') {
-            continue;
-        }
-        if let Some(depth) = in_block.as_mut() {
-            *depth += c.matches('{').count() as i64 - c.matches('}').count() as i64;
-            if *depth <= 0 {
-                in_block = None;
-            }
-            continue;
-        }
-        if LIB_CODE_BLOCKS.contains(&c) {
-            in_block = Some(1);
             continue;
         }
         if words(c).any(|w| CODE_ITEMS.contains(&w)) {
@@ -210,11 +193,13 @@ fn the_lib_rs_scan_finds_what_it_looks_for() {
     }
     let fine = "//! The crate.\n#![doc = include_str!(\"../README.md\")]\nmod frame;\n\
                 pub use frame::Frame;\npub mod docs {\n    #[doc = include_str!(\"../A.md\")]\n    \
-                pub mod a {}\n}\n/// Not the fn keyword in a doc.\npub mod fuzz {\n    \
-                pub fn read() {}\n    impl X {\n        fn y() {}\n    }\n}\nmod after;\n";
+                pub mod a {}\n}\n/// Not the fn keyword in a doc.\nmod after;\n";
     assert_eq!(code_in_lib(fine), [] as [(usize, String); 0]);
-    // Code after an allowed block is found again.
-    assert_eq!(code_in_lib("pub mod fuzz {\n}\nfn f() {}\n").len(), 1);
+    // Code inside an inline module is found too.
+    assert_eq!(
+        code_in_lib("pub mod fuzz {\n    pub fn read() {}\n}\n").len(),
+        1
+    );
 }
 
 /// A message type constant of the envelope: `const NAME: u8 = 0xNN;`.
