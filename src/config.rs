@@ -35,6 +35,7 @@ pub struct Config {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) python_shutdown: bool,
+    pub(crate) shutdown_timeout: Option<Duration>,
     /// A `u32`, so that `Config` stays as small as it was.
     pub(crate) max_python_frame: u32,
 }
@@ -57,12 +58,29 @@ impl Default for Config {
             write_timeout: Some(Duration::from_secs(30)),
             idle_timeout: None,
             python_shutdown: false,
+            shutdown_timeout: Some(Duration::from_secs(30)),
             max_python_frame: 1024 * 1024,
         }
     }
 }
 
 impl Config {
+    /// How long a shutdown waits for handlers still running before it
+    /// abandons them (their callers get
+    /// [`RemoteKind::Abandoned`](crate::RemoteKind::Abandoned): outcome
+    /// unknown). `None` waits as long as they run.
+    ///
+    /// Default 30 s: longer than any call a caller would wait for without a
+    /// timeout of its own, short enough that a stuck handler cannot hold up a
+    /// restart for good (it matches the default write timeout). Used by
+    /// [`RunningServer::shutdown`](crate::RunningServer::shutdown),
+    /// [`join`](crate::RunningServer::join), dropping the handle, and
+    /// [`BoundServer::serve`](crate::BoundServer::serve).
+    pub fn shutdown_timeout(mut self, deadline: Option<Duration>) -> Config {
+        self.shutdown_timeout = deadline;
+        self
+    }
+
     /// The largest frame payload accepted or sent, in bytes (both sides).
     ///
     /// Default 16 MiB. A peer announcing more is disconnected before anything

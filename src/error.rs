@@ -71,6 +71,13 @@ pub enum RemoteKind {
     /// The handler ran, but its result would exceed the frame limit; this
     /// short error was sent in its place.
     ReplyTooLarge,
+    /// The server's shutdown deadline cut the handler off before it
+    /// answered: the outcome is unknown (the call may have run, wholly or in
+    /// part).
+    Abandoned,
+    /// The caller's deadline had passed before the handler started; the call
+    /// was not run.
+    DeadlineExceeded,
     /// An error kind this version does not know (sent by a newer peer).
     Other,
 }
@@ -86,6 +93,8 @@ impl RemoteKind {
             RemoteKind::ShuttingDown => 5,
             RemoteKind::SignatureMismatch => 6,
             RemoteKind::Overloaded => 7,
+            RemoteKind::Abandoned => 8,
+            RemoteKind::DeadlineExceeded => 9,
             RemoteKind::ReplyTooLarge => 10,
             RemoteKind::Other => 255,
         }
@@ -101,6 +110,8 @@ impl RemoteKind {
             5 => RemoteKind::ShuttingDown,
             6 => RemoteKind::SignatureMismatch,
             7 => RemoteKind::Overloaded,
+            8 => RemoteKind::Abandoned,
+            9 => RemoteKind::DeadlineExceeded,
             10 => RemoteKind::ReplyTooLarge,
             _ => RemoteKind::Other,
         }
@@ -118,6 +129,8 @@ impl fmt::Display for RemoteKind {
             RemoteKind::SignatureMismatch => "signature mismatch",
             RemoteKind::Overloaded => "server overloaded",
             RemoteKind::ReplyTooLarge => "reply too large",
+            RemoteKind::Abandoned => "handler abandoned, outcome unknown",
+            RemoteKind::DeadlineExceeded => "deadline exceeded",
             RemoteKind::Other => "remote error",
         })
     }
@@ -274,6 +287,8 @@ mod tests {
             RemoteKind::SignatureMismatch,
             RemoteKind::Overloaded,
             RemoteKind::ReplyTooLarge,
+            RemoteKind::Abandoned,
+            RemoteKind::DeadlineExceeded,
             RemoteKind::Other,
         ] {
             assert_eq!(RemoteKind::from_code(kind.code()), kind);

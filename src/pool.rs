@@ -94,6 +94,13 @@ impl Pool {
         }
     }
 
+    /// Lets the threads finish the queued jobs and end, without waiting for
+    /// them (a shutdown whose deadline abandoned a handler still running).
+    pub(crate) fn stop(&self) {
+        self.inner.lock().stopping = true;
+        self.inner.work.notify_all();
+    }
+
     /// Lets the threads finish the queued jobs, then waits until all have ended.
     pub(crate) fn shutdown(&self) {
         let mut st = self.inner.lock();

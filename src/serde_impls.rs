@@ -25,7 +25,7 @@ use crate::server::Stats;
 
 // ---- RemoteKind ----------------------------------------------------------------
 
-const REMOTE_KINDS: [(RemoteKind, &str); 9] = [
+const REMOTE_KINDS: [(RemoteKind, &str); 11] = [
     (RemoteKind::NoSuchMethod, "NoSuchMethod"),
     (RemoteKind::BadArguments, "BadArguments"),
     (RemoteKind::Handler, "Handler"),
@@ -34,10 +34,12 @@ const REMOTE_KINDS: [(RemoteKind, &str); 9] = [
     (RemoteKind::SignatureMismatch, "SignatureMismatch"),
     (RemoteKind::Overloaded, "Overloaded"),
     (RemoteKind::ReplyTooLarge, "ReplyTooLarge"),
+    (RemoteKind::Abandoned, "Abandoned"),
+    (RemoteKind::DeadlineExceeded, "DeadlineExceeded"),
     (RemoteKind::Other, "Other"),
 ];
 
-const REMOTE_KIND_NAMES: [&str; 9] = [
+const REMOTE_KIND_NAMES: [&str; 11] = [
     "NoSuchMethod",
     "BadArguments",
     "Handler",
@@ -46,6 +48,8 @@ const REMOTE_KIND_NAMES: [&str; 9] = [
     "SignatureMismatch",
     "Overloaded",
     "ReplyTooLarge",
+    "Abandoned",
+    "DeadlineExceeded",
     "Other",
 ];
 

@@ -12,7 +12,7 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::address::{Address, ToAddress};
 use crate::auth;
@@ -189,7 +189,7 @@ impl BoundServer {
     pub fn serve(self) -> Result<()> {
         let shared = self.shared;
         let result = accept_loop(&shared, self.acceptor);
-        shared.finish();
+        shared.finish(shared.config.shutdown_timeout);
         result
     }
 
@@ -213,8 +213,16 @@ impl BoundServer {
 
 /// A server running on background threads.
 ///
-/// Dropping it leaves the server running; call [`shutdown`](RunningServer::shutdown)
-/// to stop it or [`join`](RunningServer::join) to wait for someone else to.
+/// Call [`shutdown`](RunningServer::shutdown) to stop it, or
+/// [`join`](RunningServer::join) to wait for a [`ShutdownHandle`] to.
+///
+/// Dropping it stops the server, so a forgotten handle cannot leak a
+/// listening server: it stops accepting at once, and its connections wind
+/// down in the background within [`Config::shutdown_timeout`](crate::Config::shutdown_timeout).
+/// `Drop` does not wait for that (blocking in `Drop` would stall the thread
+/// that lets go of the handle, and a panic unwinding through it); call
+/// `shutdown` to wait. To keep the server running without a handle, call
+/// [`detach`](RunningServer::detach).
 #[derive(Debug)]
 pub struct RunningServer {
     shared: Arc<Shared>,
@@ -247,25 +255,95 @@ impl RunningServer {
     /// [`RemoteKind::ShuttingDown`] or not read at all (the client then sees
     /// [`Error::ConnectionClosed`]); none is run without its reply being sent.
     ///
+    /// Handlers still running after [`Config::shutdown_timeout`](crate::Config::shutdown_timeout)
+    /// (default 30 s) are abandoned, as with
+    /// [`shutdown_timeout`](RunningServer::shutdown_timeout).
+    ///
     /// # Errors
     /// The accept loop had failed with an I/O error.
     pub fn shutdown(self) -> Result<()> {
-        self.shared.begin_shutdown();
-        self.join()
+        let deadline = self.shared.config.shutdown_timeout;
+        self.shutdown_timeout(deadline).map(|_| ())
     }
 
-    /// Waits until the server stops (through a [`ShutdownHandle`]).
+    /// Shuts down as [`shutdown`](RunningServer::shutdown) does, but waits
+    /// for running handlers at most `deadline` (`None`: as long as they
+    /// run). Handlers still running then are abandoned: their callers get
+    /// [`RemoteKind::Abandoned`] (the outcome is unknown: the handler may
+    /// have run) if their connection can still carry it, else
+    /// [`Error::ConnectionClosed`]; their connections close; their threads
+    /// go on until the handlers return, and their results are dropped.
+    ///
+    /// Returns how many handlers were abandoned (0 when all finished).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let mut server = stdrpc::Server::new(b"key");
+    /// server.register("add", |a: i64, b: i64| a + b);
+    /// let running = server.bind("127.0.0.1:0")?.spawn()?;
+    /// let abandoned = running.shutdown_timeout(Some(Duration::from_secs(5)))?;
+    /// assert_eq!(abandoned, 0);
+    /// # Ok::<(), stdrpc::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The accept loop had failed with an I/O error.
+    pub fn shutdown_timeout(mut self, deadline: Option<Duration>) -> Result<usize> {
+        self.shared.begin_shutdown();
+        let result = self.join_accept();
+        let abandoned = self.shared.finish(deadline);
+        result.map(|()| abandoned)
+    }
+
+    /// Waits until the server stops (through a [`ShutdownHandle`]), then
+    /// for its connections, abandoning handlers still running after
+    /// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout).
     ///
     /// # Errors
     /// The accept loop failed with an I/O error.
     pub fn join(mut self) -> Result<()> {
-        let result = match self.thread.take().map(JoinHandle::join) {
+        let result = self.join_accept();
+        self.shared.finish(self.shared.config.shutdown_timeout);
+        result
+    }
+
+    /// Lets the server run on without a handle, until a [`ShutdownHandle`]
+    /// (taken before) stops it or the process ends. Dropping the handle
+    /// would stop it.
+    pub fn detach(mut self) {
+        // Dropping the join handle detaches the accept thread; with `thread`
+        // empty, `Drop` leaves the server alone.
+        self.thread = None;
+    }
+
+    fn join_accept(&mut self) -> Result<()> {
+        match self.thread.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(Error::protocol("the accept thread panicked")),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    /// Stops accepting at once and lets the connections wind down on a
+    /// background thread, within the shutdown deadline; does not wait.
+    fn drop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
         };
-        self.shared.finish();
-        result
+        self.shared.begin_shutdown();
+        let shared = Arc::clone(&self.shared);
+        let finish = move || {
+            let _ = thread.join();
+            shared.finish(shared.config.shutdown_timeout);
+        };
+        // Without a thread to spare, the accept loop is already told to end;
+        // the connections end as their peers leave.
+        let _ = std::thread::Builder::new()
+            .name("stdrpc-shutdown".into())
+            .spawn(finish);
     }
 }
 
@@ -485,18 +563,58 @@ impl Shared {
         );
     }
 
-    /// Waits for every connection to close and every handler to finish.
-    fn finish(&self) {
+    /// Waits for every connection to close and every handler to finish, at
+    /// most `deadline`; then abandons the handlers still running and closes
+    /// their connections. Returns how many handlers were abandoned.
+    fn finish(&self, deadline: Option<Duration>) -> usize {
+        let until = deadline.and_then(|d| Instant::now().checked_add(d));
         let mut conns = self.conns();
+        let mut abandoned = None;
         while !conns.open.is_empty() {
+            let left = match until {
+                None => None,
+                Some(until) => match until.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        abandoned = Some(Self::abandon(&conns));
+                        break;
+                    }
+                },
+            };
             conns.waiting += 1;
-            conns = wait(&self.conns_closed, conns);
+            conns = match left {
+                None => wait(&self.conns_closed, conns),
+                Some(left) => crate::sync::wait_timeout(&self.conns_closed, conns, left).0,
+            };
             conns.waiting -= 1;
         }
         drop(conns);
-        self.pool.shutdown();
-        self.conn_threads.shutdown();
         self.watchdog.stop();
+        match abandoned {
+            None => {
+                self.pool.shutdown();
+                self.conn_threads.shutdown();
+                0
+            }
+            Some(n) => {
+                // The abandoned handlers' threads end when they return.
+                self.pool.stop();
+                self.conn_threads.stop();
+                n
+            }
+        }
+    }
+
+    /// Cuts off every handler still running and closes every connection.
+    fn abandon(conns: &Conns) -> usize {
+        let mut cut = 0;
+        for entry in conns.open.values() {
+            if let Some(conn) = &entry.conn {
+                cut += conn.abandon();
+            }
+            let _ = entry.stream.shutdown(Shutdown::Both);
+        }
+        cut
     }
 
     /// The authenticated connections, for the watchdog.

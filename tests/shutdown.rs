@@ -81,3 +81,92 @@ fn serve_returns_after_a_shutdown_handle_fires() {
     handle.shutdown();
     serving.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_shutdown_deadline_abandons_a_stuck_handler_and_says_the_outcome_is_unknown() {
+    const DEADLINE: Duration = Duration::from_millis(300);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let started_tx = Mutex::new(started_tx);
+    let mut server = Server::new(b"k");
+    server.register("stuck", move || {
+        started_tx.lock().unwrap().send(()).unwrap();
+        // Held past the shutdown deadline; released once the test has seen
+        // the shutdown return.
+        let _ = release_rx.lock().unwrap().recv_timeout(TIMEOUT);
+    });
+    server.register("quick", || 7u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    let other = Client::connect(running.local_addr(), b"k").unwrap();
+    assert_eq!(other.call::<_, u8>("quick", ()).unwrap(), 7);
+    let pending = client.start::<_, ()>("stuck", ()).unwrap();
+    started_rx.recv_timeout(TIMEOUT).unwrap();
+
+    let at = std::time::Instant::now();
+    let abandoned = running.shutdown_timeout(Some(DEADLINE)).unwrap();
+    let took = at.elapsed();
+    assert_eq!(abandoned, 1, "one handler was running at the deadline");
+    assert!(took >= DEADLINE, "returned before the deadline: {took:?}");
+    // Generous: a loaded 2-core machine may be slow to schedule us.
+    assert!(
+        took < DEADLINE + Duration::from_secs(10),
+        "the deadline did not bound the shutdown: {took:?}"
+    );
+    // The caller learns the outcome is unknown, distinct from "not run".
+    let err = pending.wait_timeout(TIMEOUT).unwrap_err();
+    assert_eq!(err.remote_kind(), Some(RemoteKind::Abandoned), "{err:?}");
+    println!(
+        "shutdown with a {DEADLINE:?} deadline and a stuck handler returned after {:.1} ms",
+        took.as_secs_f64() * 1e3
+    );
+    release_tx.send(()).unwrap();
+}
+
+#[test]
+fn shutdown_within_its_deadline_abandons_nothing() {
+    let mut server = Server::new(b"k");
+    server.register("ping", || 1u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    assert_eq!(client.call::<_, u8>("ping", ()).unwrap(), 1);
+    assert_eq!(running.shutdown_timeout(Some(TIMEOUT)).unwrap(), 0);
+}
+
+#[test]
+fn dropping_the_handle_stops_the_server() {
+    let mut server = Server::new(b"k");
+    server.register("ping", || 1u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().clone();
+    let client = Client::connect(&addr, b"k").unwrap();
+    assert_eq!(client.call::<_, u8>("ping", ()).unwrap(), 1);
+    drop(running);
+    // It stopped accepting as the handle went: a new peer is not served.
+    assert!(Client::connect(&addr, b"k").is_err());
+    // And the open connection winds down.
+    match client.call_timeout::<_, u8>("ping", (), TIMEOUT) {
+        Err(Error::ConnectionClosed) => {}
+        Err(e) if e.remote_kind() == Some(RemoteKind::ShuttingDown) => {}
+        other => panic!("a call after the handle was dropped must fail, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_detached_server_runs_until_its_shutdown_handle_fires() {
+    let mut server = Server::new(b"k");
+    server.register("ping", || 1u8);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().clone();
+    let handle = running.shutdown_handle();
+    running.detach();
+    let client = Client::connect(&addr, b"k").unwrap();
+    assert_eq!(client.call::<_, u8>("ping", ()).unwrap(), 1);
+    handle.shutdown();
+    match client.call_timeout::<_, u8>("ping", (), TIMEOUT) {
+        Err(Error::ConnectionClosed) => {}
+        Err(e) if e.remote_kind() == Some(RemoteKind::ShuttingDown) => {}
+        other => panic!("a call after shutdown must fail, got {other:?}"),
+    }
+}

@@ -95,6 +95,10 @@ pub(super) struct Conn {
     stamp: Stamp,
     /// The ticket of the next notification to run.
     notify_turn: Gauge,
+    /// The ids of the calls whose handlers run now, so that a shutdown
+    /// deadline can answer them with [`RemoteKind::Abandoned`]; a call whose
+    /// id is gone when its handler returns was answered that way already.
+    running: Mutex<Vec<u64>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -228,6 +232,7 @@ impl Conn {
             in_flight: Gauge::default(),
             stamp: Stamp::default(),
             notify_turn: Gauge::default(),
+            running: Mutex::new(Vec::new()),
             shared,
         })
     }
@@ -480,7 +485,18 @@ impl Conn {
         reply.clear();
         envelope::ok_head(reply, id);
         let head = reply.len();
+        lock(&self.running).push(id);
         let outcome = shared.registry().dispatch(method, check, args, reply);
+        {
+            let mut running = lock(&self.running);
+            match running.iter().rposition(|&r| r == id) {
+                Some(at) => {
+                    running.swap_remove(at);
+                }
+                // The shutdown deadline abandoned it: the caller has its answer.
+                None => return,
+            }
+        }
         let failure = match outcome {
             Ok(()) if reply.len() <= shared.config().max_frame => None,
             // The handler succeeded but its result cannot be sent.
@@ -573,6 +589,28 @@ impl Conn {
         let _ = role.stream.shutdown(Shutdown::Both);
         drop(role);
         self.shared.connection_closed(self.id);
+    }
+}
+
+impl Conn {
+    /// The shutdown deadline has passed with handlers still running: answers
+    /// their calls with [`RemoteKind::Abandoned`] (outcome unknown), sends
+    /// what is queued, and closes the connection. Returns how many handlers
+    /// (calls and notifications) were cut off. The handlers' threads go on
+    /// until they return; their results are dropped.
+    pub(super) fn abandon(&self) -> usize {
+        let cut = self.in_flight_now() as usize;
+        let ids = std::mem::take(&mut *lock(&self.running));
+        for id in ids {
+            self.send_error(
+                id,
+                RemoteKind::Abandoned,
+                "the handler was still running at the shutdown deadline; it may have run",
+            );
+        }
+        let _ = self.outbox.flush();
+        self.outbox.close();
+        cut
     }
 }
 
