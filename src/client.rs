@@ -256,6 +256,13 @@ impl Client {
     /// A reply that arrives as the timeout passes may still be returned: the
     /// timeout bounds the wait, it does not discard a result already here.
     ///
+    /// The server learns the timeout (sent as a relative deadline in the
+    /// typed call's extension block, since clocks differ between machines):
+    /// it does not start the call once the deadline has passed (the caller
+    /// then gets [`RemoteKind::DeadlineExceeded`], or [`Error::Timeout`] if
+    /// that reply comes too late), and a running handler sees it through
+    /// its [`Context`](crate::Context).
+    ///
     /// # Errors
     /// [`Error::Timeout`] when no reply came in time (the call may still run
     /// on the server), or as [`call`](Client::call).
@@ -277,7 +284,7 @@ impl Client {
     /// # Errors
     /// The call could not be queued (connection closed, frame too large).
     pub fn start<A: Encode, R: Decode>(&self, method: &str, args: A) -> Result<Pending<R>> {
-        self.send_typed(method, args, true)
+        self.send_typed(method, args, true, None)
     }
 
     /// Calls `method` with argument bytes encoded by the caller and returns
@@ -370,7 +377,9 @@ impl Client {
         args: A,
         deadline: Option<Instant>,
     ) -> Result<R> {
-        self.send_typed::<A, R>(method, args, false)?
+        // The server learns the deadline as a relative timeout.
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.send_typed::<A, R>(method, args, false, timeout)?
             .wait_until(deadline, Some(method))
     }
 
@@ -380,13 +389,14 @@ impl Client {
         method: &str,
         args: A,
         detached: bool,
+        timeout: Option<Duration>,
     ) -> Result<Pending<R>> {
         let sig = signatures::of::<A, R>();
         let inner = self.inner()?;
         let (id, slot) = self.send_call(
             &inner,
             method,
-            Some(sig.check()),
+            Some((sig.check(), timeout)),
             |buf| args.encode(buf),
             detached,
         )?;
@@ -408,14 +418,17 @@ impl Client {
         &self,
         inner: &Inner,
         method: &str,
-        check: Option<Check>,
+        check: Option<(Check, Option<Duration>)>,
         args: impl FnOnce(&mut Vec<u8>),
         detached: bool,
     ) -> Result<(u64, Arc<Slot>)> {
         let (id, slot, busy) = inner.replies.register(detached)?;
         let encode = |buf: &mut Vec<u8>| {
             match check {
-                Some(check) => envelope::typed_call_head(buf, id, method, check),
+                Some((check, None)) => envelope::typed_call_head(buf, id, method, check),
+                Some((check, Some(timeout))) => {
+                    envelope::typed_call_head_with_deadline(buf, id, method, check, timeout);
+                }
                 None => envelope::call_head(buf, id, method),
             }
             args(buf);

@@ -222,6 +222,31 @@ pub(crate) fn typed_call_head(out: &mut Vec<u8>, id: u64, method: &str, check: C
     out.extend_from_slice(&check.result.to_le_bytes());
 }
 
+/// Appends the head of a typed call that carries the caller's deadline:
+/// `0x15`, then an extension block with one field, tag `0x01`, the timeout
+/// in microseconds as a varint (relative: clocks differ between machines).
+pub(crate) fn typed_call_head_with_deadline(
+    out: &mut Vec<u8>,
+    id: u64,
+    method: &str,
+    check: Check,
+    timeout: Duration,
+) {
+    out.push(TYPED_CALL | HAS_EXT);
+    write_varint_u64(out, id);
+    write_str(out, method);
+    out.extend_from_slice(&check.args.to_le_bytes());
+    out.extend_from_slice(&check.result.to_le_bytes());
+    let micros = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+    let mut value = Vec::with_capacity(10);
+    write_varint_u64(&mut value, micros);
+    // A varint is at most 10 bytes: each length fits in one varint byte.
+    out.push(2 + value.len() as u8);
+    out.push(EXT_DEADLINE);
+    out.push(value.len() as u8);
+    out.extend_from_slice(&value);
+}
+
 /// Appends the head of a typed notification; the caller appends the
 /// arguments.
 pub(crate) fn typed_notify_head(out: &mut Vec<u8>, method: &str, args_fp: u32) {
@@ -358,6 +383,32 @@ mod tests {
                 message: "nope"
             }
         );
+    }
+
+    #[test]
+    fn a_deadline_head_parses_back() {
+        let mut m = Vec::new();
+        let check = Check { args: 1, result: 2 };
+        typed_call_head_with_deadline(&mut m, 9, "f", check, Duration::from_micros(1500));
+        // ext_len 5: tag 0x01, len 3, 1500 as a varint (0xfb then u16le).
+        assert_eq!(
+            m,
+            [
+                0x15, 9, 1, b'f', 1, 0, 0, 0, 2, 0, 0, 0, 5, 0x01, 3, 0xfb, 0xdc, 0x05
+            ]
+        );
+        m.push(0xaa);
+        match Message::parse(&m).unwrap() {
+            Message::Call {
+                id, deadline, args, ..
+            } => {
+                assert_eq!(
+                    (id, deadline, args),
+                    (9, Some(Duration::from_micros(1500)), &[0xaa][..])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ mod codec;
 #[cfg(feature = "bincode")]
 mod compat;
 mod config;
+mod context;
 mod crypto;
 mod envelope;
 mod error;
@@ -59,6 +60,7 @@ pub use codec::{Decode, Decoder, Encode, Fields, Shape, Signature, from_slice, t
 #[cfg(feature = "bincode")]
 pub use compat::Compat;
 pub use config::Config;
+pub use context::Context;
 pub use error::{Error, RemoteKind, Result};
 pub use registry::{Handler, Reply};
 pub use server::{BoundServer, RunningServer, Server, ShutdownHandle, Stats};

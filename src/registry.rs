@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 use crate::codec::shape::SigInfo;
 use crate::codec::{Decode, Decoder, Encode, Shape, Signature};
+use crate::context::Context;
+
+mod with_context;
 pub(crate) use crate::envelope::Check;
 use crate::error::{Error, RemoteKind};
 
@@ -49,7 +52,8 @@ impl Failure {
 /// The arguments arrive as bytes of the std codec, from every caller: the
 /// Python layer converts a Python call's arguments to these bytes first,
 /// guided by the handler's [`Signature`].
-pub(crate) type ErasedFn = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
+pub(crate) type ErasedFn =
+    dyn Fn(&Context, &[u8], &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
 
 /// A handler with its types erased, ready for the method table: its entry
 /// point over std-codec bytes and its signature. Opaque: made only by
@@ -330,7 +334,7 @@ where
 {
     fn into_erased(self) -> Erased {
         Erased {
-            bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+            bytes: Arc::new(move |_: &Context, args: &[u8], out: &mut Vec<u8>| {
                 let decoded = finish_args(Decoder::new(args), 0);
                 crate::budget::decoded();
                 decoded?;
@@ -353,7 +357,7 @@ macro_rules! handler_arity {
         {
             fn into_erased(self) -> Erased {
                 Erased {
-                    bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| {
+                    bytes: Arc::new(move |_: &Context, args: &[u8], out: &mut Vec<u8>| {
                         const COUNT: usize = [$(stringify!($a)),+].len();
                         // Bounded: the server's memory budget charged this
                         // request for it, and gets it back once the
@@ -392,13 +396,15 @@ where
     E: Display,
 {
     Erased {
-        bytes: Arc::new(move |args: &[u8], out: &mut Vec<u8>| match f(args) {
-            Ok(bytes) => {
-                out.extend_from_slice(&bytes);
-                Ok(())
-            }
-            Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
-        }),
+        bytes: Arc::new(
+            move |_: &Context, args: &[u8], out: &mut Vec<u8>| match f(args) {
+                Ok(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    Ok(())
+                }
+                Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
+            },
+        ),
         sig: Arc::new(SigInfo::new(Signature::new(
             Shape::Opaque("raw bytes"),
             Shape::Opaque("raw bytes"),
@@ -497,6 +503,7 @@ impl Registry {
         check: Check,
         args: &[u8],
         out: &mut Vec<u8>,
+        ctx: &Context,
     ) -> Result<(), Failure> {
         let Some(entry) = self.methods.get(name) else {
             return self.builtin(name, args, out);
@@ -509,7 +516,7 @@ impl Registry {
             ));
         }
         let mark = out.len();
-        let result = catch(name, || (entry.bytes)(args, out));
+        let result = catch(name, || (entry.bytes)(ctx, args, out));
         if let Err(failure) = &result {
             out.truncate(mark);
             if failure.kind == RemoteKind::BadArguments {
@@ -696,7 +703,7 @@ mod tests {
 
     fn call(r: &Registry, name: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
         let mut out = vec![0xAA];
-        r.dispatch(name, Check::NONE, args, &mut out)
+        r.dispatch(name, Check::NONE, args, &mut out, &Default::default())
             .map(|()| out[1..].to_vec())
             .inspect_err(|_| {
                 assert_eq!(out, [0xAA], "a failed call leaves the buffer as it was");
@@ -745,7 +752,8 @@ mod tests {
 
     fn typed(r: &Registry, name: &str, check: Check, args: &[u8]) -> Result<Vec<u8>, Failure> {
         let mut out = Vec::new();
-        r.dispatch(name, check, args, &mut out).map(|()| out)
+        r.dispatch(name, check, args, &mut out, &Default::default())
+            .map(|()| out)
     }
 
     #[test]

@@ -553,6 +553,9 @@ impl Shared {
             // see `stopping` within `stop::POLL` instead (see stop.rs).
             for entry in conns.open.values() {
                 entry.stream.interrupt();
+                if let Some(conn) = &entry.conn {
+                    conn.cancel();
+                }
             }
         }
         // Wake the accept loop, which is blocked in accept(). If this fails

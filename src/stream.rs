@@ -146,6 +146,15 @@ impl Stream {
         }
     }
 
+    /// The peer's TCP address; `None` on a Unix socket.
+    pub(crate) fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            #[cfg(unix)]
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// The peer's address, for logs and counters.
     pub(crate) fn peer(&self) -> String {
         match self {

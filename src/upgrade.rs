@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use crate::config::Config;
+use crate::context::Context;
 use crate::error::Result;
 use crate::frame::FrameReader;
 use crate::registry::Registry;
@@ -59,4 +60,6 @@ pub(crate) struct Upgraded<'a> {
     pub(crate) stopping: &'a AtomicBool,
     /// Starts the server's shutdown.
     pub(crate) shutdown: &'a (dyn Fn() + Sync),
+    /// The context handlers called on this connection see (no deadline).
+    pub(crate) context: &'a Context,
 }

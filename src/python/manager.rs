@@ -94,6 +94,9 @@ pub(crate) struct Host<'a> {
     pub(crate) stopping: &'a std::sync::atomic::AtomicBool,
     /// How long the connection may be idle (`Config::idle_timeout`).
     pub(crate) idle_timeout: Option<std::time::Duration>,
+    /// What handlers called on this connection see (no deadline: Python
+    /// callers send none).
+    pub(crate) context: &'a crate::context::Context,
 }
 
 /// The Python layer's upgrade: a connection whose first frame is a pickle
@@ -123,6 +126,7 @@ impl Upgrade for ManagerUpgrade {
             overloaded: conn.overloaded,
             stopping: conn.stopping,
             idle_timeout: conn.config.idle_timeout,
+            context: conn.context,
         };
         server::serve(&host, conn.stream, conn.frames, first)
     }

@@ -16,12 +16,14 @@
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::Instant;
 
 use super::Counters;
 use super::watchdog::{Stamp, Watchdog, Watched};
 use crate::budget::{self, Budget, Reservation};
 use crate::codec::Decoder;
 use crate::config::Config;
+use crate::context::{ConnInfo, Context};
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
@@ -99,6 +101,11 @@ pub(super) struct Conn {
     /// deadline can answer them with [`RemoteKind::Abandoned`]; a call whose
     /// id is gone when its handler returns was answered that way already.
     running: Mutex<Vec<u64>>,
+    /// What every call's [`Context`] shares; cancelled when the connection
+    /// closes or the server shuts down.
+    info: Arc<ConnInfo>,
+    /// The context of a call without a deadline, built once.
+    context: Context,
 }
 
 impl std::fmt::Debug for Conn {
@@ -135,6 +142,8 @@ enum Work {
         split: usize,
         /// The request's share of the memory budget, held until it has run.
         held: Option<Reservation>,
+        /// The caller's deadline, from the moment the call was read.
+        deadline: Option<Instant>,
     },
     Notify {
         ticket: u64,
@@ -219,6 +228,11 @@ impl Conn {
         if config.write_timeout.is_some() {
             stream.set_write_timeout(config.write_timeout)?;
         }
+        let info = ConnInfo::new(id, stream.peer_addr());
+        if shared.stopping() {
+            info.cancel();
+        }
+        let context = Context::new(&info, None);
         Ok(Conn {
             id,
             outbox,
@@ -233,6 +247,8 @@ impl Conn {
             stamp: Stamp::default(),
             notify_turn: Gauge::default(),
             running: Mutex::new(Vec::new()),
+            info,
+            context,
             shared,
         })
     }
@@ -322,7 +338,7 @@ impl Conn {
                 method,
                 check,
                 args,
-                ..
+                deadline,
             }) => {
                 if shared.stopping() {
                     let message = format!("{method:?} was not run");
@@ -331,12 +347,14 @@ impl Conn {
                 }
                 let (data, split) = copy_out(method, args);
                 let held = role.frames.take_reservation();
+                let deadline = deadline.and_then(|d| Instant::now().checked_add(d));
                 Ok(Some(Work::Call {
                     id,
                     check,
                     data,
                     split,
                     held,
+                    deadline,
                 }))
             }
             Ok(Message::Notify {
@@ -420,6 +438,7 @@ impl Conn {
             overloaded: &shared.counters().overloaded,
             stopping: shared.stopping_flag(),
             shutdown: &shutdown,
+            context: &self.context,
         };
         match upgrade.serve(conn, first) {
             Err(_) if !shared.stopping() => {
@@ -439,6 +458,7 @@ impl Conn {
                 mut data,
                 split,
                 held,
+                deadline,
             } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
@@ -447,7 +467,7 @@ impl Conn {
                 // (`registry` calls `budget::decoded`); the request's own
                 // bytes, which the handler reads, when it returns.
                 budget::hold_while_running(held, data.buf.len());
-                self.run_call(id, method, check, args, &mut reply);
+                self.run_call(id, method, check, args, &mut reply, deadline);
                 budget::finished();
                 data.reply = reply;
             }
@@ -480,13 +500,37 @@ impl Conn {
         self.shared.watchdog().watch(&self.stamp);
     }
 
-    fn run_call(&self, id: u64, method: &str, check: Check, args: &[u8], reply: &mut Vec<u8>) {
+    fn run_call(
+        &self,
+        id: u64,
+        method: &str,
+        check: Check,
+        args: &[u8],
+        reply: &mut Vec<u8>,
+        deadline: Option<Instant>,
+    ) {
         let shared = &*self.shared;
+        // Only a call with a deadline pays for a context of its own.
+        let with_deadline;
+        let ctx = match deadline {
+            None => &self.context,
+            Some(at) => {
+                if Instant::now() >= at {
+                    shared.counters().errors.fetch_add(1, Ordering::Relaxed);
+                    let message =
+                        format!("{method:?} was not run: its deadline passed before it started");
+                    self.send_error(id, RemoteKind::DeadlineExceeded, &message);
+                    return;
+                }
+                with_deadline = Context::new(&self.info, deadline);
+                &with_deadline
+            }
+        };
         reply.clear();
         envelope::ok_head(reply, id);
         let head = reply.len();
         lock(&self.running).push(id);
-        let outcome = shared.registry().dispatch(method, check, args, reply);
+        let outcome = shared.registry().dispatch(method, check, args, reply, ctx);
         {
             let mut running = lock(&self.running);
             match running.iter().rposition(|&r| r == id) {
@@ -545,18 +589,19 @@ impl Conn {
     fn run_notify(&self, method: &str, check: Check, args: &[u8]) {
         let shared = &*self.shared;
         let mut scratch = Vec::new();
-        let counter = match shared
-            .registry()
-            .dispatch(method, check, args, &mut scratch)
-        {
-            Ok(()) => &shared.counters().calls,
-            Err(f) => {
-                if f.kind == RemoteKind::SignatureMismatch {
-                    shared.counters().mismatches.fetch_add(1, Ordering::Relaxed);
+        let counter =
+            match shared
+                .registry()
+                .dispatch(method, check, args, &mut scratch, &self.context)
+            {
+                Ok(()) => &shared.counters().calls,
+                Err(f) => {
+                    if f.kind == RemoteKind::SignatureMismatch {
+                        shared.counters().mismatches.fetch_add(1, Ordering::Relaxed);
+                    }
+                    &shared.counters().errors
                 }
-                &shared.counters().errors
-            }
-        };
+            };
         counter.fetch_add(1, Ordering::Relaxed);
         self.notify_turn.add(1);
     }
@@ -582,6 +627,7 @@ impl Conn {
     /// everything, close, and leave the server's table.
     fn finish(&self, mut role: MutexGuard<'_, ReaderRole>) {
         role.done = true;
+        self.info.cancel();
         self.in_flight.wait_until(|v| v == 0);
         let _ = self.outbox.flush();
         self.outbox.wait_drained();
@@ -593,12 +639,19 @@ impl Conn {
 }
 
 impl Conn {
+    /// The server is shutting down: the calls running on this connection
+    /// are cancelled (their handlers may see it in their [`Context`]).
+    pub(super) fn cancel(&self) {
+        self.info.cancel();
+    }
+
     /// The shutdown deadline has passed with handlers still running: answers
     /// their calls with [`RemoteKind::Abandoned`] (outcome unknown), sends
     /// what is queued, and closes the connection. Returns how many handlers
     /// (calls and notifications) were cut off. The handlers' threads go on
     /// until they return; their results are dropped.
     pub(super) fn abandon(&self) -> usize {
+        self.info.cancel();
         let cut = self.in_flight_now() as usize;
         let ids = std::mem::take(&mut *lock(&self.running));
         for id in ids {

@@ -422,7 +422,7 @@ impl Session<'_, '_> {
             let ident = host.objects.insert(referent)?;
             return Ok(Value::Tuple(vec![Value::Str(ident), exposed]));
         }
-        let referent = match shaped::call(host.registry, &typeid, &typeid, &args) {
+        let referent = match shaped::call(host.registry, host.context, &typeid, &typeid, &args) {
             Ok(value) => Referent::Value(value),
             Err(CallError::NoSuchMethod) => {
                 let Some(methods) = host.objects.object_type(host.registry, &typeid) else {
@@ -533,7 +533,7 @@ impl Session<'_, '_> {
         if !kwds.is_empty() {
             return Reply::traceback(&unexpected_keywords(&name, kwds), &name);
         }
-        match shaped::call(self.host.registry, &name, method, &args) {
+        match shaped::call(self.host.registry, self.host.context, &name, method, &args) {
             Ok(value) => Reply::ok(value),
             // Raised by the proxy as is, as a Python method's TypeError is.
             Err(CallError::Arguments(e)) => Reply::error(&e),

@@ -49,6 +49,7 @@ pub(crate) enum CallError {
 /// name error texts call it by (`get` for the method `Kv.get`).
 pub(crate) fn call(
     registry: &Registry,
+    context: &crate::context::Context,
     name: &str,
     shown: &str,
     args: &[Value],
@@ -62,7 +63,7 @@ pub(crate) fn call(
         .map_err(CallError::Arguments)?;
     let mut out = Vec::new();
     registry
-        .dispatch(name, Check::NONE, &bytes, &mut out)
+        .dispatch(name, Check::NONE, &bytes, &mut out, context)
         .map_err(|f| CallError::Failed(PyErr::from_failure(&f)))?;
     bytes_to_value(&sig.result, &out).map_err(|e| {
         CallError::Failed(PyErr::new(
@@ -256,7 +257,7 @@ mod tests {
     #[test]
     fn python_values_reach_the_same_closures() {
         let r = registry();
-        let call = |name: &str, args: &[Value]| call(&r, name, name, args);
+        let call = |name: &str, args: &[Value]| call(&r, &Default::default(), name, name, args);
         assert_eq!(call("zero", &[]).unwrap(), Value::Int(42));
         assert_eq!(call("one", &[Value::from("abc")]).unwrap(), Value::Int(3));
         let two = [Value::Int(2), Value::Int(3)];
@@ -280,7 +281,9 @@ mod tests {
     #[test]
     fn type_errors_name_the_method_and_parameters() {
         let r = registry();
-        let call = |name: &str, args: &[Value]| text(call(&r, name, name, args).unwrap_err());
+        let call = |name: &str, args: &[Value]| {
+            text(call(&r, &Default::default(), name, name, args).unwrap_err())
+        };
         assert_eq!(
             call("one", &[Value::from("a"), Value::from("b")]),
             "TypeError: one() takes 1 argument (str), 2 given"
