@@ -73,7 +73,9 @@ fn a_call_is_cancelled_when_its_deadline_passes() {
     let client = Client::connect(running.local_addr(), KEY).unwrap();
     let at = Instant::now();
     let r = client.call_timeout::<_, ()>("wait", (), TIMEOUT);
-    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    // The handler returns as it sees the deadline pass, so its reply may
+    // race the caller's own timeout: either is right.
+    assert!(matches!(r, Err(Error::Timeout) | Ok(())), "{r:?}");
     let seen = rx
         .recv_timeout(WAIT)
         .unwrap()
