@@ -1,5 +1,6 @@
 //! What a handler may learn about the call it serves: [`Context`].
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +60,58 @@ impl ConnInfo {
     }
 }
 
+thread_local! {
+    /// The context of the `service!` method this thread runs now.
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// Puts back the context that was current before a `service!` call, even
+/// if the method panics.
+struct Restore(Option<Context>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Runs `f` (a `service!` method) with `ctx` as [`Context::current`].
+pub(crate) fn scope<T>(ctx: &Context, f: impl FnOnce() -> T) -> T {
+    let previous = CURRENT.with(|c| c.borrow_mut().replace(ctx.clone()));
+    let _restore = Restore(previous);
+    f()
+}
+
 impl Context {
+    /// The context of the call this thread serves, inside a `service!`
+    /// method (whose trait signature has no room for it); `None` elsewhere.
+    /// Closures registered with [`Server::register`](crate::Server::register)
+    /// take `&Context` as their first parameter instead.
+    ///
+    /// ```
+    /// stdrpc::service! {
+    ///     trait Who { fn connection(&self) -> u64; }
+    ///     struct WhoClient;
+    /// }
+    /// struct Impl;
+    /// impl Who for Impl {
+    ///     fn connection(&self) -> u64 {
+    ///         stdrpc::Context::current().map_or(0, |ctx| ctx.connection_id())
+    ///     }
+    /// }
+    /// let mut server = stdrpc::Server::new(b"key");
+    /// Impl.register_on(&mut server);
+    /// let running = server.bind("127.0.0.1:0")?.spawn()?;
+    /// let client = WhoClient::new(stdrpc::Client::connect(running.local_addr(), b"key")?);
+    /// assert_ne!(client.connection()?, 0);
+    /// running.shutdown()?;
+    /// # Ok::<(), stdrpc::Error>(())
+    /// ```
+    pub fn current() -> Option<Context> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
     /// A context for calls on the connection `conn`, with the caller's
     /// deadline.
     pub(crate) fn new(conn: &Arc<ConnInfo>, deadline: Option<Instant>) -> Context {
@@ -75,8 +127,8 @@ impl Context {
         self.conn.as_ref().and_then(|c| c.peer)
     }
 
-    /// The connection's number, unique among the server's connections
-    /// while it runs (0 for a call made outside any connection).
+    /// The connection's number, from 1, unique among the server's
+    /// connections (0 for a call made outside any connection).
     pub fn connection_id(&self) -> u64 {
         self.conn.as_ref().map_or(0, |c| c.id)
     }

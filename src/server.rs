@@ -678,8 +678,9 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
                     shared.counters.evicted.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            let id = conns.next_id;
+            // Ids start at 1: `Context::connection_id` keeps 0 for none.
             conns.next_id += 1;
+            let id = conns.next_id;
             let stream = Arc::new(stream);
             conns.open.insert(
                 id,

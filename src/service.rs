@@ -354,7 +354,9 @@ macro_rules! __service {
                             server,
                             ::std::concat!(::std::stringify!($name), ".", ::std::stringify!($m)),
                             &[$(::std::stringify!($arg)),*],
-                            move |($($arg,)*): ($($ty,)*)| this.$m($($arg),*),
+                            move |ctx: &$crate::Context, ($($arg,)*): ($($ty,)*)| {
+                                $crate::__private::service::with_context(ctx, || this.$m($($arg),*))
+                            },
                         );
                     } }
                 )*

@@ -28,6 +28,11 @@ pub fn argument<T: Decode>() {}
 
 /// Registers a `service!` method's handler with its parameters' names,
 /// which error texts and signatures for Python callers show.
+/// Runs a `service!` method with its call's context as `Context::current`.
+pub fn with_context<T>(ctx: &crate::context::Context, f: impl FnOnce() -> T) -> T {
+    crate::context::scope(ctx, f)
+}
+
 pub fn register<Args, H: Handler<Args>>(
     server: &mut Server,
     name: &str,
