@@ -397,3 +397,42 @@ fn start_server_with(name: &str, options: &[&str]) -> (Proc, String) {
     let addr = addr.to_string();
     (server, addr)
 }
+
+/// Issue 14 item 4: `rpc`, the command-line client, lists a server's methods
+/// with their signatures and calls one with literal arguments.
+#[test]
+fn rpc_lists_and_calls_the_methods_of_a_server_process() {
+    let (server, addr) = start_server("kv_store");
+    let out = run("rpc", &["--addr", &addr, "--authkey", "password", "list"]);
+    assert!(out.status.success(), "{out:#?}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "Kv.get (String) -> Option<i64>"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "Kv.put (String, i64) -> ()"),
+        "{out:#?}"
+    );
+    let call = |args: &[&str]| {
+        let mut all = vec!["--addr", &addr, "call"];
+        all.extend_from_slice(args);
+        run("rpc", &all)
+    };
+    let out = call(&["Kv.get", "\"a\""]);
+    assert_eq!(out.stdout.trim(), "null", "{out:#?}");
+    let out = call(&["Kv.put", "\"a\"", "-7"]);
+    assert_eq!(out.stdout.trim(), "null", "{out:#?}");
+    let out = call(&["Kv.get", "\"a\""]);
+    assert_eq!(out.stdout.trim(), "-7", "{out:#?}");
+    // A literal that does not fit the signature is a usage error.
+    let out = call(&["Kv.get", "5"]);
+    assert_eq!(out.status.code(), Some(2), "{out:#?}");
+    let out = call(&["Kv.nope"]);
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(out.stderr.contains("no method named"), "{out:#?}");
+    drop(server);
+}
