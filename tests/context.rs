@@ -167,3 +167,49 @@ fn a_call_whose_deadline_passed_before_it_started_is_not_run() {
     assert_eq!(runs.load(Ordering::SeqCst), 10, "the expired call ran");
     running.shutdown().unwrap();
 }
+
+/// The deadline as PROTOCOL.md §4.7 writes it, byte by byte: a zero timeout
+/// is answered with kind `09` and not run; a long one runs.
+#[test]
+fn the_deadline_extension_on_the_wire() {
+    use std::io::Write;
+    let runs = Arc::new(AtomicU64::new(0));
+    let mut server = Server::new(KEY);
+    let r = Arc::clone(&runs);
+    server.register("f", move || {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let addr = running.local_addr().as_tcp().unwrap();
+    let mut s = support::raw::authenticated(addr, KEY);
+    // Id 9, "f", opaque fingerprints, ext: tag 01, a deadline of 0 µs.
+    let expired = [0x15, 9, 1, b'f', 0, 0, 0, 0, 0, 0, 0, 0, 3, 0x01, 1, 0];
+    // Id 10, the same with 60 s (60_000_000 µs: fc then u32le).
+    let mut alive = vec![0x15, 10, 1, b'f', 0, 0, 0, 0, 0, 0, 0, 0, 7, 0x01, 5, 0xfc];
+    alive.extend_from_slice(&60_000_000u32.to_le_bytes());
+    s.write_all(&support::raw::frame(&expired)).unwrap();
+    s.write_all(&support::raw::frame(&alive)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let first = support::raw::parse_reply(&support::raw::read_frame(&mut s).unwrap());
+    let second = support::raw::parse_reply(&support::raw::read_frame(&mut s).unwrap());
+    match first {
+        support::raw::Reply::Err {
+            id: 9,
+            kind: 0x09,
+            message,
+        } => {
+            assert!(message.contains("deadline"), "{message}");
+        }
+        other => panic!("expected DeadlineExceeded for id 9, got {other:?}"),
+    }
+    assert_eq!(
+        second,
+        support::raw::Reply::Ok {
+            id: 10,
+            result: Vec::new()
+        }
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "only the live call ran");
+    drop(s);
+    running.shutdown().unwrap();
+}
