@@ -318,8 +318,10 @@ impl Shared {
             self.written.fetch_add(written, Ordering::Relaxed);
             if st.queued.is_empty() {
                 st.writing = false;
-                // Give back memory after a burst of large frames.
-                if st.spare.capacity() > 1 << 20 {
+                // Give back memory after a burst of large frames; keep
+                // what frames of a MiB or so need, so that a stream of them
+                // does not allocate, fault in and free a buffer per frame.
+                if st.spare.capacity() > crate::frame::KEEP_BUF {
                     st.spare = Vec::new();
                 }
                 return Ok(());
