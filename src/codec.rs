@@ -147,6 +147,25 @@ pub trait Decode: Sized {
         Ok(items)
     }
 
+    /// Decodes a whole owned buffer as one value (as [`from_slice`] does),
+    /// reusing the buffer where the type can: a `Vec<u8>` takes it instead
+    /// of copying its bytes out.
+    ///
+    /// Not public API: see [`Decode::decode_vec`].
+    #[doc(hidden)]
+    fn decode_owned(bytes: Vec<u8>) -> Result<Self> {
+        from_slice(&bytes)
+    }
+
+    /// Decodes a whole owned buffer as a `Vec<Self>`; see
+    /// [`Decode::decode_owned`].
+    ///
+    /// Not public API: see [`Decode::decode_vec`].
+    #[doc(hidden)]
+    fn decode_vec_owned(bytes: Vec<u8>) -> Result<Vec<Self>> {
+        from_slice(&bytes)
+    }
+
     /// Reads exactly `N` consecutive values into an array.
     ///
     /// Not public API: see [`Decode::decode_vec`].
@@ -508,6 +527,30 @@ mod tests {
 
     fn is_decode_err<T: std::fmt::Debug>(r: Result<T>) -> bool {
         matches!(r, Err(Error::Decode(_)))
+    }
+
+    #[test]
+    fn decode_owned_agrees_with_from_slice() {
+        // A Vec<u8> takes the buffer; whatever it is given, it must decode
+        // (or fail) exactly as from_slice does.
+        let good = enc(&vec![7u8; 300]);
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let truncated = good[..good.len() - 1].to_vec();
+        for bytes in [good, trailing, truncated, vec![], vec![0xff]] {
+            let owned = Vec::<u8>::decode_owned(bytes.clone());
+            let sliced = from_slice::<Vec<u8>>(&bytes);
+            match (owned, sliced) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{bytes:?}: {a:?} vs {b:?}"),
+            }
+        }
+        assert_eq!(
+            Vec::<u16>::decode_owned(enc(&vec![1u16, 2])).unwrap(),
+            vec![1, 2]
+        );
+        assert_eq!(String::decode_owned(enc("hi")).unwrap(), "hi");
     }
 
     #[test]

@@ -36,6 +36,20 @@ impl Decode for u8 {
         Ok(d.read_bytes(len)?.to_vec())
     }
 
+    /// Takes the buffer: the length prefix is removed in place (a move of
+    /// the bytes within the buffer, no allocation); anything but exactly
+    /// one length and its bytes decodes as [`from_slice`] would, errors
+    /// included.
+    fn decode_vec_owned(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+        let mut d = Decoder::new(&bytes);
+        let prefix = match d.read_len_of::<u8>() {
+            Ok(len) if len == d.remaining() => bytes.len() - len,
+            _ => return crate::codec::from_slice(&bytes),
+        };
+        bytes.drain(..prefix);
+        Ok(bytes)
+    }
+
     fn decode_array<const N: usize>(d: &mut Decoder<'_>) -> Result<[u8; N]> {
         d.read_array()
     }
