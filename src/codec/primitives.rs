@@ -373,3 +373,35 @@ impl Decode for Duration {
         Ok(Duration::new(secs, nanos % NANOS_PER_SEC))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::codec::{Decode, from_slice};
+
+    #[test]
+    fn decode_owned_agrees_with_from_slice() {
+        // A Vec<u8> takes the buffer; whatever it is given, it must decode
+        // (or fail) exactly as from_slice does.
+        let good = crate::codec::to_vec(&vec![7u8; 300]);
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let truncated = good[..good.len() - 1].to_vec();
+        for bytes in [good, trailing, truncated, vec![], vec![0xff]] {
+            let owned = Vec::<u8>::decode_owned(bytes.clone());
+            let sliced = from_slice::<Vec<u8>>(&bytes);
+            match (owned, sliced) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{bytes:?}: {a:?} vs {b:?}"),
+            }
+        }
+        assert_eq!(
+            Vec::<u16>::decode_owned(crate::codec::to_vec(&vec![1u16, 2])).unwrap(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            String::decode_owned(crate::codec::to_vec("hi")).unwrap(),
+            "hi"
+        );
+    }
+}
