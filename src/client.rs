@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::address::{Address, ToAddress};
 use crate::auth;
 use crate::codec::shape::SigInfo;
-use crate::codec::{Decode, Encode, from_slice};
+use crate::codec::{Decode, Encode};
 use crate::config::Config;
 use crate::envelope::{self, Check};
 use crate::error::{Error, RemoteKind, Result};
@@ -529,7 +529,8 @@ fn decode_reply<R: Decode>(
     method: Option<&str>,
 ) -> Result<R> {
     match reply {
-        Ok(bytes) => from_slice(&bytes).map_err(|e| match e {
+        // `decode_owned`: a `Vec<u8>` result takes the reply's buffer.
+        Ok(bytes) => R::decode_owned(bytes).map_err(|e| match e {
             Error::Decode(inner) => Error::decode(match method {
                 Some(m) => format!("{m}: result ({}): {inner}", sig.signature.result),
                 None => format!("result ({}): {inner}", sig.signature.result),

@@ -147,6 +147,25 @@ pub trait Decode: Sized {
         Ok(items)
     }
 
+    /// Decodes a whole owned buffer as one value (as [`from_slice`] does),
+    /// reusing the buffer where the type can: a `Vec<u8>` takes it instead
+    /// of copying its bytes out.
+    ///
+    /// Not public API: see [`Decode::decode_vec`].
+    #[doc(hidden)]
+    fn decode_owned(bytes: Vec<u8>) -> Result<Self> {
+        from_slice(&bytes)
+    }
+
+    /// Decodes a whole owned buffer as a `Vec<Self>`; see
+    /// [`Decode::decode_owned`].
+    ///
+    /// Not public API: see [`Decode::decode_vec`].
+    #[doc(hidden)]
+    fn decode_vec_owned(bytes: Vec<u8>) -> Result<Vec<Self>> {
+        from_slice(&bytes)
+    }
+
     /// Reads exactly `N` consecutive values into an array.
     ///
     /// Not public API: see [`Decode::decode_vec`].

@@ -22,6 +22,10 @@ use crate::error::{Error, Result};
 use crate::stream::Stream;
 use crate::sync::{lock, wait};
 
+/// The bytes a frame built for [`Outbox::queue_frame`] leaves at its front
+/// for the header.
+pub(crate) const FRAME_HEAD: usize = 4;
+
 /// Bytes at which a sender stops queueing for the flusher and writes itself.
 const EAGER_FLUSH: usize = 256 * 1024;
 
@@ -116,8 +120,8 @@ impl Outbox {
         self.flush_soon_locked(st)
     }
 
-    /// Appends one frame and returns the lock, still held.
-    fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<MutexGuard<'_, State>> {
+    /// Takes the lock once the backlog leaves room for another frame.
+    fn room(&self) -> Result<MutexGuard<'_, State>> {
         let sh = &*self.shared;
         let mut st = sh.lock();
         while !st.broken && st.queued.len() >= sh.backlog {
@@ -135,6 +139,44 @@ impl Outbox {
         if st.broken {
             return Err(Error::ConnectionClosed);
         }
+        Ok(st)
+    }
+
+    /// Queues a frame built in `frame`: its first [`FRAME_HEAD`] bytes are
+    /// left for the header (filled in here), the rest is the payload. When
+    /// nothing else is queued, the buffer itself is queued and `frame` gets
+    /// the outbox's empty buffer in exchange: no copy, which is most of
+    /// what a large reply costs. Otherwise the frame is copied in behind the
+    /// others. `frame` is left empty either way.
+    ///
+    /// # Errors
+    /// As [`queue_with`](Outbox::queue_with).
+    pub(crate) fn queue_frame(&self, frame: &mut Vec<u8>) -> Result<()> {
+        let Some(len) = frame.len().checked_sub(FRAME_HEAD) else {
+            return self.queue(frame);
+        };
+        if len > 0x7fff_ffff || len > self.shared.max_frame {
+            // Needs the long header, or is refused: the copying path does both.
+            let result = self.queue(&frame[FRAME_HEAD..]);
+            frame.clear();
+            return result;
+        }
+        frame[..FRAME_HEAD].copy_from_slice(&(len as u32).to_be_bytes());
+        let mut st = self.room()?;
+        if st.queued.is_empty() {
+            std::mem::swap(&mut st.queued, frame);
+        } else {
+            st.queued.extend_from_slice(frame);
+        }
+        drop(st);
+        frame.clear();
+        Ok(())
+    }
+
+    /// Appends one frame and returns the lock, still held.
+    fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<MutexGuard<'_, State>> {
+        let sh = &*self.shared;
+        let mut st = self.room()?;
         let start = st.queued.len();
         st.queued.extend_from_slice(&[0; 4]);
         // Should `encode` panic, the partial frame must not stay queued.
@@ -318,8 +360,10 @@ impl Shared {
             self.written.fetch_add(written, Ordering::Relaxed);
             if st.queued.is_empty() {
                 st.writing = false;
-                // Give back memory after a burst of large frames.
-                if st.spare.capacity() > 1 << 20 {
+                // Give back memory after a burst of large frames; keep
+                // what frames of a MiB or so need, so that a stream of them
+                // does not allocate, fault in and free a buffer per frame.
+                if st.spare.capacity() > crate::frame::KEEP_BUF {
                     st.spare = Vec::new();
                 }
                 return Ok(());

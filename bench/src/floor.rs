@@ -6,6 +6,8 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 
+use stdrpc::Encode;
+
 use crate::serve::{Kind, ServerProc, Tp};
 use crate::util::{Budget, Measured, Meter, err, timed_loop};
 
@@ -69,6 +71,13 @@ pub enum Mode {
     Big,
     /// Answer one 12-byte frame per connection, inline on the accept thread.
     Connect,
+    /// As `Buffered`, but each frame is an `(i64, i64)` decoded with
+    /// stdrpc's codec, added, and the sum encoded as the reply (pipelined
+    /// codec floor).
+    CodecAdd,
+    /// As `OneWay`, but each frame's tick is decoded as `(String, String,
+    /// f64, f64)` with stdrpc's codec and counted (one-way codec floor).
+    CodecTick,
 }
 
 impl Mode {
@@ -82,6 +91,8 @@ impl Mode {
             Mode::OneWay => "oneway",
             Mode::Big => "big",
             Mode::Connect => "connect",
+            Mode::CodecAdd => "codec_add",
+            Mode::CodecTick => "codec_tick",
         }
     }
 
@@ -95,6 +106,8 @@ impl Mode {
             Mode::OneWay,
             Mode::Big,
             Mode::Connect,
+            Mode::CodecAdd,
+            Mode::CodecTick,
         ]
         .into_iter()
         .find(|m| m.name() == s)
@@ -202,6 +215,65 @@ pub fn serve_conn(mode: Mode, s: Box<dyn Duplex>) {
         }
         Mode::Big => {
             std::thread::spawn(move || big_echo_conn(s));
+        }
+        Mode::CodecAdd => {
+            std::thread::spawn(move || codec_add_conn(s));
+        }
+        Mode::CodecTick => {
+            std::thread::spawn(move || codec_tick_conn(s));
+        }
+    }
+}
+
+/// The pipelined codec floor's server: `buffered_echo`, plus the codec work
+/// of a call (decode the arguments, run the closure, encode the result).
+fn codec_add_conn(s: Box<dyn Duplex>) {
+    let Ok(clone) = s.try_clone_box() else { return };
+    let mut r = BufReader::with_capacity(8192, clone);
+    let mut w = BufWriter::with_capacity(8192, s);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+        out.clear();
+        if len > 0 {
+            let Ok((a, b)) = stdrpc::from_slice::<(i64, i64)>(&buf[..len]) else {
+                return;
+            };
+            a.wrapping_add(b).encode(&mut out);
+        }
+        let ok =
+            w.write_all(&(out.len() as u32).to_be_bytes()).is_ok() && w.write_all(&out).is_ok();
+        if !ok {
+            return;
+        }
+        if r.buffer().is_empty() && w.flush().is_err() {
+            return;
+        }
+    }
+    let _ = w.flush();
+}
+
+/// The one-way codec floor's server: `count_one_way`, plus decoding each
+/// tick and handing it to a closure.
+fn codec_tick_conn(s: Box<dyn Duplex>) {
+    let Ok(mut ack) = s.try_clone_box() else {
+        return;
+    };
+    let mut r = BufReader::with_capacity(8192, s);
+    let mut buf = Vec::new();
+    let n = std::cell::Cell::new(0u64);
+    let handler = |symbol: String, datetime: String, bid: f64, ask: f64| {
+        std::hint::black_box((symbol, datetime, bid, ask));
+        n.set(n.get() + 1);
+    };
+    while let Ok(Some(len)) = read_frame(&mut r, &mut buf) {
+        if len == 0 {
+            let _ = ack.write_all(&n.replace(0).to_be_bytes());
+            continue;
+        }
+        match stdrpc::from_slice::<(String, String, f64, f64)>(&buf[..len]) {
+            Ok((a, b, c, d)) => handler(a, b, c, d),
+            Err(_) => return,
         }
     }
 }
@@ -459,6 +531,120 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
         'send: while sent < budget.iters {
             for _ in 0..1024 {
                 w.write_all(frame).map_err(err("write"))?;
+                sent += 1;
+                if sent == budget.iters {
+                    break 'send;
+                }
+            }
+            if meter.elapsed() >= budget.time {
+                break;
+            }
+        }
+        w.write_all(&[0, 0, 0, 0]).map_err(err("write"))?;
+        w.flush().map_err(err("flush"))?;
+        let mut ack = [0u8; 8];
+        rc.read_exact(&mut ack).map_err(err("read ack"))?;
+        let m = meter.stop(sent);
+        let counted = u64::from_be_bytes(ack);
+        if counted != sent {
+            return Err(format!("sent {sent}, server counted {counted}"));
+        }
+        drop(w);
+        server.finish()?;
+        Ok(m)
+    };
+    run(budget.warmup())?;
+    run(budget)
+}
+
+/// The pipelined codec floor: `pipelined`'s traffic and threads, with the
+/// codec work stdrpc does per call and nothing else: this thread encodes
+/// each call's `(i64, i64)` arguments, the server decodes them, adds and
+/// encodes the sum, the reader thread decodes and checks it. Per call.
+pub fn codec_pipelined(budget: Budget) -> Result<Measured, String> {
+    let run = |budget: Budget| -> Result<Measured, String> {
+        let (c, server) = pair(Transport::Tcp, Mode::CodecAdd)?;
+        let rc = c.try_clone_box().map_err(err("clone"))?;
+        let reader = std::thread::spawn(move || -> io::Result<u64> {
+            let mut r = BufReader::with_capacity(8192, rc);
+            let mut buf = Vec::new();
+            let mut n = 0u64;
+            while let Some(len) = read_frame(&mut r, &mut buf)? {
+                if len == 0 {
+                    return Ok(n);
+                }
+                let sum = stdrpc::from_slice::<i64>(&buf[..len])
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                if sum != n as i64 + 1 {
+                    return Err(io::Error::other(format!("add returned {sum}")));
+                }
+                n += 1;
+            }
+            Err(io::ErrorKind::UnexpectedEof.into())
+        });
+        let meter = Meter::start();
+        let mut w = BufWriter::with_capacity(8192, c);
+        let mut args = Vec::new();
+        let mut sent = 0u64;
+        'send: while sent < budget.iters {
+            for _ in 0..1024 {
+                args.clear();
+                (sent as i64, 1i64).encode(&mut args);
+                w.write_all(&(args.len() as u32).to_be_bytes())
+                    .map_err(err("write"))?;
+                w.write_all(&args).map_err(err("write"))?;
+                sent += 1;
+                if sent == budget.iters {
+                    break 'send;
+                }
+            }
+            if meter.elapsed() >= budget.time {
+                break;
+            }
+        }
+        w.write_all(&[0, 0, 0, 0]).map_err(err("write"))?;
+        w.flush().map_err(err("flush"))?;
+        let echoed = reader
+            .join()
+            .map_err(|_| "reader panicked".to_string())?
+            .map_err(err("read"))?;
+        let m = meter.stop(echoed);
+        if echoed != sent {
+            return Err(format!("sent {sent}, answered {echoed}"));
+        }
+        let c = w.into_inner().map_err(|_| "flush".to_string())?;
+        let _ = c.shutdown_write();
+        drop(c);
+        server.finish()?;
+        Ok(m)
+    };
+    run(budget.warmup())?;
+    run(budget)
+}
+
+/// The one-way codec floor: `one_way`'s traffic, with the codec work stdrpc
+/// does per notification and nothing else: this thread encodes `tick` into
+/// each frame, the server decodes it as `(String, String, f64, f64)` and
+/// hands it to a counting closure. Per message, timed until the server has
+/// counted every one.
+pub fn codec_one_way(
+    tick: (&'static str, &'static str, f64, f64),
+    budget: Budget,
+) -> Result<Measured, String> {
+    let run = |budget: Budget| -> Result<Measured, String> {
+        let (c, server) = pair(Transport::Tcp, Mode::CodecTick)?;
+        let mut rc = c.try_clone_box().map_err(err("clone"))?;
+        let meter = Meter::start();
+        let mut w = BufWriter::with_capacity(8192, c);
+        let mut args = Vec::new();
+        let mut sent = 0u64;
+        'send: while sent < budget.iters {
+            for _ in 0..1024 {
+                args.clear();
+                tick.encode(&mut args);
+                w.write_all(&(args.len() as u32).to_be_bytes())
+                    .map_err(err("write"))?;
+                w.write_all(&args).map_err(err("write"))?;
                 sent += 1;
                 if sent == budget.iters {
                     break 'send;

@@ -514,6 +514,15 @@ fn cases(b: &Budgets) -> Vec<Case> {
     }
     add(
         "pipelined",
+        "codec floor: the raw pipelined echo plus stdrpc's codec work per call \
+         (encode `(i64, i64)`, decode, add, encode and decode the `i64`), no framework"
+            .into(),
+        Role::Reference,
+        false,
+        Box::new(move || floor::codec_pipelined(budget).map(Sample::per_sec)),
+    );
+    add(
+        "pipelined",
         "stdrpc `start()`, 1024 pending (sliding window), `wait()`".into(),
         Role::Subject,
         true,
@@ -534,6 +543,15 @@ fn cases(b: &Budgets) -> Vec<Case> {
         Role::Floor,
         false,
         Box::new(move || floor::one_way(&frame, budget).map(Sample::per_sec)),
+    );
+    add(
+        "notify",
+        "codec floor: the raw one-way stream plus stdrpc's codec work per tick \
+         (encode it, decode two `String`s and two `f64`s, run a counting closure), no framework"
+            .into(),
+        Role::Reference,
+        false,
+        Box::new(move || floor::codec_one_way(rpc::TICK, budget).map(Sample::per_sec)),
     );
     add(
         "notify",

@@ -134,6 +134,10 @@ impl<T: Decode> Decode for Vec<T> {
         let len = d.read_len_of::<T>()?;
         T::decode_vec(len, d)
     }
+
+    fn decode_owned(bytes: Vec<u8>) -> Result<Vec<T>> {
+        T::decode_vec_owned(bytes)
+    }
 }
 
 impl<T: Decode> Decode for Box<[T]> {

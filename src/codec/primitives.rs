@@ -36,6 +36,20 @@ impl Decode for u8 {
         Ok(d.read_bytes(len)?.to_vec())
     }
 
+    /// Takes the buffer: the length prefix is removed in place (a move of
+    /// the bytes within the buffer, no allocation); anything but exactly
+    /// one length and its bytes decodes as [`from_slice`] would, errors
+    /// included.
+    fn decode_vec_owned(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+        let mut d = Decoder::new(&bytes);
+        let prefix = match d.read_len_of::<u8>() {
+            Ok(len) if len == d.remaining() => bytes.len() - len,
+            _ => return crate::codec::from_slice(&bytes),
+        };
+        bytes.drain(..prefix);
+        Ok(bytes)
+    }
+
     fn decode_array<const N: usize>(d: &mut Decoder<'_>) -> Result<[u8; N]> {
         d.read_array()
     }
@@ -357,5 +371,37 @@ impl Decode for Duration {
             .checked_add(u64::from(nanos / NANOS_PER_SEC))
             .ok_or_else(|| Error::decode("duration overflows u64 seconds"))?;
         Ok(Duration::new(secs, nanos % NANOS_PER_SEC))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::codec::{Decode, from_slice};
+
+    #[test]
+    fn decode_owned_agrees_with_from_slice() {
+        // A Vec<u8> takes the buffer; whatever it is given, it must decode
+        // (or fail) exactly as from_slice does.
+        let good = crate::codec::to_vec(&vec![7u8; 300]);
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let truncated = good[..good.len() - 1].to_vec();
+        for bytes in [good, trailing, truncated, vec![], vec![0xff]] {
+            let owned = Vec::<u8>::decode_owned(bytes.clone());
+            let sliced = from_slice::<Vec<u8>>(&bytes);
+            match (owned, sliced) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{bytes:?}: {a:?} vs {b:?}"),
+            }
+        }
+        assert_eq!(
+            Vec::<u16>::decode_owned(crate::codec::to_vec(&vec![1u16, 2])).unwrap(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            String::decode_owned(crate::codec::to_vec("hi")).unwrap(),
+            "hi"
+        );
     }
 }

@@ -27,7 +27,7 @@ use crate::context::{ConnInfo, Context};
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
-use crate::outbox::Outbox;
+use crate::outbox::{FRAME_HEAD, Outbox};
 use crate::pool::Pool;
 use crate::registry::Registry;
 use crate::stop::StopRead;
@@ -527,6 +527,9 @@ impl Conn {
             }
         };
         reply.clear();
+        // Room for the frame header, so that the outbox can queue this
+        // buffer as it is (`Outbox::queue_frame`) instead of copying it.
+        reply.resize(FRAME_HEAD, 0);
         envelope::ok_head(reply, id);
         let head = reply.len();
         lock(&self.running).push(id);
@@ -542,7 +545,7 @@ impl Conn {
             }
         }
         let failure = match outcome {
-            Ok(()) if reply.len() <= shared.config().max_frame => None,
+            Ok(()) if reply.len() - FRAME_HEAD <= shared.config().max_frame => None,
             // The handler succeeded but its result cannot be sent.
             Ok(()) => Some((
                 RemoteKind::ReplyTooLarge,
@@ -558,7 +561,7 @@ impl Conn {
             None => {
                 shared.counters().calls.fetch_add(1, Ordering::Relaxed);
                 // A failed queue means the connection is gone; the reader notices.
-                let _ = self.outbox.queue(reply);
+                let _ = self.outbox.queue_frame(reply);
             }
             Some((kind, message)) => {
                 shared.counters().errors.fetch_add(1, Ordering::Relaxed);
