@@ -144,6 +144,21 @@ for entry in "${targets[@]}"; do
     timeout -k 10 "$PER_TARGET_TIMEOUT" \
         cargo test --quiet --target "$WIN" "${sel[@]}" -- $args >"$log" 2>&1
     rc=$?
+    if [ $rc = 124 ] || [ $rc = 137 ]; then
+        # Wine itself (its wineserver) now and then stalls a process that
+        # runs natively in seconds; a target that hangs is run once more,
+        # and said so, before it counts as hung. A second hang fails.
+        echo "wine $label: HUNG after ${PER_TARGET_TIMEOUT}s; what it printed last:"
+        grep -E '^test .* has been running' "$log" | sed 's/^/    /'
+        tail -5 "$log" | sed 's/^/    | /'
+        echo "wine $label: running it once more"
+        mv "$log" "$log.hung"
+        started=$(date +%s)
+        # shellcheck disable=SC2086
+        timeout -k 10 "$PER_TARGET_TIMEOUT" \
+            cargo test --quiet --target "$WIN" "${sel[@]}" -- $args >"$log" 2>&1
+        rc=$?
+    fi
     secs=$(($(date +%s) - started))
     summary=$(grep -E '^test result:' "$log" | tail -1 | sed 's/^test result: //; s/; finished in.*//')
     if [ $rc = 0 ]; then

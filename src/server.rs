@@ -202,7 +202,11 @@ impl BoundServer {
         let acceptor = self.acceptor;
         let thread = std::thread::Builder::new()
             .name("stdrpc-accept".into())
-            .spawn(move || accept_loop(&shared, acceptor))?;
+            .spawn(move || {
+                let result = accept_loop(&shared, acceptor);
+                shared.accept_ended();
+                result
+            })?;
         Ok(RunningServer {
             shared: self.shared,
             local: self.local,
@@ -317,11 +321,38 @@ impl RunningServer {
         self.thread = None;
     }
 
+    /// Waits for the accept loop to end. Once the server is stopping, a
+    /// wake-up connection that did not reach the loop is repeated, so that
+    /// a lost one cannot leave the loop blocked in `accept` (and this wait
+    /// with it) for ever.
     fn join_accept(&mut self) -> Result<()> {
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(Error::protocol("the accept thread panicked")),
-            None => Ok(()),
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        {
+            // Until a stop is requested nothing can be lost: wait for it.
+            let mut conns = self.shared.conns();
+            while !self.shared.stopping() && !conns.accept_ended {
+                conns.waiting += 1;
+                conns = wait(&self.shared.conns_closed, conns);
+                conns.waiting -= 1;
+            }
+        }
+        const REWAKE: Duration = Duration::from_millis(200);
+        let mut pause = Duration::from_micros(100);
+        let mut waited = Duration::ZERO;
+        while !thread.is_finished() {
+            std::thread::sleep(pause);
+            waited += pause;
+            pause = (pause * 2).min(Duration::from_millis(20));
+            if waited >= REWAKE {
+                self.shared.wake_accept();
+                waited = Duration::ZERO;
+            }
+        }
+        match thread.join() {
+            Ok(r) => r,
+            Err(_) => Err(Error::protocol("the accept thread panicked")),
         }
     }
 }
@@ -488,8 +519,11 @@ impl Host for Shared {
 #[derive(Debug, Default)]
 struct Conns {
     next_id: u64,
-    /// Threads waiting on `conns_closed` (in `finish`).
+    /// Threads waiting on `conns_closed` (in `finish`, and in
+    /// `join_accept` for the stop or the accept loop's end).
     waiting: usize,
+    /// The accept loop has returned.
+    accept_ended: bool,
     open: HashMap<u64, Entry>,
     /// The peers in the handshake, oldest (lowest id) first.
     handshaking: BTreeSet<u64>,
@@ -548,6 +582,9 @@ impl Shared {
             if self.stopping.swap(true, Ordering::AcqRel) {
                 return;
             }
+            if conns.waiting > 0 {
+                self.conns_closed.notify_all();
+            }
             // Reading stops; replies to calls already read still go out.
             // Where the platform cannot wake a blocked read, the readers
             // see `stopping` within `stop::POLL` instead (see stop.rs).
@@ -558,8 +595,14 @@ impl Shared {
                 }
             }
         }
-        // Wake the accept loop, which is blocked in accept(). If this fails
-        // the listener is already broken and the loop has ended anyway.
+        self.wake_accept();
+    }
+
+    /// Wakes the accept loop, which is blocked in accept(), by connecting to
+    /// it. If this fails the listener is broken and the loop has ended, or
+    /// the connection was lost (refused by a full backlog, say): the joining
+    /// side repeats it (`RunningServer::join_accept`).
+    fn wake_accept(&self) {
         let _ = Stream::connect(
             std::slice::from_ref(&self.wake),
             Some(Duration::from_secs(1)),
@@ -627,6 +670,15 @@ impl Shared {
             .values()
             .filter_map(|e| e.conn.clone())
             .collect()
+    }
+
+    /// The accept loop has returned: wakes `join_accept`.
+    fn accept_ended(&self) {
+        let mut conns = self.conns();
+        conns.accept_ended = true;
+        if conns.waiting > 0 {
+            self.conns_closed.notify_all();
+        }
     }
 
     /// Removes a connection from the table once it has closed.
