@@ -324,6 +324,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Consumes and returns the next `n` bytes; an error if fewer remain.
+    #[inline]
     pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         match self.input.split_at_checked(n) {
             Some((head, tail)) => {
@@ -345,6 +346,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Consumes one byte.
+    #[inline]
     pub fn read_u8(&mut self) -> Result<u8> {
         match self.input.split_first() {
             Some((&byte, tail)) => {
@@ -400,6 +402,7 @@ impl<'a> Decoder<'a> {
     /// Accepts exactly what bincode 2 accepts: the 1-, 3-, 5- and 9-byte
     /// forms, including ones wider than necessary; the 17-byte `u128` form
     /// and the reserved tag `255` are errors.
+    #[inline]
     pub fn read_varint_u64(&mut self) -> Result<u64> {
         let v = self.read_varint(varint::U64_TAG, "u64")?;
         u64::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u64"))
@@ -419,6 +422,7 @@ impl<'a> Decoder<'a> {
     /// here means nothing is ever allocated for it. The crate's own
     /// collections of zero-sized values (say a `Vec<()>`), whose elements take
     /// no bytes, use a fixed cap instead ([`Decoder::MAX_ZERO_SIZED_ELEMENTS`]).
+    #[inline]
     pub fn read_len(&mut self) -> Result<usize> {
         let len = self.read_varint_u64()?;
         let remaining = self.remaining();

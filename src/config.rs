@@ -177,6 +177,13 @@ impl Config {
     /// requests of the maximal 16 MiB frame at once (factor 10); a Python
     /// request, at most `max_python_frame` (1 MiB) by default, is charged
     /// 73 times its length plus 2 MiB.
+    ///
+    /// Small requests (charged at most 64 KiB: stdrpc requests up to about
+    /// 6.5 KB) borrow their connection's standing share instead: 64 KiB
+    /// the connection reserves at its first small request and keeps while
+    /// it is open, lent to one request at a time, so that the common case
+    /// touches no shared counter. 1,024 busy connections hold 64 MiB of the
+    /// budget this way.
     pub fn memory_budget(mut self, bytes: usize) -> Config {
         self.memory_budget = bytes;
         self

@@ -99,6 +99,14 @@ impl<'a> Message<'a> {
         let Some((&tag, rest)) = frame.split_first() else {
             return Err(Error::protocol("empty message"));
         };
+        match Self::parse_common(tag, Cursor(rest)) {
+            Some(msg) => Ok(msg),
+            None => Self::parse_careful(tag, rest),
+        }
+    }
+
+    /// Parses any message, and says what is wrong with a malformed one.
+    fn parse_careful(tag: u8, rest: &'a [u8]) -> Result<Message<'a>> {
         let mut d = Decoder::new(rest);
         let msg = match tag {
             CALL => {
@@ -197,6 +205,7 @@ impl<'a> Message<'a> {
 }
 
 /// Appends the head of a call; the caller appends the encoded arguments.
+#[inline]
 pub(crate) fn call_head(out: &mut Vec<u8>, id: u64, method: &str) {
     out.push(CALL);
     write_varint_u64(out, id);
@@ -207,6 +216,7 @@ pub(crate) fn call_head(out: &mut Vec<u8>, id: u64, method: &str) {
 /// arguments. The client sends typed ones; this form is for other peers
 /// (and tests).
 #[cfg(test)]
+#[inline]
 pub(crate) fn notify_head(out: &mut Vec<u8>, method: &str) {
     out.push(NOTIFY);
     write_str(out, method);
@@ -214,6 +224,7 @@ pub(crate) fn notify_head(out: &mut Vec<u8>, method: &str) {
 
 /// Appends the head of a typed call (no extensions); the caller appends the
 /// encoded arguments.
+#[inline]
 pub(crate) fn typed_call_head(out: &mut Vec<u8>, id: u64, method: &str, check: Check) {
     out.push(TYPED_CALL);
     write_varint_u64(out, id);
@@ -249,6 +260,7 @@ pub(crate) fn typed_call_head_with_deadline(
 
 /// Appends the head of a typed notification; the caller appends the
 /// arguments.
+#[inline]
 pub(crate) fn typed_notify_head(out: &mut Vec<u8>, method: &str, args_fp: u32) {
     out.push(TYPED_NOTIFY);
     write_str(out, method);
@@ -256,6 +268,7 @@ pub(crate) fn typed_notify_head(out: &mut Vec<u8>, method: &str, args_fp: u32) {
 }
 
 /// Appends the head of a successful reply; the caller appends the result.
+#[inline]
 pub(crate) fn ok_head(out: &mut Vec<u8>, id: u64) {
     out.push(OK);
     write_varint_u64(out, id);
@@ -269,6 +282,7 @@ pub(crate) fn error(out: &mut Vec<u8>, id: u64, kind: RemoteKind, message: &str)
     write_str(out, message);
 }
 
+#[inline]
 fn write_str(out: &mut Vec<u8>, s: &str) {
     write_varint_u64(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
@@ -283,6 +297,93 @@ fn read_str<'a>(d: &mut Decoder<'a>) -> Result<&'a str> {
 fn read_u32(d: &mut Decoder<'_>) -> Result<u32> {
     let bytes = d.read_bytes(4).map_err(malformed)?;
     Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+impl<'a> Message<'a> {
+    /// The common, well-formed messages (calls, notifications and replies
+    /// without an extension block) read straight off the slice, with no
+    /// error built on the way; `None` sends the frame through the careful
+    /// path of [`parse`](Message::parse), which says what is wrong.
+    fn parse_common(tag: u8, mut c: Cursor<'a>) -> Option<Message<'a>> {
+        let msg = match tag {
+            CALL | TYPED_CALL => {
+                let id = c.varint()?;
+                let method = c.str()?;
+                let check = if tag == TYPED_CALL {
+                    Check {
+                        args: c.u32()?,
+                        result: c.u32()?,
+                    }
+                } else {
+                    Check::NONE
+                };
+                Message::Call {
+                    id,
+                    method,
+                    check,
+                    deadline: None,
+                    args: c.0,
+                }
+            }
+            NOTIFY | TYPED_NOTIFY => {
+                let method = c.str()?;
+                let check = if tag == TYPED_NOTIFY {
+                    Check {
+                        args: c.u32()?,
+                        result: 0,
+                    }
+                } else {
+                    Check::NONE
+                };
+                Message::Notify {
+                    method,
+                    check,
+                    deadline: None,
+                    args: c.0,
+                }
+            }
+            OK => Message::Ok {
+                id: c.varint()?,
+                result: c.0,
+            },
+            _ => return None,
+        };
+        Some(msg)
+    }
+}
+
+/// The unread rest of a message, for [`Message::parse_common`].
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    /// A varint as the codec writes it (`codec/varint.rs`).
+    fn varint(&mut self) -> Option<u64> {
+        let [tag] = self.take::<1>()?;
+        Some(match tag {
+            0..=250 => u64::from(tag),
+            251 => u64::from(u16::from_le_bytes(self.take()?)),
+            252 => u64::from(u32::from_le_bytes(self.take()?)),
+            253 => u64::from_le_bytes(self.take()?),
+            _ => return None,
+        })
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take()?))
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        let (bytes, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        std::str::from_utf8(bytes).ok()
+    }
 }
 
 /// What an extension block says.
@@ -330,6 +431,51 @@ fn malformed(e: Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_reads_what_the_careful_one_reads() {
+        let mut m = Vec::new();
+        typed_call_head(&mut m, 300, "méthode", Check { args: 7, result: 9 });
+        m.extend_from_slice(&[1, 2, 3]);
+        let mut seeds = vec![m];
+        for head in [call_head as fn(&mut Vec<u8>, u64, &str), |o, id, _| {
+            ok_head(o, id)
+        }] {
+            let mut m = Vec::new();
+            head(&mut m, 70_000, "get");
+            m.push(4);
+            seeds.push(m);
+        }
+        let mut m = Vec::new();
+        typed_notify_head(&mut m, "tick", 5);
+        seeds.push(m);
+        // Every prefix, and every single-byte change, of each seed.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut agree = 0;
+        for seed in &seeds {
+            let mut cases: Vec<Vec<u8>> = (0..=seed.len()).map(|n| seed[..n].to_vec()).collect();
+            for i in 0..seed.len() {
+                for _ in 0..16 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let mut m = seed.clone();
+                    m[i] = state as u8;
+                    cases.push(m);
+                }
+            }
+            for case in cases {
+                let Some((&tag, rest)) = case.split_first() else {
+                    continue;
+                };
+                if let Some(fast) = Message::parse_common(tag, Cursor(rest)) {
+                    assert_eq!(Message::parse_careful(tag, rest).unwrap(), fast, "{case:?}");
+                    agree += 1;
+                }
+            }
+        }
+        assert!(agree > 100, "only {agree} messages took the fast path");
+    }
 
     #[test]
     fn call_bytes_and_round_trip() {

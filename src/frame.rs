@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::budget::{Budget, Refused, Reservation};
+use crate::budget::{self, Budget, Refused, Reservation, Standing};
 use crate::error::{Error, RemoteKind, Result};
 
 /// The default maximum payload of one frame: 16 MiB.
@@ -179,6 +179,9 @@ struct Charge {
     /// Bytes charged per frame on top of `len × factor`.
     allowance: usize,
     wait: Duration,
+    /// This reader's standing share, lent to small frames (`budget.rs`);
+    /// taken at the first small frame the budget has room for.
+    standing: Option<Arc<Standing>>,
 }
 
 #[derive(Debug)]
@@ -215,6 +218,7 @@ impl FrameReader {
             factor: factor.max(1),
             allowance: 0,
             wait,
+            standing: None,
         });
     }
 
@@ -243,7 +247,7 @@ impl FrameReader {
     /// Reserves budget for the frame at the front; `false` if refused (the
     /// frame is then being discarded).
     fn reserve_front(&mut self, head: usize, len: usize) -> bool {
-        let Some(charge) = &self.charge else {
+        let Some(charge) = &mut self.charge else {
             return true;
         };
         if self.front.is_some() {
@@ -252,6 +256,15 @@ impl FrameReader {
         let bytes = len
             .saturating_mul(charge.factor)
             .saturating_add(charge.allowance);
+        if bytes <= budget::STANDING {
+            if charge.standing.is_none() {
+                charge.standing = Standing::new(&charge.budget);
+            }
+            if let Some(lent) = charge.standing.as_ref().and_then(|s| s.lend(bytes)) {
+                self.front = Some(lent);
+                return true;
+            }
+        }
         match charge.budget.reserve(bytes, charge.wait) {
             Ok(r) => {
                 self.front = Some(r);
@@ -329,25 +342,23 @@ impl FrameReader {
                 }
                 continue;
             }
-            if self.charge.is_some() {
-                if let Some((head, len)) = parse_header(&self.buf[self.start..self.end], self.max)?
-                {
-                    if !self.reserve_front(head, len) {
-                        continue;
+            if let Some((head, len)) = parse_header(&self.buf[self.start..self.end], self.max)? {
+                // Charged as soon as the header is in, before the payload.
+                if self.charge.is_some() && !self.reserve_front(head, len) {
+                    continue;
+                }
+                if self.end - self.start >= head + len {
+                    self.last = self.front.take();
+                    let from = self.start + head;
+                    self.start = from + len;
+                    if self.start == self.end {
+                        // Everything consumed: start over at the front next
+                        // time (and release an outsized buffer then).
+                        self.start = 0;
+                        self.end = 0;
                     }
+                    return Ok(Some(&self.buf[from..from + len]));
                 }
-            }
-            if let Some((head, len)) = self.peek()? {
-                self.last = self.front.take();
-                let from = self.start + head;
-                self.start = from + len;
-                if self.start == self.end {
-                    // Everything consumed: start over at the front next time
-                    // (and release an outsized buffer then).
-                    self.start = 0;
-                    self.end = 0;
-                }
-                return Ok(Some(&self.buf[from..from + len]));
             }
             if !self.fill(r)? {
                 return if self.end == self.start {

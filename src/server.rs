@@ -418,7 +418,9 @@ pub struct Stats {
     /// Requests refused because the memory budget had no room for them
     /// ([`RemoteKind::Overloaded`]).
     pub overloaded: u64,
-    /// Bytes of the memory budget reserved now by requests being read.
+    /// Bytes of the memory budget reserved now: by requests being read and
+    /// run, and the standing shares (64 KiB each) of the connections that
+    /// have sent a small request ([`Config::memory_budget`](crate::Config::memory_budget)).
     pub budget_in_use: u64,
     /// Calls and notifications that ran to completion with a result.
     pub calls: u64,

@@ -79,6 +79,7 @@ impl Waiters {
     }
 
     /// Wakes the waiting threads, if there are any, to look again.
+    #[inline]
     pub(crate) fn notify(&self) {
         if self.count.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
@@ -95,6 +96,7 @@ pub(crate) struct Gauge {
 }
 
 impl Gauge {
+    #[inline]
     pub(crate) fn get(&self) -> u64 {
         self.value.load(Ordering::SeqCst)
     }
@@ -104,17 +106,20 @@ impl Gauge {
         self.waiters.wait_until(|| done(self.get()), None);
     }
 
+    #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.value.fetch_add(n, Ordering::SeqCst);
         self.waiters.notify();
     }
 
+    #[inline]
     pub(crate) fn sub(&self, n: u64) {
         self.value.fetch_sub(n, Ordering::SeqCst);
         self.waiters.notify();
     }
 
     /// Adds one if the value is below `max`; returns whether it did.
+    #[inline]
     pub(crate) fn add_one_below(&self, max: u64) -> bool {
         if self.value.fetch_add(1, Ordering::SeqCst) < max {
             return true;

@@ -35,6 +35,7 @@ pub(super) const U128_TAG: u8 = 254;
 /// is written as a `u64`), of collection lengths and of enum variant indices.
 /// `250` is written as `[250]`, `251` as `[251, 251, 0]`, `65536` as
 /// `[252, 0, 0, 1, 0]`.
+#[inline]
 pub fn write_varint_u64(out: &mut Vec<u8>, v: u64) {
     if v <= u64::from(SINGLE_BYTE_MAX) {
         // Lossless: v <= 250.

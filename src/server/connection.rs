@@ -134,12 +134,11 @@ enum Work {
     /// pickle: a stock Python `BaseManager` client). The whole connection
     /// is handed over.
     Upgrade(Vec<u8>),
-    /// `data` holds the method name's bytes, then the arguments.
+    /// `data` holds the method name and the arguments.
     Call {
         id: u64,
         check: Check,
         data: Scratch,
-        split: usize,
         /// The request's share of the memory budget, held until it has run.
         held: Option<Reservation>,
         /// The caller's deadline, from the moment the call was read.
@@ -149,38 +148,43 @@ enum Work {
         ticket: u64,
         check: Check,
         data: Scratch,
-        split: usize,
         held: Option<Reservation>,
     },
 }
 
 thread_local! {
-    /// Each thread's reusable buffers: a request copied out of the read
-    /// buffer, and a reply being built. Reusing them keeps allocation off the
-    /// per-message path.
-    static SCRATCH: std::cell::Cell<(Vec<u8>, Vec<u8>)> =
-        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    /// Each thread's reusable buffers: a request's method name and
+    /// arguments copied out of the read buffer, and a reply being built.
+    /// Reusing them keeps allocation off the per-message path.
+    static SCRATCH: std::cell::Cell<(String, Vec<u8>, Vec<u8>)> =
+        const { std::cell::Cell::new((String::new(), Vec::new(), Vec::new())) };
 }
 
-/// A thread's scratch buffer for one message, returned to the thread when
-/// dropped (unless it grew large).
+/// A thread's scratch buffers for one message, returned to the thread when
+/// dropped (unless they grew large).
 struct Scratch {
+    /// The method name, kept as a `str` so it is not validated again.
+    name: String,
+    /// The argument bytes.
     buf: Vec<u8>,
     reply: Vec<u8>,
 }
 
 impl Scratch {
-    fn take() -> Scratch {
-        let (mut buf, mut reply) = SCRATCH.with(|s| s.take());
+    /// Copies a message's method name and arguments into a thread's buffers.
+    fn copy_out(method: &str, args: &[u8]) -> Scratch {
+        let (mut name, mut buf, mut reply) = SCRATCH.with(|s| s.take());
+        name.clear();
+        name.push_str(method);
         buf.clear();
+        buf.extend_from_slice(args);
         reply.clear();
-        Scratch { buf, reply }
+        Scratch { name, buf, reply }
     }
 
     /// The method name and the argument bytes.
-    fn parts(&self, split: usize) -> (&str, &[u8]) {
-        let (name, args) = self.buf.split_at(split.min(self.buf.len()));
-        (std::str::from_utf8(name).unwrap_or_default(), args)
+    fn parts(&self) -> (&str, &[u8]) {
+        (&self.name, &self.buf)
     }
 }
 
@@ -188,21 +192,14 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         const KEEP: usize = 64 * 1024;
         if self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
-            let pair = (
+            let kept = (
+                std::mem::take(&mut self.name),
                 std::mem::take(&mut self.buf),
                 std::mem::take(&mut self.reply),
             );
-            SCRATCH.with(|s| s.set(pair));
+            SCRATCH.with(|s| s.set(kept));
         }
     }
-}
-
-/// Copies a message's method name and arguments into a scratch buffer.
-fn copy_out(method: &str, args: &[u8]) -> (Scratch, usize) {
-    let mut data = Scratch::take();
-    data.buf.extend_from_slice(method.as_bytes());
-    data.buf.extend_from_slice(args);
-    (data, method.len())
 }
 
 impl Conn {
@@ -345,14 +342,13 @@ impl Conn {
                     self.send_error(id, RemoteKind::ShuttingDown, &message);
                     return Ok(None);
                 }
-                let (data, split) = copy_out(method, args);
+                let data = Scratch::copy_out(method, args);
                 let held = role.frames.take_reservation();
                 let deadline = deadline.and_then(|d| Instant::now().checked_add(d));
                 Ok(Some(Work::Call {
                     id,
                     check,
                     data,
-                    split,
                     held,
                     deadline,
                 }))
@@ -365,13 +361,12 @@ impl Conn {
             }) => {
                 let ticket = role.next_ticket;
                 role.next_ticket += 1;
-                let (data, split) = copy_out(method, args);
+                let data = Scratch::copy_out(method, args);
                 let held = role.frames.take_reservation();
                 Ok(Some(Work::Notify {
                     ticket,
                     check,
                     data,
-                    split,
                     held,
                 }))
             }
@@ -456,26 +451,25 @@ impl Conn {
                 id,
                 check,
                 mut data,
-                split,
                 held,
                 deadline,
             } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
-                let (method, args) = data.parts(split);
+                let (method, args) = data.parts();
                 // What decoding needed goes back as the handler starts
                 // (`registry` calls `budget::decoded`); the request's own
                 // bytes, which the handler reads, when it returns.
-                budget::hold_while_running(held, data.buf.len());
+                let lent = budget::hold_while_running(held, data.buf.len());
                 self.run_call(id, method, check, args, &mut reply, deadline);
                 budget::finished();
+                drop(lent);
                 data.reply = reply;
             }
             Work::Notify {
                 ticket,
                 check,
                 data,
-                split,
                 held,
             } => {
                 // Waiting for an earlier notification is not running long:
@@ -483,10 +477,11 @@ impl Conn {
                 // notifications would each pull in another follower.
                 self.notify_turn.wait_until(|t| t == ticket);
                 self.watch();
-                let (method, args) = data.parts(split);
-                budget::hold_while_running(held, data.buf.len());
+                let (method, args) = data.parts();
+                let lent = budget::hold_while_running(held, data.buf.len());
                 self.run_notify(method, check, args);
                 budget::finished();
+                drop(lent);
             }
             // Never run inline: `serve` hands the connection to `serve_upgraded`.
             Work::Upgrade(_) => {}
