@@ -268,7 +268,8 @@ pub fn scenarios() -> Vec<Scenario> {
             title: "3. pipelined from one thread, 1 connection",
             unit: "calls/s",
             better: Better::Higher,
-            target: Some(Target::AtLeast(3e6)),
+            // The performance issue's target: 0.20x the raw pipelined echo.
+            target: Some(Target::FloorAtLeast(0.20)),
             floor_of: Some("pipelined"),
             about: "one thread keeps up to 1024 calls in flight on one connection (stdrpc: `start()`, then `wait()` on the oldest once 1024 are pending; tarpc: a FuturesUnordered window of 1024); floor: 36-byte frames through an 8 KiB BufWriter, echoed by a buffered server, counted by a reader thread",
         },
@@ -277,7 +278,9 @@ pub fn scenarios() -> Vec<Scenario> {
             title: "4. one-way notifications (FX tick)",
             unit: "ticks/s",
             better: Better::Higher,
-            target: Some(Target::AtLeast(5e6)),
+            // The issue asks 0.30x the raw *pipelined echo*; the one-way
+            // stream floor here is faster than that echo, so this is stricter.
+            target: Some(Target::FloorAtLeast(0.30)),
             floor_of: Some("notify"),
             about: "`notify(\"tick\", (\"EURUSD\", \"2024-01-01T00:00:00.000\", 1.0812, 1.0814))` in a loop, timed until `close()` returns (the server has run every one; its handler counts them and the count is checked); floor: the same frame bytes streamed one way through an 8 KiB BufWriter, parsed and counted by the server, which acknowledges the count; tarpc has no one-way messages. `close()` is given 5 s (3 s with `--quick`): if it has not returned by then, the figure is the number the server had run divided by the time, and the per-round note says so",
         },
