@@ -17,7 +17,7 @@ use crate::codec::shape::SigInfo;
 use crate::codec::{Decode, Decoder, Encode, Shape, Signature};
 use crate::context::Context;
 
-mod with_context;
+mod arity;
 pub(crate) use crate::envelope::Check;
 use crate::error::{Error, RemoteKind};
 
@@ -326,67 +326,6 @@ fn finish<R: Reply>(result: R, out: &mut Vec<u8>) -> Result<(), Failure> {
         Err(message) => Err(Failure::new(RemoteKind::Handler, message)),
     }
 }
-
-impl<F, R> Handler<()> for F
-where
-    F: Fn() -> R + Send + Sync + 'static,
-    R: Reply,
-{
-    fn into_erased(self) -> Erased {
-        Erased {
-            bytes: Arc::new(move |_: &Context, args: &[u8], out: &mut Vec<u8>| {
-                let decoded = finish_args(Decoder::new(args), 0);
-                crate::budget::decoded();
-                decoded?;
-                finish(self(), out)
-            }),
-            sig: signature::<R>(Vec::new()),
-            params: None,
-        }
-    }
-}
-
-macro_rules! handler_arity {
-    ($(($($a:ident),+))*) => {$(
-        #[allow(non_snake_case)] // The type parameters double as variable names.
-        impl<Func, Ret, $($a),+> Handler<($($a,)+)> for Func
-        where
-            Func: Fn($($a),+) -> Ret + Send + Sync + 'static,
-            Ret: Reply,
-            $($a: Decode + 'static,)+
-        {
-            fn into_erased(self) -> Erased {
-                Erased {
-                    bytes: Arc::new(move |_: &Context, args: &[u8], out: &mut Vec<u8>| {
-                        const COUNT: usize = [$(stringify!($a)),+].len();
-                        // Bounded: the server's memory budget charged this
-                        // request for it, and gets it back once the
-                        // arguments are decoded, as the handler starts.
-                        let mut d = Decoder::with_memory_bound(args);
-                        let decoded = (|| {
-                            let mut position = 0;
-                            $(
-                                position += 1;
-                                let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
-                            )+
-                            finish_args(d, COUNT)?;
-                            Ok::<_, Failure>(($($a,)+))
-                        })();
-                        crate::budget::decoded();
-                        let ($($a,)+) = decoded?;
-                        finish(self($($a),+), out)
-                    }),
-                    sig: signature::<Ret>(vec![$(<$a as Decode>::shape()),+]),
-                    params: None,
-                }
-            }
-        }
-    )*};
-}
-
-handler_arity!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
-    A, B, C, D, E, F
-));
 
 /// A handler over raw bytes: it receives the argument bytes exactly as the
 /// caller encoded them and returns the result bytes.
