@@ -17,7 +17,7 @@ use crate::codec::shape::SigInfo;
 use crate::codec::{Decode, Decoder, Encode, Shape, Signature};
 use crate::context::Context;
 
-mod with_context;
+mod arity;
 pub(crate) use crate::envelope::Check;
 use crate::error::{Error, RemoteKind};
 
@@ -327,67 +327,6 @@ fn finish<R: Reply>(result: R, out: &mut Vec<u8>) -> Result<(), Failure> {
     }
 }
 
-impl<F, R> Handler<()> for F
-where
-    F: Fn() -> R + Send + Sync + 'static,
-    R: Reply,
-{
-    fn into_erased(self) -> Erased {
-        Erased {
-            bytes: Arc::new(move |_: &Context, args: &[u8], out: &mut Vec<u8>| {
-                let decoded = finish_args(Decoder::new(args), 0);
-                crate::budget::decoded();
-                decoded?;
-                finish(self(), out)
-            }),
-            sig: signature::<R>(Vec::new()),
-            params: None,
-        }
-    }
-}
-
-macro_rules! handler_arity {
-    ($(($($a:ident),+))*) => {$(
-        #[allow(non_snake_case)] // The type parameters double as variable names.
-        impl<Func, Ret, $($a),+> Handler<($($a,)+)> for Func
-        where
-            Func: Fn($($a),+) -> Ret + Send + Sync + 'static,
-            Ret: Reply,
-            $($a: Decode + 'static,)+
-        {
-            fn into_erased(self) -> Erased {
-                Erased {
-                    bytes: Arc::new(move |_: &Context, args: &[u8], out: &mut Vec<u8>| {
-                        const COUNT: usize = [$(stringify!($a)),+].len();
-                        // Bounded: the server's memory budget charged this
-                        // request for it, and gets it back once the
-                        // arguments are decoded, as the handler starts.
-                        let mut d = Decoder::with_memory_bound(args);
-                        let decoded = (|| {
-                            let mut position = 0;
-                            $(
-                                position += 1;
-                                let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
-                            )+
-                            finish_args(d, COUNT)?;
-                            Ok::<_, Failure>(($($a,)+))
-                        })();
-                        crate::budget::decoded();
-                        let ($($a,)+) = decoded?;
-                        finish(self($($a),+), out)
-                    }),
-                    sig: signature::<Ret>(vec![$(<$a as Decode>::shape()),+]),
-                    params: None,
-                }
-            }
-        }
-    )*};
-}
-
-handler_arity!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
-    A, B, C, D, E, F
-));
-
 /// A handler over raw bytes: it receives the argument bytes exactly as the
 /// caller encoded them and returns the result bytes.
 pub(crate) fn raw<F, E>(f: F) -> Erased
@@ -645,6 +584,28 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
+/// The registry the unit tests here and in the Python layer share: a
+/// handler of each arity, a tuple argument, a fallible, a panicking and a
+/// raw handler.
+#[cfg(test)]
+pub(crate) fn test_registry() -> Registry {
+    let mut r = Registry::default();
+    r.insert("zero", Handler::into_erased(|| 42i64));
+    r.insert("one", Handler::into_erased(|s: String| s.len() as u32));
+    r.insert("two", Handler::into_erased(|a: i64, b: i64| a + b));
+    r.insert("tuple", Handler::into_erased(|(a, b): (i64, i64)| a * b));
+    r.insert(
+        "fail",
+        Handler::into_erased(|x: i64| if x > 0 { Ok(x) } else { Err("not positive") }),
+    );
+    r.insert("panic", Handler::into_erased(|| -> () { panic!("boom") }));
+    r.insert(
+        "raw",
+        raw(|b: &[u8]| Ok::<_, String>(b.iter().rev().copied().collect())),
+    );
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,24 +644,6 @@ mod tests {
     }
     use crate::codec::to_vec;
 
-    fn registry() -> Registry {
-        let mut r = Registry::default();
-        r.insert("zero", Handler::into_erased(|| 42i64));
-        r.insert("one", Handler::into_erased(|s: String| s.len() as u32));
-        r.insert("two", Handler::into_erased(|a: i64, b: i64| a + b));
-        r.insert("tuple", Handler::into_erased(|(a, b): (i64, i64)| a * b));
-        r.insert(
-            "fail",
-            Handler::into_erased(|x: i64| if x > 0 { Ok(x) } else { Err("not positive") }),
-        );
-        r.insert("panic", Handler::into_erased(|| -> () { panic!("boom") }));
-        r.insert(
-            "raw",
-            raw(|b: &[u8]| Ok::<_, String>(b.iter().rev().copied().collect())),
-        );
-        r
-    }
-
     fn call(r: &Registry, name: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
         let mut out = vec![0xAA];
         r.dispatch(name, Check::NONE, args, &mut out, &Default::default())
@@ -712,7 +655,7 @@ mod tests {
 
     #[test]
     fn arities_and_tuples_share_one_encoding() {
-        let r = registry();
+        let r = test_registry();
         assert_eq!(call(&r, "zero", &[]).unwrap(), to_vec(&42i64));
         assert_eq!(call(&r, "one", &to_vec("abc")).unwrap(), to_vec(&3u32));
         assert_eq!(
@@ -728,7 +671,7 @@ mod tests {
 
     #[test]
     fn failures_carry_kind_and_message() {
-        let r = registry();
+        let r = test_registry();
         let f = call(&r, "missing", &[]).unwrap_err();
         assert_eq!(f.kind, RemoteKind::NoSuchMethod);
         assert!(f.message.contains("\"missing\""));
@@ -758,7 +701,7 @@ mod tests {
 
     #[test]
     fn signatures_are_computed_at_registration() {
-        let r = registry();
+        let r = test_registry();
         let two = r.signature("two").unwrap();
         assert_eq!(two.to_string(), "(i64, i64) -> i64");
         assert_eq!(two.args.canonical(), "(int,int)");
@@ -779,7 +722,7 @@ mod tests {
 
     #[test]
     fn fingerprints_are_checked_before_decoding() {
-        let r = registry();
+        let r = test_registry();
         let sig = r.signature("two").unwrap().clone();
         let good = Check {
             args: sig.args.fingerprint(),
@@ -823,14 +766,14 @@ mod tests {
         args.push(0);
         let f = call(&r, "put", &args).unwrap_err();
         assert_eq!(f.message, "put: 1 trailing byte (after its 2 arguments)");
-        let f = call(&registry(), "tuple", &[2]).unwrap_err();
+        let f = call(&test_registry(), "tuple", &[2]).unwrap_err();
         assert!(
             f.message
                 .starts_with("tuple: arguments (i64, i64): unexpected end of input"),
             "{}",
             f.message
         );
-        let f = call(&registry(), "zero", &[0, 0]).unwrap_err();
+        let f = call(&test_registry(), "zero", &[0, 0]).unwrap_err();
         assert_eq!(
             f.message,
             "zero: 2 trailing bytes (the method takes no arguments)"
@@ -839,7 +782,7 @@ mod tests {
 
     #[test]
     fn methods_lists_names_and_signatures() {
-        let r = registry();
+        let r = test_registry();
         let out = call(&r, METHODS, &[]).unwrap();
         let listed: Vec<(String, String)> = crate::codec::from_slice(&out).unwrap();
         assert_eq!(listed, r.methods());
@@ -858,7 +801,7 @@ mod tests {
 
     #[test]
     fn registering_twice_replaces() {
-        let mut r = registry();
+        let mut r = test_registry();
         assert!(r.insert("zero", Handler::into_erased(|| 7i64)));
         assert_eq!(call(&r, "zero", &[]).unwrap(), to_vec(&7i64));
         assert!(!r.insert("new", Handler::into_erased(|| ())));

@@ -101,6 +101,18 @@ fn request(ident: &[u8], method: &[u8], args: &[&[u8]], kwds: &[(&[u8], &[u8])])
     p
 }
 
+/// A call of the server function `name` (`create`, `incref`, ...): a
+/// request without an ident.
+fn server_fn(name: &str, args: &[&[u8]], kwds: &[(&[u8], &[u8])]) -> Vec<u8> {
+    request(b"N", &short_str(name), args, kwds)
+}
+
+/// Sends `pickle` on `s` and decodes the reply.
+fn roundtrip(s: &mut TcpStream, pickle: &[u8]) -> stdrpc::python::Value {
+    s.write_all(&raw::frame(pickle)).unwrap();
+    stdrpc::python::from_pickle(&raw::read_frame(s).unwrap()).unwrap()
+}
+
 // ---- the server in a child ---------------------------------------------------
 
 /// The child: a server with one handler, warmed up by one request of its
@@ -112,7 +124,7 @@ fn serve_in_child() {
     server.register("items", || vec![1i64, 2, 3]);
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
     let addr = running.local_addr().as_tcp().unwrap();
-    let dummy = request(b"N", &short_str("dummy"), &[], &[]);
+    let dummy = server_fn("dummy", &[], &[]);
     let reply = exchange(addr, &dummy);
     assert!(reply.windows(7).any(|w| w == b"#RETURN"), "{reply:?}");
     child::say(&format!("addr {addr}"));
@@ -264,19 +276,15 @@ fn idents_in_errors_are_bounded() {
     check(
         "idents_in_errors_are_bounded",
         &[
-            (
-                "incref(str)",
-                request(b"N", &short_str("incref"), &[&big], &[]),
-                PLAIN,
-            ),
+            ("incref(str)", server_fn("incref", &[&big], &[]), PLAIN),
             (
                 "decref(shared list)",
-                request(b"N", &short_str("decref"), &[&shared], &[]),
+                server_fn("decref", &[&shared], &[]),
                 WORKING_MEMORY_FACTOR,
             ),
             (
                 "get_methods(shared list)",
-                request(b"N", &short_str("get_methods"), &[&shared], &[]),
+                server_fn("get_methods", &[&shared], &[]),
                 WORKING_MEMORY_FACTOR,
             ),
         ],
@@ -295,22 +303,17 @@ fn keyword_names_in_errors_are_bounded() {
         &[
             (
                 "dummy(**{str: None})",
-                request(b"N", &short_str("dummy"), &[], &[(&big, b"N")]),
+                server_fn("dummy", &[], &[(&big, b"N")]),
                 PLAIN,
             ),
             (
                 "dummy(**{shared list: None})",
-                request(b"N", &short_str("dummy"), &[], &[(&shared, b"N")]),
+                server_fn("dummy", &[], &[(&shared, b"N")]),
                 WORKING_MEMORY_FACTOR,
             ),
             (
                 "create('echo', **{str: None})",
-                request(
-                    b"N",
-                    &short_str("create"),
-                    &[&short_str("echo")],
-                    &[(&big, b"N")],
-                ),
+                server_fn("create", &[&short_str("echo")], &[(&big, b"N")]),
                 PLAIN,
             ),
         ],
@@ -345,12 +348,12 @@ fn exception_arguments_in_errors_are_bounded() {
         &[
             (
                 "create(ValueError(shared list))",
-                request(b"N", &short_str("create"), &[&exc], &[]),
+                server_fn("create", &[&exc], &[]),
                 WORKING_MEMORY_FACTOR,
             ),
             (
                 "incref(ValueError(shared list))",
-                request(b"N", &short_str("incref"), &[&exc], &[]),
+                server_fn("incref", &[&exc], &[]),
                 WORKING_MEMORY_FACTOR,
             ),
         ],
@@ -370,7 +373,7 @@ fn method_calls_in_errors_are_bounded() {
     let test = "method_calls_in_errors_are_bounded";
     measure(test, |addr, record| {
         // A list referent, created over its own connection.
-        let create = request(b"N", &short_str("create"), &[&short_str("items")], &[]);
+        let create = server_fn("create", &[&short_str("items")], &[]);
         let reply = stdrpc::python::from_pickle(&exchange(addr, &create)).unwrap();
         let ident = match &reply {
             stdrpc::python::Value::Tuple(parts) => match parts.get(1) {
@@ -384,12 +387,7 @@ fn method_calls_in_errors_are_bounded() {
         };
         let ident = short_str(&ident);
         let mut s = raw::authenticated(addr, KEY);
-        let accept = request(
-            b"N",
-            &short_str("accept_connection"),
-            &[&short_str("x")],
-            &[],
-        );
+        let accept = server_fn("accept_connection", &[&short_str("x")], &[]);
         s.write_all(&raw::frame(&accept)).unwrap();
         raw::read_frame(&mut s).unwrap();
         let mut big_method = big.clone();
@@ -600,27 +598,18 @@ fn python_requests_over_the_limit_get_a_memory_error() {
     let addr = running.local_addr().as_tcp().unwrap();
     let mut s = raw::authenticated(addr, KEY);
     // Garbage after a valid start: decoding it would fail differently.
-    let mut big = request(b"N", &short_str("create"), &[&big_str(8000)], &[]);
+    let mut big = server_fn("create", &[&big_str(8000)], &[]);
     big.insert(big.len() - 1, 0xff);
-    s.write_all(&raw::frame(&big)).unwrap();
-    let reply = raw::read_frame(&mut s).unwrap();
-    let reply = stdrpc::python::from_pickle(&reply).unwrap().to_string();
+    let reply = roundtrip(&mut s, &big).to_string();
     assert!(reply.starts_with("('#ERROR', MemoryError("), "{reply}");
     assert!(reply.contains("stdrpc: the request of"), "{reply}");
     assert!(reply.contains("max_python_frame"), "{reply}");
-    let echo = request(
-        b"N",
-        &short_str("create"),
-        &[&short_str("echo"), &short_str("hi")],
-        &[],
-    );
-    s.write_all(&raw::frame(&echo)).unwrap();
-    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let echo = server_fn("create", &[&short_str("echo"), &short_str("hi")], &[]);
+    let reply = roundtrip(&mut s, &echo);
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
     // A first request over the limit is refused the same way.
     let mut s = raw::authenticated(addr, KEY);
-    s.write_all(&raw::frame(&big)).unwrap();
-    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = roundtrip(&mut s, &big);
     assert!(reply.to_string().contains("MemoryError"), "{reply}");
     drop(s);
     running.shutdown().unwrap();
@@ -641,7 +630,7 @@ fn stock_python_clients_see_bounded_errors() {
     server.register("echo", |s: String| s);
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
     let port = running.local_addr().as_tcp().unwrap().port();
-    let script = r#"import sys, signal
+    let head = r#"import sys, signal
 from multiprocessing.managers import BaseManager, RemoteError, dispatch
 signal.alarm(30)
 BaseManager.register("echo")
@@ -652,19 +641,15 @@ try:
 except MemoryError as e:
     print("too-large: MemoryError", "max_python_frame" in str(e))
 print("small:", m.echo("hi")._getvalue())
-def server_call(name, *args):
-    conn = m._Client(m.address, authkey=m._authkey)
-    try:
-        return dispatch(conn, None, name, args)
-    finally:
-        conn.close()
-for name, arg in [("create", "t" * 200_000), ("decref", "i" * 200_000), ("create", ["s" * 1000] * 200)]:
+"#;
+    let tail = r#"for name, arg in [("create", "t" * 200_000), ("decref", "i" * 200_000), ("create", ["s" * 1000] * 200)]:
     try:
         server_call(name, arg)
     except RemoteError as e:
         text = str(e)
         print(name + ":", "RemoteError", len(text) < 4096, "..." in text)
 "#;
+    let script = [head, support::python::SERVER_CALL, tail].concat();
     let dir = std::env::temp_dir().join(format!("stdrpc-python-bounds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bounded_errors.py");
@@ -707,24 +692,16 @@ fn python_requests_over_the_budget_get_a_memory_error() {
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
     let addr = running.local_addr().as_tcp().unwrap();
     let mut s = raw::authenticated(addr, KEY);
-    let echo = request(
-        b"N",
-        &short_str("create"),
-        &[&short_str("echo"), &short_str("hi")],
-        &[],
-    );
-    s.write_all(&raw::frame(&echo)).unwrap();
-    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let echo = server_fn("create", &[&short_str("echo"), &short_str("hi")], &[]);
+    let reply = roundtrip(&mut s, &echo);
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
-    let big = request(b"N", &short_str("create"), &[&big_str(64 * 1024)], &[]);
-    s.write_all(&raw::frame(&big)).unwrap();
-    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let big = server_fn("create", &[&big_str(64 * 1024)], &[]);
+    let reply = roundtrip(&mut s, &big);
     let text = reply.to_string();
     assert!(text.starts_with("('#ERROR', MemoryError("), "{text}");
     assert!(text.contains("memory budget"), "{text}");
     // The connection is still in step.
-    s.write_all(&raw::frame(&echo)).unwrap();
-    let reply = stdrpc::python::from_pickle(&raw::read_frame(&mut s).unwrap()).unwrap();
+    let reply = roundtrip(&mut s, &echo);
     assert!(reply.to_string().starts_with("('#RETURN', ('"), "{reply}");
     let stats = running.stats();
     assert_eq!(stats.overloaded, 1, "{stats:?}");

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use support::basemanager_example::{KV_CLIENT, VIEW_CLIENT, client_for_port};
 use support::child::{Output, Proc};
+use support::python::SERVER_CALL;
 
 /// The longest any Python process may run (its alarm fires a little later,
 /// as a second line of defence).
@@ -81,6 +82,13 @@ fn short_view_client(port: u16, procs: usize, loops: usize) -> String {
 
 fn port_of(running: &RunningServer) -> u16 {
     running.local_addr().as_tcp().expect("a TCP address").port()
+}
+
+/// Starts `server` on 127.0.0.1, port 0; returns it running, with its port.
+fn start(server: Server) -> (RunningServer, u16) {
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let port = port_of(&running);
+    (running, port)
 }
 
 // ---------------------------------------------------------------------------
@@ -182,12 +190,7 @@ fn interpreters() -> Vec<(String, PathBuf)> {
 
 #[test]
 fn seed_kv_client_gets_the_posts_output() {
-    let running = kv_server(Config::default())
-        .bind("127.0.0.1:0")
-        .unwrap()
-        .spawn()
-        .unwrap();
-    let port = port_of(&running);
+    let (running, port) = start(kv_server(Config::default()));
     for (version, python) in interpreters() {
         let out = run_script(&python, "kv_client", &client_for_port(KV_CLIENT, port), &[]);
         assert_clean(&out);
@@ -222,8 +225,7 @@ fn seed_kv_client_gets_the_posts_output() {
 #[test]
 fn seed_view_counter_counts_exactly_and_leaks_nothing() {
     for (version, python) in interpreters() {
-        let running = view_server().bind("127.0.0.1:0").unwrap().spawn().unwrap();
-        let port = port_of(&running);
+        let (running, port) = start(view_server());
         let out = run_script(&python, "view_client", &short_view_client(port, 2, 50), &[]);
         assert_clean(&out);
         // The workers print the counts they see, unbuffered, into one pipe
@@ -254,9 +256,8 @@ fn errors_reach_python_with_useful_messages() {
     server.register("explode", || -> i64 { panic!("kaboom") });
     server.register("text", || "abc".to_string());
     server.register("table", || HashMap::from([("a".to_string(), 1i64)]));
-    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
-    let port = port_of(&running);
-    let script = r#"import sys
+    let (running, port) = start(server);
+    let head = r#"import sys
 from multiprocessing.managers import BaseManager, RemoteError, dispatch
 for name in ("get", "nope", "fail", "explode", "text", "table"):
     BaseManager.register(name)
@@ -274,13 +275,8 @@ def attempt(label, f):
     else:
         print(f"{label}: ok {result!r}")
 
-def server_call(name, *args):
-    conn = m._Client(m.address, authkey=m._authkey)
-    try:
-        return dispatch(conn, None, name, args)
-    finally:
-        conn.close()
-
+"#;
+    let tail = r#"
 attempt("unknown-typeid", lambda: m.nope())
 attempt("wrong-arg-count", lambda: m.get("a", "b"))
 attempt("wrong-arg-type", lambda: m.get(1))
@@ -305,8 +301,9 @@ del t, d
 import gc; gc.collect()  # a raised exception's traceback cycle held a proxy
 attempt("count-after", lambda: server_call("number_of_objects"))
 "#;
+    let script = [head, SERVER_CALL, tail].concat();
     for (version, python) in interpreters() {
-        let out = run_script(&python, "errors", script, &[&port.to_string()]);
+        let out = run_script(&python, "errors", &script, &[&port.to_string()]);
         assert!(out.status.success(), "{version}: {out:#?}");
         let lines: HashMap<&str, &str> = out
             .stdout
@@ -499,11 +496,7 @@ print(f"{total} calls, {bad} mismatches")
 fn python_may_shut_the_server_down_when_allowed() {
     for (version, python) in interpreters() {
         let config = Config::default().allow_python_shutdown(true);
-        let running = kv_server(config)
-            .bind("127.0.0.1:0")
-            .unwrap()
-            .spawn()
-            .unwrap();
+        let (running, port) = start(kv_server(config));
         let script = r#"import sys
 from multiprocessing.managers import BaseManager, dispatch
 m = BaseManager(address=("127.0.0.1", int(sys.argv[1])), authkey=b"password")
@@ -511,12 +504,7 @@ m.connect()
 conn = m._Client(m.address, authkey=m._authkey)
 print(dispatch(conn, None, "shutdown"))
 "#;
-        let out = run_script(
-            &python,
-            "shutdown",
-            script,
-            &[&port_of(&running).to_string()],
-        );
+        let out = run_script(&python, "shutdown", script, &[&port.to_string()]);
         assert_clean(&out);
         assert_eq!(out.stdout.trim(), "None", "{version}");
         // The server stops by itself.
@@ -542,8 +530,7 @@ fn object_types_serve_proxies_on_one_connection() {
     server.register("Counter.fail", || -> Result<(), String> {
         Err("no such luck".into())
     });
-    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
-    let port = port_of(&running);
+    let (running, port) = start(server);
     let script = r#"import sys
 from multiprocessing.managers import BaseManager, RemoteError
 BaseManager.register("Counter")
@@ -954,20 +941,30 @@ def attempt(label, f):
         print(f"{label}: ok {result!r}")
 "#;
 
+/// Runs `body` after [`MARKET_PREAMBLE`] under each interpreter against a
+/// fresh market server, and checks that it prints `expected`, line by line,
+/// and (if `leaves_no_objects`) that the server holds no objects after it.
+fn check_market_script(name: &str, body: &str, expected: &[&str], leaves_no_objects: bool) {
+    let (running, port) = start(market_server());
+    let script = format!("{MARKET_PREAMBLE}{body}");
+    for (version, python) in interpreters() {
+        let out = run_script(&python, name, &script, &[&port.to_string()]);
+        assert_clean(&out);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines, expected, "{version}: {out:#?}");
+        if leaves_no_objects {
+            assert_eq!(python_object_count(&python, port).0, 0, "{version}");
+        }
+    }
+    running.shutdown().unwrap();
+}
+
 /// `message!` structs and enums cross to CPython and back as dicts, strings
 /// and one-entry dicts, through both the object-type fast path and
 /// `create`.
 #[test]
 fn message_types_round_trip_through_python() {
-    let running = market_server()
-        .bind("127.0.0.1:0")
-        .unwrap()
-        .spawn()
-        .unwrap();
-    let port = port_of(&running);
-    let script = format!(
-        "{MARKET_PREAMBLE}{}",
-        r#"market = m.Market()
+    let body = r#"market = m.Market()
 tick = {"symbol": "X", "price": 2.5, "qty": 7, "tags": ["a", "b"], "side": "Buy"}
 attempt("record", lambda: market.record(tick))
 limit = dict(tick, side={"Limit": {"price": 1.25, "until": None}})
@@ -980,31 +977,20 @@ attempt("missing-field", lambda: market.record({"symbol": "X"}))
 attempt("extra-field", lambda: market.record(dict(tick, colour=1)))
 attempt("bad-variant", lambda: market.sides(["Hold"]))
 attempt("bad-field-type", lambda: market.record(dict(tick, qty=-1)))
-"#
-    );
-    for (version, python) in interpreters() {
-        let out = run_script(&python, "messages", &script, &[&port.to_string()]);
-        assert_clean(&out);
-        let lines: Vec<&str> = out.stdout.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                "record: ok {'symbol': 'X', 'price': 2.5, 'qty': 8, 'tags': ['a', 'b'], 'side': 'Buy'}",
-                "limit: ok {'Limit': {'price': 1.25, 'until': None}}",
-                "sides: ok [{'Note': 'hi'}, {'Pair': (1, -2)}, 'Sell']",
-                "lookup: ok 42",
-                "quote: ok (1.5, None)",
-                "create: ok {'symbol': 'X', 'price': 2.5, 'qty': 7, 'tags': ['a', 'b'], 'side': 'Buy'}",
-                "missing-field: TypeError: record() argument 1 (tick: Tick): Tick is missing field 'price'",
-                "extra-field: TypeError: record() argument 1 (tick: Tick): Tick has no field 'colour'",
-                "bad-variant: TypeError: sides() argument 1 (sides: list[Side]): element 0: Side has no variant 'Hold'",
-                "bad-field-type: TypeError: record() argument 1 (tick: Tick): field 'qty' of Tick: int out of range for u32 (0..=4294967295)",
-            ],
-            "{version}: {out:#?}"
-        );
-        assert_eq!(python_object_count(&python, port).0, 0, "{version}");
-    }
-    running.shutdown().unwrap();
+"#;
+    let expected = [
+        "record: ok {'symbol': 'X', 'price': 2.5, 'qty': 8, 'tags': ['a', 'b'], 'side': 'Buy'}",
+        "limit: ok {'Limit': {'price': 1.25, 'until': None}}",
+        "sides: ok [{'Note': 'hi'}, {'Pair': (1, -2)}, 'Sell']",
+        "lookup: ok 42",
+        "quote: ok (1.5, None)",
+        "create: ok {'symbol': 'X', 'price': 2.5, 'qty': 7, 'tags': ['a', 'b'], 'side': 'Buy'}",
+        "missing-field: TypeError: record() argument 1 (tick: Tick): Tick is missing field 'price'",
+        "extra-field: TypeError: record() argument 1 (tick: Tick): Tick has no field 'colour'",
+        "bad-variant: TypeError: sides() argument 1 (sides: list[Side]): element 0: Side has no variant 'Hold'",
+        "bad-field-type: TypeError: record() argument 1 (tick: Tick): field 'qty' of Tick: int out of range for u32 (0..=4294967295)",
+    ];
+    check_market_script("messages", body, &expected, true);
 }
 
 /// Wrong arguments raise `TypeError` naming the method, the parameters
@@ -1013,60 +999,28 @@ attempt("bad-field-type", lambda: market.record(dict(tick, qty=-1)))
 /// Python server reports a failing callable).
 #[test]
 fn wrong_arguments_raise_type_errors_that_say_what_was_expected() {
-    let running = market_server()
-        .bind("127.0.0.1:0")
-        .unwrap()
-        .spawn()
-        .unwrap();
-    let port = port_of(&running);
-    let script = format!(
-        "{MARKET_PREAMBLE}{}",
-        r#"market = m.Market()
+    let body = r#"market = m.Market()
 attempt("arity", lambda: market.quote("X", "Y"))
 attempt("none", lambda: market.quote())
 attempt("type", lambda: market.quote(1))
 attempt("create-arity", lambda: m.get("a", "b"))
 attempt("create-type", lambda: m.get(b"a"))
-"#
-    );
-    for (version, python) in interpreters() {
-        let out = run_script(&python, "type_errors", &script, &[&port.to_string()]);
-        assert_clean(&out);
-        let lines: Vec<&str> = out.stdout.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                "arity: TypeError: quote() takes 1 argument (symbol: str), 2 given",
-                "none: TypeError: quote() takes 1 argument (symbol: str), 0 given",
-                "type: TypeError: quote() argument 1 (symbol: str): expected str, got int",
-                "create-arity: RemoteError: TypeError: get() takes 1 argument (str), 2 given",
-                "create-type: RemoteError: TypeError: get() argument 1 (str): expected str, got bytes",
-            ],
-            "{version}: {out:#?}"
-        );
-    }
-    running.shutdown().unwrap();
+"#;
+    let expected = [
+        "arity: TypeError: quote() takes 1 argument (symbol: str), 2 given",
+        "none: TypeError: quote() takes 1 argument (symbol: str), 0 given",
+        "type: TypeError: quote() argument 1 (symbol: str): expected str, got int",
+        "create-arity: RemoteError: TypeError: get() takes 1 argument (str), 2 given",
+        "create-type: RemoteError: TypeError: get() argument 1 (str): expected str, got bytes",
+    ];
+    check_market_script("type_errors", body, &expected, false);
 }
 
 /// Signatures reach Python through `stdrpc.methods`, as a server function
 /// and as a typeid; `get_methods` keeps answering bare names.
 #[test]
 fn python_reads_signatures_from_stdrpc_methods() {
-    let running = market_server()
-        .bind("127.0.0.1:0")
-        .unwrap()
-        .spawn()
-        .unwrap();
-    let port = port_of(&running);
-    let script = format!(
-        "{MARKET_PREAMBLE}{}",
-        r#"def server_call(name, *args):
-    conn = m._Client(m.address, authkey=m._authkey)
-    try:
-        return dispatch(conn, None, name, args)
-    finally:
-        conn.close()
-
+    let body = r#"
 for name, signature in server_call("stdrpc.methods"):
     print(f"{name} {signature}")
 conn = m._Client(m.address, authkey=m._authkey)
@@ -1076,29 +1030,18 @@ print("as typeid:", "len" if "__len__" in exposed else exposed)
 server_call("decref", ident)
 market = m.Market()
 print("get_methods:", server_call("get_methods", market._token))
-"#
-    );
-    for (version, python) in interpreters() {
-        let out = run_script(&python, "signatures", &script, &[&port.to_string()]);
-        assert_clean(&out);
-        let lines: Vec<&str> = out.stdout.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                "Market.lookup (id: Id) -> Id",
-                "Market.quote (symbol: str) -> Optional[float]",
-                "Market.record (tick: Tick) -> Tick",
-                "Market.sides (sides: list[Side]) -> list[Side]",
-                "echo_tick (Tick) -> Tick",
-                "get (str) -> int",
-                "as typeid: len",
-                "get_methods: ('lookup', 'quote', 'record', 'sides')",
-            ],
-            "{version}: {out:#?}"
-        );
-        assert_eq!(python_object_count(&python, port).0, 0, "{version}");
-    }
-    running.shutdown().unwrap();
+"#;
+    let expected = [
+        "Market.lookup (id: Id) -> Id",
+        "Market.quote (symbol: str) -> Optional[float]",
+        "Market.record (tick: Tick) -> Tick",
+        "Market.sides (sides: list[Side]) -> list[Side]",
+        "echo_tick (Tick) -> Tick",
+        "get (str) -> int",
+        "as typeid: len",
+        "get_methods: ('lookup', 'quote', 'record', 'sides')",
+    ];
+    check_market_script("signatures", &[SERVER_CALL, body].concat(), &expected, true);
 }
 
 /// `Manager` sends `message!` values to a stock Python server as dicts

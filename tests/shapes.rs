@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stdrpc::{Decode, Encode, Shape};
+use support::ticks::{Tick, renamed, reordered, same_layout};
+
+mod support;
 
 fn es<T: Encode + ?Sized>() -> Shape {
     T::shape()
@@ -174,40 +177,6 @@ fn compat_is_opaque() {
         <stdrpc::Compat<(i64, String)> as Decode>::shape().fingerprint(),
         0
     );
-}
-
-stdrpc::message! {
-    struct Tick {
-        symbol: String,
-        price: f64,
-    }
-}
-
-mod renamed {
-    stdrpc::message! {
-        pub struct Tick {
-            pub name: String,
-            pub price: f64,
-        }
-    }
-}
-
-mod reordered {
-    stdrpc::message! {
-        pub struct Tick {
-            pub price: f64,
-            pub symbol: String,
-        }
-    }
-}
-
-mod same_layout {
-    stdrpc::message! {
-        pub struct Tick {
-            pub symbol: Box<str>,
-            pub price: f64,
-        }
-    }
 }
 
 stdrpc::message! {

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stdrpc::{Client, Error, RemoteKind, Server};
+use support::ticks::{Tick, renamed};
+
+mod support;
 
 const KEY: &[u8] = b"typed";
 
@@ -17,22 +20,6 @@ struct Seen {
     add: AtomicUsize,
     bump: AtomicUsize,
     counter: AtomicI64,
-}
-
-stdrpc::message! {
-    struct Tick {
-        symbol: String,
-        price: f64,
-    }
-}
-
-mod renamed {
-    stdrpc::message! {
-        pub struct Tick {
-            pub name: String,
-            pub price: f64,
-        }
-    }
 }
 
 fn server(seen: &Arc<Seen>, done: mpsc::Sender<()>) -> stdrpc::RunningServer {
@@ -282,8 +269,6 @@ fn decode_errors_name_method_position_and_type() {
     );
     running.shutdown().unwrap();
 }
-
-mod support;
 
 #[test]
 fn extension_block_on_the_wire() {

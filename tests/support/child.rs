@@ -285,6 +285,12 @@ impl Proc {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
+        self.output_of(status, stdout)
+    }
+
+    /// What the exited child left: its `status`, the `stdout` read, and
+    /// all of its stderr.
+    fn output_of(&mut self, status: ExitStatus, stdout: String) -> Output {
         let stderr = match self.stderr.take() {
             Some(r) => r.join().unwrap_or_default(),
             None => String::new(),
@@ -307,16 +313,7 @@ impl Proc {
             stdout.push('\n');
         }
         let status = self.child.wait().expect("the child was reaped");
-        let stderr = match self.stderr.take() {
-            Some(r) => r.join().unwrap_or_default(),
-            None => String::new(),
-        };
-        Output {
-            what: self.what.clone(),
-            status,
-            stdout,
-            stderr,
-        }
+        self.output_of(status, stdout)
     }
 
     /// SIGKILL on Unix (to the whole group, for [`spawn_group`]); reaps the

@@ -8,6 +8,7 @@
 //! * [`basemanager_example`]: the stock Python clients stdrpc must serve;
 //! * [`raw`]: the wire by hand;
 //! * [`rng`]: a deterministic generator for fuzz-like tests;
+//! * [`ticks`]: `message!` structs of one name and different shapes;
 //! * [`sys`]: process figures (memory, threads, descriptors) and bounded
 //!   waiting.
 
@@ -21,3 +22,4 @@ pub mod python;
 pub mod raw;
 pub mod rng;
 pub mod sys;
+pub mod ticks;

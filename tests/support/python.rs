@@ -155,3 +155,16 @@ fn find_pyenv() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|p| p.is_file())
 }
+
+/// Python source for a script that holds a connected `BaseManager` as `m`
+/// and has imported `dispatch` from `multiprocessing.managers`:
+/// `server_call(name, *args)` calls the server function `name` (`shutdown`,
+/// `decref`, `stdrpc.methods`, ...) over a connection of its own, as
+/// `BaseManager`'s own methods do.
+pub const SERVER_CALL: &str = r#"def server_call(name, *args):
+    conn = m._Client(m.address, authkey=m._authkey)
+    try:
+        return dispatch(conn, None, name, args)
+    finally:
+        conn.close()
+"#;

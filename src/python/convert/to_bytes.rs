@@ -7,16 +7,15 @@ use super::{ConvError, Walk, clip, error_payload, python_type};
 use crate::codec::{Encode, Fields, MAX_DEPTH, Shape, write_varint_u64};
 use crate::python::pickle::Value;
 
+/// What writing a value (or reading a number from one) gives: `T`, or why
+/// the value does not fit.
+type Put<T = ()> = std::result::Result<T, ConvError>;
+
 impl<'s> Walk<'s> {
     /// Each recursive kind of shape has a small function of its own, and
     /// the leaves one shared: in a debug build, a frame holds every local of
     /// every arm, so the frames of a deep value's chain are kept small.
-    pub(super) fn put(
-        &mut self,
-        shape: &'s Shape,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    pub(super) fn put(&mut self, shape: &'s Shape, v: &Value, out: &mut Vec<u8>) -> Put {
         match shape {
             Shape::Seq { elem, .. } => self.put_seq(elem, v, out),
             Shape::Array(elem, n) => self.put_array(shape, elem, *n, v, out),
@@ -34,17 +33,9 @@ impl<'s> Walk<'s> {
     }
 
     #[inline(never)]
-    pub(super) fn put_seq(
-        &mut self,
-        elem: &'s Shape,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    pub(super) fn put_seq(&mut self, elem: &'s Shape, v: &Value, out: &mut Vec<u8>) -> Put {
         match v {
-            Value::List(items) | Value::Tuple(items) => {
-                write_varint_u64(out, items.len() as u64);
-                self.each(elem, items, out)
-            }
+            Value::List(items) | Value::Tuple(items) => self.counted(elem, items, out),
             other => Err(ConvError::expected("list", other)),
         }
     }
@@ -57,7 +48,7 @@ impl<'s> Walk<'s> {
         n: usize,
         v: &Value,
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    ) -> Put {
         match v {
             Value::Bytes(b) if *elem == Shape::U8 && b.len() == n => {
                 out.extend_from_slice(b);
@@ -85,7 +76,7 @@ impl<'s> Walk<'s> {
         value: &'s Shape,
         v: &Value,
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    ) -> Put {
         let Value::Dict(entries) = v else {
             return Err(ConvError::expected("dict", v));
         };
@@ -98,31 +89,18 @@ impl<'s> Walk<'s> {
     }
 
     #[inline(never)]
-    pub(super) fn put_set(
-        &mut self,
-        elem: &'s Shape,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    pub(super) fn put_set(&mut self, elem: &'s Shape, v: &Value, out: &mut Vec<u8>) -> Put {
         match v {
             Value::Set(items)
             | Value::FrozenSet(items)
             | Value::List(items)
-            | Value::Tuple(items) => {
-                write_varint_u64(out, items.len() as u64);
-                self.each(elem, items, out)
-            }
+            | Value::Tuple(items) => self.counted(elem, items, out),
             other => Err(ConvError::expected("set", other)),
         }
     }
 
     #[inline(never)]
-    pub(super) fn put_option(
-        &mut self,
-        inner: &'s Shape,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    pub(super) fn put_option(&mut self, inner: &'s Shape, v: &Value, out: &mut Vec<u8>) -> Put {
         if v.is_none() {
             out.push(0);
             return Ok(());
@@ -138,7 +116,7 @@ impl<'s> Walk<'s> {
         err: &'s Shape,
         v: &Value,
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    ) -> Put {
         match error_payload(v) {
             Some(payload) => {
                 write_varint_u64(out, 1);
@@ -153,12 +131,7 @@ impl<'s> Walk<'s> {
     }
 
     #[inline(never)]
-    pub(super) fn put_message(
-        &mut self,
-        shape: &'s Shape,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    pub(super) fn put_message(&mut self, shape: &'s Shape, v: &Value, out: &mut Vec<u8>) -> Put {
         self.enter(shape)?;
         let r = match shape {
             Shape::Struct { name, fields } => self.put_fields(name, fields, v, out),
@@ -170,12 +143,7 @@ impl<'s> Walk<'s> {
     }
 
     #[inline(never)]
-    pub(super) fn put_named(
-        &mut self,
-        name: &str,
-        v: &Value,
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    pub(super) fn put_named(&mut self, name: &str, v: &Value, out: &mut Vec<u8>) -> Put {
         match self.resolve(name) {
             Some(def) => self.put(def, v, out),
             None => Err(ConvError::new(format!("{name} is not defined"))),
@@ -183,7 +151,7 @@ impl<'s> Walk<'s> {
     }
 
     /// Starts converting the `message!` type `shape`, counting its depth.
-    pub(super) fn enter(&mut self, shape: &'s Shape) -> std::result::Result<(), ConvError> {
+    pub(super) fn enter(&mut self, shape: &'s Shape) -> Put {
         if self.named.len() >= MAX_DEPTH as usize {
             return Err(ConvError::new(format!(
                 "values nested more than {MAX_DEPTH} deep"
@@ -193,12 +161,13 @@ impl<'s> Walk<'s> {
         Ok(())
     }
 
-    pub(super) fn each(
-        &mut self,
-        elem: &'s Shape,
-        items: &[Value],
-        out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    /// A sequence's or set's items: their count, then each.
+    pub(super) fn counted(&mut self, elem: &'s Shape, items: &[Value], out: &mut Vec<u8>) -> Put {
+        write_varint_u64(out, items.len() as u64);
+        self.each(elem, items, out)
+    }
+
+    pub(super) fn each(&mut self, elem: &'s Shape, items: &[Value], out: &mut Vec<u8>) -> Put {
         for (i, item) in items.iter().enumerate() {
             self.put(elem, item, out)
                 .map_err(|e| e.within(format_args!("element {i}")))?;
@@ -214,7 +183,7 @@ impl<'s> Walk<'s> {
         fields: &'s [Shape],
         v: &Value,
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    ) -> Put {
         if let [one] = fields {
             return self.put(one, v, out);
         }
@@ -243,7 +212,7 @@ impl<'s> Walk<'s> {
         fields: &'s Fields,
         v: &Value,
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    ) -> Put {
         match fields {
             Fields::Unit => match v {
                 Value::None => Ok(()),
@@ -296,7 +265,7 @@ impl<'s> Walk<'s> {
         variants: &'s [(&'static str, Fields)],
         v: &Value,
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), ConvError> {
+    ) -> Put {
         let (variant, payload) = match v {
             Value::Str(s) => (s.as_str(), None),
             Value::Dict(entries) => match entries.as_slice() {
@@ -336,11 +305,7 @@ impl<'s> Walk<'s> {
 /// A shape that holds no other: numbers, text, bytes, `()`, `Duration`,
 /// and the opaque shape, which has no Python form.
 #[inline(never)]
-pub(super) fn put_leaf(
-    shape: &Shape,
-    v: &Value,
-    out: &mut Vec<u8>,
-) -> std::result::Result<(), ConvError> {
+pub(super) fn put_leaf(shape: &Shape, v: &Value, out: &mut Vec<u8>) -> Put {
     match shape {
         Shape::U8 => out.push(signed(v, "u8", 0, 255)? as u8),
         Shape::I8 => out.push(signed(v, "i8", -128, 127)? as i8 as u8),
@@ -421,12 +386,7 @@ pub(super) fn put_leaf(
 }
 
 /// A Python `int` (or `bool`) in `min..=max`, for the Rust type `name`.
-pub(super) fn signed(
-    v: &Value,
-    name: &str,
-    min: i128,
-    max: i128,
-) -> std::result::Result<i128, ConvError> {
+pub(super) fn signed(v: &Value, name: &str, min: i128, max: i128) -> Put<i128> {
     let i = match v {
         Value::Int(i) => Some(i128::from(*i)),
         Value::Bool(b) => Some(i128::from(*b)),
@@ -442,7 +402,7 @@ pub(super) fn signed(
 }
 
 /// A Python `int` (or `bool`) in `0..=max`, for the Rust type `name`.
-pub(super) fn unsigned(v: &Value, name: &str, max: u128) -> std::result::Result<u128, ConvError> {
+pub(super) fn unsigned(v: &Value, name: &str, max: u128) -> Put<u128> {
     let u = match v {
         Value::Int(i) => u128::try_from(*i).ok(),
         Value::Bool(b) => Some(u128::from(*b)),
@@ -459,7 +419,7 @@ pub(super) fn unsigned(v: &Value, name: &str, max: u128) -> std::result::Result<
 
 /// A Python `float`, `int` or `bool` as an `f64`, as Python's `float()`
 /// converts them.
-pub(super) fn float(v: &Value) -> std::result::Result<f64, ConvError> {
+pub(super) fn float(v: &Value) -> Put<f64> {
     match v {
         Value::Float(x) => Ok(*x),
         Value::Int(i) => Ok(*i as f64), // Rounds to nearest, as Python does.

@@ -225,21 +225,9 @@ mod tests {
     use super::*;
     use crate::registry::Handler;
 
+    /// The core's test registry, with a handler whose parameters are named.
     fn registry() -> Registry {
-        let mut r = Registry::default();
-        r.insert("zero", Handler::into_erased(|| 42i64));
-        r.insert("one", Handler::into_erased(|s: String| s.len() as u32));
-        r.insert("two", Handler::into_erased(|a: i64, b: i64| a + b));
-        r.insert("tuple", Handler::into_erased(|(a, b): (i64, i64)| a * b));
-        r.insert(
-            "fail",
-            Handler::into_erased(|x: i64| if x > 0 { Ok(x) } else { Err("not positive") }),
-        );
-        r.insert("panic", Handler::into_erased(|| -> () { panic!("boom") }));
-        r.insert(
-            "raw",
-            crate::registry::raw(|b: &[u8]| Ok::<_, String>(b.to_vec())),
-        );
+        let mut r = crate::registry::test_registry();
         r.insert(
             "put",
             Handler::into_erased(|_k: String, _v: i64| ()).with_params(&["key", "value"]),

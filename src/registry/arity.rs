@@ -1,0 +1,96 @@
+//! The [`Handler`] implementations for closures of each arity, with and
+//! without `&Context` as the first parameter. One macro writes both forms,
+//! so they decode their arguments and report failures alike; the context,
+//! when taken, is passed to the closure and is not part of its signature.
+
+use std::sync::Arc;
+
+use super::{Erased, Failure, Handler, Reply, decode_arg, finish, finish_args, signature};
+use crate::codec::{Decode, Decoder, Shape};
+use crate::context::Context;
+
+/// The `Args` marker of a handler whose first parameter is `&Context`:
+/// `Args` are the other parameters'. You never name it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct WithContext<Args>(std::marker::PhantomData<Args>);
+
+/// A handler's parameters (other than `&Context`) as one tuple: how they
+/// are decoded from the argument bytes, and their shapes.
+trait Params: Sized {
+    fn decode(args: &[u8]) -> Result<Self, Failure>;
+    fn shapes() -> Vec<Shape>;
+}
+
+/// The erased form of a handler that `call` runs on its decoded parameters.
+fn erase<P, R>(call: impl Fn(&Context, P) -> R + Send + Sync + 'static) -> Erased
+where
+    P: Params,
+    R: Reply,
+{
+    Erased {
+        bytes: Arc::new(move |ctx: &Context, args: &[u8], out: &mut Vec<u8>| {
+            let decoded = P::decode(args);
+            crate::budget::decoded();
+            finish(call(ctx, decoded?), out)
+        }),
+        sig: signature::<R>(P::shapes()),
+        params: None,
+    }
+}
+
+macro_rules! handler_arity {
+    ($(($($a:ident),*))*) => {$(
+        #[allow(non_snake_case)] // The type parameters double as variable names.
+        impl<$($a: Decode + 'static),*> Params for ($($a,)*) {
+            // The zero-parameter case neither counts nor decodes.
+            #[allow(unused_mut, unused_variables)]
+            fn decode(args: &[u8]) -> Result<Self, Failure> {
+                const COUNT: usize = <[&str]>::len(&[$(stringify!($a)),*]);
+                // Bounded: the server's memory budget charged this request
+                // for it, and gets it back once the arguments are decoded,
+                // as the handler starts.
+                let mut d = Decoder::with_memory_bound(args);
+                let mut position = 0;
+                $(
+                    position += 1;
+                    let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
+                )*
+                finish_args(d, COUNT)?;
+                Ok(($($a,)*))
+            }
+
+            fn shapes() -> Vec<Shape> {
+                vec![$(<$a as Decode>::shape()),*]
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<Func, Ret, $($a),*> Handler<($($a,)*)> for Func
+        where
+            Func: Fn($($a),*) -> Ret + Send + Sync + 'static,
+            Ret: Reply,
+            $($a: Decode + 'static,)*
+        {
+            fn into_erased(self) -> Erased {
+                erase::<($($a,)*), Ret>(move |_: &Context, ($($a,)*)| self($($a),*))
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<Func, Ret, $($a),*> Handler<WithContext<($($a,)*)>> for Func
+        where
+            Func: Fn(&Context, $($a),*) -> Ret + Send + Sync + 'static,
+            Ret: Reply,
+            $($a: Decode + 'static,)*
+        {
+            fn into_erased(self) -> Erased {
+                erase::<($($a,)*), Ret>(move |ctx: &Context, ($($a,)*)| self(ctx, $($a),*))
+            }
+        }
+    )*};
+}
+
+handler_arity!(()(A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
+    A, B, C, D, E, F
+));
