@@ -465,96 +465,14 @@ fn buffered_echo(s: Box<dyn Duplex>) {
 /// writes through an 8 KiB `BufWriter`, a reader thread counts the echoes.
 /// A zero-length frame ends the stream. Returns per message.
 pub fn pipelined(budget: Budget) -> Result<Measured, String> {
-    let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, Mode::Buffered)?;
-        let rc = c.try_clone_box().map_err(err("clone"))?;
-        let reader = std::thread::spawn(move || -> io::Result<u64> {
-            let mut r = BufReader::with_capacity(8192, rc);
-            let mut buf = Vec::new();
-            let mut n = 0;
-            while let Some(len) = read_frame(&mut r, &mut buf)? {
-                if len == 0 {
-                    return Ok(n);
-                }
-                n += 1;
-            }
-            Err(io::ErrorKind::UnexpectedEof.into())
-        });
-        let meter = Meter::start();
-        let mut w = BufWriter::with_capacity(8192, c);
-        let mut frame = [7u8; 36];
-        frame[..4].copy_from_slice(&32u32.to_be_bytes());
-        let mut sent = 0u64;
-        'send: while sent < budget.iters {
-            for _ in 0..1024 {
-                w.write_all(&frame).map_err(err("write"))?;
-                sent += 1;
-                if sent == budget.iters {
-                    break 'send;
-                }
-            }
-            if meter.elapsed() >= budget.time {
-                break;
-            }
-        }
-        w.write_all(&[0, 0, 0, 0]).map_err(err("write"))?;
-        w.flush().map_err(err("flush"))?;
-        let echoed = reader
-            .join()
-            .map_err(|_| "reader panicked".to_string())?
-            .map_err(err("read"))?;
-        let m = meter.stop(echoed);
-        if echoed != sent {
-            return Err(format!("sent {sent}, echoed {echoed}"));
-        }
-        let c = w.into_inner().map_err(|_| "flush".to_string())?;
-        let _ = c.shutdown_write();
-        drop(c);
-        server.finish()?;
-        Ok(m)
-    };
-    run(budget.warmup())?;
-    run(budget)
-}
-
-/// One-way stream of `frame` (a whole frame, length included) through an
-/// 8 KiB `BufWriter`; the server parses and counts frames and acknowledges
-/// the count once it sees a zero-length frame. Returns per message, timed
-/// until the server has counted every one.
-pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
-    let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, Mode::OneWay)?;
-        let mut rc = c.try_clone_box().map_err(err("clone"))?;
-        let meter = Meter::start();
-        let mut w = BufWriter::with_capacity(8192, c);
-        let mut sent = 0u64;
-        'send: while sent < budget.iters {
-            for _ in 0..1024 {
-                w.write_all(frame).map_err(err("write"))?;
-                sent += 1;
-                if sent == budget.iters {
-                    break 'send;
-                }
-            }
-            if meter.elapsed() >= budget.time {
-                break;
-            }
-        }
-        w.write_all(&[0, 0, 0, 0]).map_err(err("write"))?;
-        w.flush().map_err(err("flush"))?;
-        let mut ack = [0u8; 8];
-        rc.read_exact(&mut ack).map_err(err("read ack"))?;
-        let m = meter.stop(sent);
-        let counted = u64::from_be_bytes(ack);
-        if counted != sent {
-            return Err(format!("sent {sent}, server counted {counted}"));
-        }
-        drop(w);
-        server.finish()?;
-        Ok(m)
-    };
-    run(budget.warmup())?;
-    run(budget)
+    let mut frame = [7u8; 36];
+    frame[..4].copy_from_slice(&32u32.to_be_bytes());
+    pipelined_run(
+        Mode::Buffered,
+        budget,
+        move |w, _| w.write_all(&frame),
+        |_, _| Ok(()),
+    )
 }
 
 /// The pipelined codec floor: `pipelined`'s traffic and threads, with the
@@ -562,8 +480,40 @@ pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
 /// each call's `(i64, i64)` arguments, the server decodes them, adds and
 /// encodes the sum, the reader thread decodes and checks it. Per call.
 pub fn codec_pipelined(budget: Budget) -> Result<Measured, String> {
-    let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, Mode::CodecAdd)?;
+    let mut args = Vec::new();
+    pipelined_run(
+        Mode::CodecAdd,
+        budget,
+        move |w, n| {
+            args.clear();
+            (n as i64, 1i64).encode(&mut args);
+            w.write_all(&(args.len() as u32).to_be_bytes())?;
+            w.write_all(&args)
+        },
+        |answer, n| {
+            let sum =
+                stdrpc::from_slice::<i64>(answer).map_err(|e| io::Error::other(e.to_string()))?;
+            if sum != n as i64 + 1 {
+                return Err(io::Error::other(format!("add returned {sum}")));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The pipelined rows' driver: on a connection served in `mode`, this
+/// thread writes frames (`write` is given the frame's number) through an 8
+/// KiB `BufWriter` while a reader thread reads the answers and `check`s
+/// each (given its number), until a zero-length frame ends the stream.
+/// Warms up, then measures; per message.
+fn pipelined_run(
+    mode: Mode,
+    budget: Budget,
+    mut write: impl FnMut(&mut BufWriter<Box<dyn Duplex>>, u64) -> io::Result<()>,
+    check: fn(&[u8], u64) -> io::Result<()>,
+) -> Result<Measured, String> {
+    let mut run = |budget: Budget| -> Result<Measured, String> {
+        let (c, server) = pair(Transport::Tcp, mode)?;
         let rc = c.try_clone_box().map_err(err("clone"))?;
         let reader = std::thread::spawn(move || -> io::Result<u64> {
             let mut r = BufReader::with_capacity(8192, rc);
@@ -573,26 +523,17 @@ pub fn codec_pipelined(budget: Budget) -> Result<Measured, String> {
                 if len == 0 {
                     return Ok(n);
                 }
-                let sum = stdrpc::from_slice::<i64>(&buf[..len])
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                if sum != n as i64 + 1 {
-                    return Err(io::Error::other(format!("add returned {sum}")));
-                }
+                check(&buf[..len], n)?;
                 n += 1;
             }
             Err(io::ErrorKind::UnexpectedEof.into())
         });
         let meter = Meter::start();
         let mut w = BufWriter::with_capacity(8192, c);
-        let mut args = Vec::new();
         let mut sent = 0u64;
         'send: while sent < budget.iters {
             for _ in 0..1024 {
-                args.clear();
-                (sent as i64, 1i64).encode(&mut args);
-                w.write_all(&(args.len() as u32).to_be_bytes())
-                    .map_err(err("write"))?;
-                w.write_all(&args).map_err(err("write"))?;
+                write(&mut w, sent).map_err(err("write"))?;
                 sent += 1;
                 if sent == budget.iters {
                     break 'send;
@@ -622,29 +563,32 @@ pub fn codec_pipelined(budget: Budget) -> Result<Measured, String> {
     run(budget)
 }
 
-/// The one-way codec floor: `one_way`'s traffic, with the codec work stdrpc
-/// does per notification and nothing else: this thread encodes `tick` into
-/// each frame, the server decodes it as `(String, String, f64, f64)` and
-/// hands it to a counting closure. Per message, timed until the server has
-/// counted every one.
-pub fn codec_one_way(
-    tick: (&'static str, &'static str, f64, f64),
+/// One-way stream of `frame` (a whole frame, length included) through an
+/// 8 KiB `BufWriter`; the server parses and counts frames and acknowledges
+/// the count once it sees a zero-length frame. Returns per message, timed
+/// until the server has counted every one.
+pub fn one_way(frame: &[u8], budget: Budget) -> Result<Measured, String> {
+    one_way_run(Mode::OneWay, budget, |w| w.write_all(frame))
+}
+
+/// The one-way rows' driver: on a connection served in `mode`, this thread
+/// writes frames (each by `write`) through an 8 KiB `BufWriter`, then a
+/// zero-length frame, and waits for the server's count. Warms up, then
+/// measures; per message.
+fn one_way_run(
+    mode: Mode,
     budget: Budget,
+    mut write: impl FnMut(&mut BufWriter<Box<dyn Duplex>>) -> io::Result<()>,
 ) -> Result<Measured, String> {
-    let run = |budget: Budget| -> Result<Measured, String> {
-        let (c, server) = pair(Transport::Tcp, Mode::CodecTick)?;
+    let mut run = |budget: Budget| -> Result<Measured, String> {
+        let (c, server) = pair(Transport::Tcp, mode)?;
         let mut rc = c.try_clone_box().map_err(err("clone"))?;
         let meter = Meter::start();
         let mut w = BufWriter::with_capacity(8192, c);
-        let mut args = Vec::new();
         let mut sent = 0u64;
         'send: while sent < budget.iters {
             for _ in 0..1024 {
-                args.clear();
-                tick.encode(&mut args);
-                w.write_all(&(args.len() as u32).to_be_bytes())
-                    .map_err(err("write"))?;
-                w.write_all(&args).map_err(err("write"))?;
+                write(&mut w).map_err(err("write"))?;
                 sent += 1;
                 if sent == budget.iters {
                     break 'send;
@@ -669,6 +613,24 @@ pub fn codec_one_way(
     };
     run(budget.warmup())?;
     run(budget)
+}
+
+/// The one-way codec floor: `one_way`'s traffic, with the codec work stdrpc
+/// does per notification and nothing else: this thread encodes `tick` into
+/// each frame, the server decodes it as `(String, String, f64, f64)` and
+/// hands it to a counting closure. Per message, timed until the server has
+/// counted every one.
+pub fn codec_one_way(
+    tick: (&'static str, &'static str, f64, f64),
+    budget: Budget,
+) -> Result<Measured, String> {
+    let mut args = Vec::new();
+    one_way_run(Mode::CodecTick, budget, move |w| {
+        args.clear();
+        tick.encode(&mut args);
+        w.write_all(&(args.len() as u32).to_be_bytes())?;
+        w.write_all(&args)
+    })
 }
 
 /// `size`-byte request, then the same bytes echoed back, one at a time.
