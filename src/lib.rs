@@ -52,6 +52,7 @@ mod server;
 mod stop;
 mod stream;
 mod sync;
+pub mod transport;
 mod upgrade;
 
 pub use address::{Address, ToAddress};
@@ -65,6 +66,7 @@ pub use error::{Error, RemoteKind, Result};
 pub use registry::{Handler, Reply};
 pub use server::{BoundServer, RunningServer, Server, ShutdownHandle, Stats};
 pub use service::stub;
+pub use transport::Transport;
 
 /// The project's documents, so that they are part of the crate's
 /// documentation (on docs.rs too): the wire protocol, the architecture, and

@@ -26,7 +26,8 @@ use crate::pool::Pool;
 use crate::quickack;
 use crate::registry::{self, Handler, Registry};
 use crate::stop::Interrupt;
-use crate::stream::{Acceptor, Deadline, Stream};
+use crate::stream::{Acceptor, Deadline, Stream, Waker};
+use crate::transport::{Accept, Transport, UserAccept};
 use crate::upgrade::Upgrade;
 
 use crate::sync::{lock, wait};
@@ -119,8 +120,77 @@ impl Server {
     /// The address does not resolve or cannot be bound.
     pub fn bind(self, addr: impl ToAddress) -> Result<BoundServer> {
         let acceptor = Acceptor::bind(&addr.to_addresses()?)?;
+        self.start(acceptor)
+    }
+
+    /// Serves the peers `acceptor` hands over, each a
+    /// [`Transport`](crate::Transport): a listener of the user's own (TLS,
+    /// say) in place of the socket [`bind`](Server::bind) opens. Every peer
+    /// runs the authkey handshake first, as on a socket.
+    ///
+    /// # Errors
+    /// The acceptor's address cannot be read, or a thread cannot start.
+    pub fn accept_from(self, acceptor: impl Accept) -> Result<BoundServer> {
+        self.start(Acceptor::Custom(UserAccept(Arc::new(acceptor))))
+    }
+
+    /// Serves exactly one connection over `transport`, on this thread: the
+    /// authkey handshake, then the peer's calls until it closes its side (or
+    /// the transport fails); then waits for the calls in flight, as
+    /// [`RunningServer::shutdown`] does, and returns.
+    ///
+    /// What the transport cannot do is lost (see
+    /// [`Transport`](crate::Transport)): over pipes the handshake deadline
+    /// does not hold, since nothing can end a read that waits on a silent
+    /// peer.
+    ///
+    /// # Errors
+    /// The handshake failed ([`Error::Auth`]: wrong key, protocol error,
+    /// deadline), or a thread cannot start.
+    pub fn serve_one(self, transport: Transport) -> Result<()> {
+        let shared = self.shared(None)?;
+        let stream = Arc::new(transport.0);
+        let id = {
+            let mut conns = shared.conns();
+            conns.next_id += 1;
+            let id = conns.next_id;
+            conns.open.insert(
+                id,
+                Entry {
+                    stream: Arc::clone(&stream),
+                    conn: None,
+                    counted: false,
+                },
+            );
+            conns.handshaking.insert(id);
+            id
+        };
+        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        serve_connection(&shared, id, stream);
+        // The connection may go on with a follower reading (a handler ran
+        // long); it ends when the peer closes.
+        shared.finish(None);
+        if shared.counters.auth_failures.load(Ordering::Relaxed) > 0 {
+            return Err(Error::auth("the peer failed the authkey handshake"));
+        }
+        Ok(())
+    }
+
+    /// Starts serving from `acceptor`.
+    fn start(self, acceptor: Acceptor) -> Result<BoundServer> {
         let local = acceptor.local_addr()?;
-        let wake = acceptor.wake_address()?;
+        let wake = acceptor.waker()?;
+        let shared = self.shared(Some(wake))?;
+        Ok(BoundServer {
+            shared,
+            acceptor,
+            local,
+        })
+    }
+
+    /// The state every connection shares, with the watchdog running;
+    /// `wake` wakes the accept loop, if there is one.
+    fn shared(self, wake: Option<Waker>) -> Result<Arc<Shared>> {
         let shared = Arc::new(Shared {
             pool: Pool::new(self.config.workers, "stdrpc-handler"),
             // A connection's thread outlives it, idle, for a while: the
@@ -150,11 +220,7 @@ impl Server {
             .name("stdrpc-watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || dog.run(|| weak.upgrade().map(|s| s.live_connections())))?;
-        Ok(BoundServer {
-            shared,
-            acceptor,
-            local,
-        })
+        Ok(shared)
     }
 }
 
@@ -439,7 +505,8 @@ struct Shared {
     /// Another protocol a connection may switch to with its first frame
     /// (`upgrade.rs`).
     upgrade: Option<Arc<dyn Upgrade>>,
-    wake: Address,
+    /// Wakes the accept loop (none when serving one transport).
+    wake: Option<Waker>,
 }
 
 impl Host for Shared {
@@ -558,12 +625,10 @@ impl Shared {
                 }
             }
         }
-        // Wake the accept loop, which is blocked in accept(). If this fails
-        // the listener is already broken and the loop has ended anyway.
-        let _ = Stream::connect(
-            std::slice::from_ref(&self.wake),
-            Some(Duration::from_secs(1)),
-        );
+        // Wake the accept loop, which is blocked in accept().
+        if let Some(wake) = &self.wake {
+            wake.wake();
+        }
     }
 
     /// Waits for every connection to close and every handler to finish, at
