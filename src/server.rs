@@ -79,6 +79,13 @@ impl Server {
         }
     }
 
+    /// The same server admitting peers that hold `authkey` instead (a
+    /// worker learns its key from its parent).
+    pub(crate) fn with_authkey(mut self, authkey: Vec<u8>) -> Server {
+        self.authkey = authkey;
+        self
+    }
+
     /// Registers `handler` under `name`.
     ///
     /// The handler is a closure of zero to six arguments, each a type the

@@ -24,7 +24,7 @@
 //!   silent peer keeps its thread; not the idle timeout; not
 //!   [`Client::call_timeout`](crate::Client::call_timeout), which then waits
 //!   as long as the reply takes. Pipes have none: over a worker's pipes
-//!   (`Worker`) the peer is a child process the caller
+//!   ([`Worker`](crate::Worker)) the peer is a child process the caller
 //!   started, and its end is the end of the pipes.
 //! - **Write timeouts** ([`Control::set_write_timeout`]), or a peer that
 //!   stops reading blocks the writer until it closes.
