@@ -250,6 +250,52 @@ mod tests {
         assert_eq!(reader.join().unwrap().unwrap(), 0);
     }
 
+    /// An end whose control says to poll, so the `StopBy::Poll` path of a
+    /// user's transport runs on every platform.
+    struct Polled(End);
+
+    impl Control for Polled {
+        fn stop_by(&self) -> StopBy {
+            StopBy::Poll
+        }
+        fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+            self.0.wait_readable(timeout)
+        }
+    }
+
+    #[test]
+    fn a_polled_user_transport_leaves_its_read_when_stopped() {
+        let (ab, ba) = (Arc::new(Pipe::default()), Arc::new(Pipe::default()));
+        let polled = Transport::new(Reader(Arc::clone(&ba)), Writer(Arc::clone(&ab))).with_control(
+            Polled(End {
+                incoming: Arc::clone(&ba),
+                outgoing: Arc::clone(&ab),
+            }),
+        );
+        let other = end(&ab, &ba, "other");
+        assert!(!polled.0.wakes_readers());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let polled = Arc::new(polled);
+        // Nothing there: the reader polls until the stop, then ends as at
+        // the end of the stream although the other end is still open.
+        let reader = {
+            let (p, s) = (Arc::clone(&polled), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let stop = || s.load(std::sync::atomic::Ordering::Acquire);
+                crate::stop::StopRead::new(&p.0, &stop, None).read(&mut [0u8; 4])
+            })
+        };
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        assert_eq!(reader.join().unwrap().unwrap(), 0);
+        // Data there: a polled read returns it, within its time limit.
+        (&other.0).write_all(b"x").unwrap();
+        let go_on = || false;
+        let mut r = crate::stop::StopRead::new(&polled.0, &go_on, Some(Duration::from_secs(60)));
+        let mut got = [0u8; 4];
+        assert_eq!(r.read(&mut got).unwrap(), 1);
+        assert_eq!(got[0], b'x');
+    }
+
     #[test]
     fn a_full_pipe_blocks_its_writer_until_the_write_timeout() {
         let (a, _b) = pair();
