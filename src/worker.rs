@@ -177,9 +177,10 @@ fn connect(child: &mut Child, authkey: &[u8], config: Config) -> Result<Client> 
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(Error::protocol("the worker's pipes were not opened"));
     };
-    stdin
-        .write_all(&preamble(authkey))
-        .map_err(Error::from_io)?;
+    // A child that has already exited (or printed and exited) fails this
+    // write; the handshake below then reads what it left on stdout, which
+    // says more than a broken pipe.
+    let _ = stdin.write_all(&preamble(authkey));
     let transport = Transport::new(stdout, stdin).with_peer(format!("worker {}", child.id()));
     Client::over_with(transport, authkey, config)
 }
@@ -192,7 +193,8 @@ fn explain(e: Error, status: Option<ExitStatus>) -> Error {
         )),
         Error::ConnectionClosed => match status {
             Some(s) if s.code().is_some() => Error::protocol(format!(
-                "the worker exited ({s}) before the handshake: does it run Worker::serve?"
+                "the worker exited ({s}) before the handshake: does it run Worker::serve, \
+                 printing nothing to stdout?"
             )),
             _ => Error::ConnectionClosed,
         },
