@@ -107,6 +107,10 @@ fn worker() -> stdrpc::Result<()> {
     // The key comes from the parent's preamble, not from here.
     let mut server = Server::new(b"");
     server.register("square", |x: i64| x * x);
+    // A handler that takes its time (the tests drop a worker stuck in it).
+    server.register("nap", |ms: u64| {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(600_000)));
+    });
     server.register("crash", |code: i32| -> i32 {
         // Dies mid-call, before any reply: the parent's call fails.
         eprintln!("worker {}: crashing on purpose", std::process::id());

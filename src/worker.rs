@@ -152,9 +152,27 @@ impl Drop for Worker {
     /// up to two seconds for the child to exit, kills it if it has not, and
     /// reaps it.
     fn drop(&mut self) {
-        drop(self.client.take());
-        // The child's stdin is closed only when no clone of the client is
-        // left; a clone still held elsewhere ends with the kill below.
+        // Dropping the client sends what is queued first, which blocks while
+        // a busy child does not read its stdin: on a thread of its own, so
+        // the kill below bounds it (the write then fails). The child's stdin
+        // is closed only when no clone of the client is left; a clone still
+        // held elsewhere ends with the kill too.
+        let client = self.client.take();
+        let closing = std::thread::Builder::new()
+            .name("stdrpc-worker-close".into())
+            .spawn(move || drop(client))
+            .ok();
+        self.reap();
+        if let Some(closing) = closing {
+            let _ = closing.join();
+        }
+    }
+}
+
+impl Worker {
+    /// Waits for the child to exit, at most [`GRACE`], then kills it if
+    /// needed, and reaps it.
+    fn reap(&mut self) {
         let until = Instant::now() + GRACE;
         let mut pause = Duration::from_millis(1);
         loop {

@@ -8,6 +8,7 @@
 mod support;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use stdrpc::{Error, Worker};
 
@@ -67,4 +68,20 @@ fn a_child_that_prints_to_stdout_fails_the_spawn_and_says_why() {
     let err = Worker::spawn(Command::new(exe).arg("--help"), KEY).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("stdout"), "{text}");
+}
+
+#[test]
+fn dropping_a_worker_stuck_in_a_handler_kills_it_within_the_grace_period() {
+    let w = worker();
+    // A ten-minute call the worker will not finish.
+    let _stuck = w.client().start::<_, ()>("nap", 600_000u64).unwrap();
+    assert_eq!(w.call::<_, i64>("square", 4i64).unwrap(), 16);
+    let pid = w.id();
+    let started = Instant::now();
+    drop(w);
+    // Two seconds of grace, then the kill; generous for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(60));
+    if cfg!(target_os = "linux") {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
 }
