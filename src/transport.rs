@@ -38,11 +38,13 @@
 //! stream that is one `&mut` state machine (a `rustls` connection) must not
 //! be split by a lock held across blocking I/O: a reader blocked in the
 //! socket would hold the lock and no reply could go out. Split it so that
-//! the halves do their I/O on the raw socket's own halves
-//! (`TcpStream::try_clone`) and lock the state machine only to feed it
-//! what was read (`read_tls`, `process_new_packets`, then `reader().read`)
-//! or to drain what it has to send (`writer().write`, then `write_tls`
-//! into a buffer written to the socket after the lock is released). The
+//! the halves do their I/O on the raw socket directly (`&TcpStream` reads
+//! and writes from either thread) and lock the state machine only to feed
+//! it what was read (`read_tls`, `process_new_packets`, then
+//! `reader().read`) or to drain what it has to send (`writer().write`,
+//! then `write_tls` into a buffer written to the socket after the lock is
+//! released). A second lock, taken first and held from sealing to the end
+//! of the socket write, keeps records in the order they were sealed. The
 //! `stdrpc-tls` workspace member does exactly this.
 
 mod memory;
