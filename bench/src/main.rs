@@ -464,13 +464,16 @@ fn cases(b: &Budgets) -> Vec<Case> {
     }
 
     // 1c: sequential, to a worker over pipes.
-    let budget = b.seq;
+    #[cfg(feature = "transport-rows")]
     add(
         "seq-pipe",
         "stdrpc `Worker::call(\"add\", (i64, i64))` over the child's stdin/stdout".into(),
         Role::Subject,
         false,
-        Box::new(move || rpc::sequential_worker(budget).map(Sample::us_per_op)),
+        {
+            let budget = b.seq;
+            Box::new(move || rpc::sequential_worker(budget).map(Sample::us_per_op))
+        },
     );
 
     // 2: fan-in.
@@ -769,6 +772,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => return child(serve::serve_main(&args[1..])),
+        #[cfg(feature = "transport-rows")]
         Some("__worker") => return child(rpc::worker_main()),
         Some("compare-report") => return child(report::compare(&args[1..])),
         Some("__mem-server") => return child(memory::server_main(&args[1..])),

@@ -88,6 +88,7 @@ pub fn sequential(transport: Transport, budget: Budget) -> Result<Measured, Stri
     Ok(m)
 }
 
+#[cfg(feature = "transport-rows")]
 /// `call("add", (i, 1))` in a loop to a worker process of this binary over
 /// its stdin and stdout: per call.
 pub fn sequential_worker(budget: Budget) -> Result<Measured, String> {
@@ -107,6 +108,7 @@ pub fn sequential_worker(budget: Budget) -> Result<Measured, String> {
     Ok(m)
 }
 
+#[cfg(feature = "transport-rows")]
 /// The `__worker` child: the suite's methods over stdin and stdout.
 pub fn worker_main() -> Result<(), String> {
     let s = server(Config::default(), Arc::new(AtomicU64::new(0)));
