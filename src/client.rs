@@ -24,6 +24,7 @@ use crate::error::{Error, RemoteKind, Result};
 use crate::outbox::Outbox;
 use crate::stream::{Deadline, Stream};
 use crate::sync::lock;
+use crate::transport::Transport;
 
 use replies::{Replies, Slot};
 
@@ -139,6 +140,34 @@ impl Client {
         })
     }
 
+    /// Runs a connection over `transport` (a worker's pipes, a TLS stream,
+    /// an in-memory [`pair`](crate::transport::pair)) and authenticates
+    /// with `authkey`, with default limits.
+    ///
+    /// The client does not reconnect: a transport cannot be opened again.
+    /// What the transport cannot do is lost (see
+    /// [`Transport`](crate::Transport)): without read timeouts neither the
+    /// handshake deadline nor [`call_timeout`](Client::call_timeout) holds.
+    ///
+    /// # Errors
+    /// The keys differ ([`Error::Auth`]), the handshake deadline passes
+    /// ([`Error::Timeout`]), or the transport fails ([`Error::Io`]).
+    pub fn over(transport: Transport, authkey: &[u8]) -> Result<Client> {
+        Client::over_with(transport, authkey, Config::default())
+    }
+
+    /// Runs a connection over `transport` with the given limits
+    /// ([`Config::reconnect`] does not apply).
+    ///
+    /// # Errors
+    /// As [`over`](Client::over).
+    pub fn over_with(transport: Transport, authkey: &[u8], config: Config) -> Result<Client> {
+        let inner = Inner::over(transport.0, authkey, &config)?;
+        Ok(Client {
+            link: Arc::new(Link::Fixed(Arc::new(inner))),
+        })
+    }
+
     /// The connection to use now. A reconnecting client whose connection
     /// has dropped opens a new one first, retrying with exponential backoff
     /// (10 ms doubling to 1 s) for at most the configured budget.
@@ -181,6 +210,11 @@ impl Inner {
     /// Opens and authenticates one connection.
     fn connect(addrs: &[Address], authkey: &[u8], config: &Config) -> Result<Inner> {
         let stream = Stream::connect(addrs, config.connect_timeout)?;
+        Inner::over(stream, authkey, config)
+    }
+
+    /// Authenticates over an open stream.
+    fn over(stream: Stream, authkey: &[u8], config: &Config) -> Result<Inner> {
         let mut deadline = Deadline::new(&stream, config.handshake_timeout);
         auth::client(&mut deadline, authkey, config.strict_auth)?;
         deadline.finish(None)?;

@@ -52,7 +52,9 @@ mod server;
 mod stop;
 mod stream;
 mod sync;
+pub mod transport;
 mod upgrade;
+mod worker;
 
 pub use address::{Address, ToAddress};
 pub use client::{Client, Pending};
@@ -65,6 +67,8 @@ pub use error::{Error, RemoteKind, Result};
 pub use registry::{Handler, Reply};
 pub use server::{BoundServer, RunningServer, Server, ShutdownHandle, Stats};
 pub use service::stub;
+pub use transport::Transport;
+pub use worker::Worker;
 
 /// The project's documents, so that they are part of the crate's
 /// documentation (on docs.rs too): the wire protocol, the architecture, and

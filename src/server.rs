@@ -4,12 +4,13 @@
 //! runs long.
 
 mod connection;
+mod stats;
 mod watchdog;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,11 +27,14 @@ use crate::pool::Pool;
 use crate::quickack;
 use crate::registry::{self, Handler, Registry};
 use crate::stop::Interrupt;
-use crate::stream::{Acceptor, Deadline, Stream};
+use crate::stream::{Acceptor, Deadline, Stream, Waker};
+use crate::transport::{Accept, Transport, UserAccept};
 use crate::upgrade::Upgrade;
 
 use crate::sync::{lock, wait};
 use connection::{Conn, Host};
+use stats::Counters;
+pub use stats::Stats;
 use watchdog::Watchdog;
 
 /// A server under construction: an authkey, limits, and registered methods.
@@ -78,6 +82,13 @@ impl Server {
         }
     }
 
+    /// The same server admitting peers that hold `authkey` instead (a
+    /// worker learns its key from its parent).
+    pub(crate) fn with_authkey(mut self, authkey: Vec<u8>) -> Server {
+        self.authkey = authkey;
+        self
+    }
+
     /// Registers `handler` under `name`.
     ///
     /// The handler is a closure of zero to six arguments, each a type the
@@ -119,8 +130,77 @@ impl Server {
     /// The address does not resolve or cannot be bound.
     pub fn bind(self, addr: impl ToAddress) -> Result<BoundServer> {
         let acceptor = Acceptor::bind(&addr.to_addresses()?)?;
+        self.start(acceptor)
+    }
+
+    /// Serves the peers `acceptor` hands over, each a
+    /// [`Transport`](crate::Transport): a listener of the user's own (TLS,
+    /// say) in place of the socket [`bind`](Server::bind) opens. Every peer
+    /// runs the authkey handshake first, as on a socket.
+    ///
+    /// # Errors
+    /// The acceptor's address cannot be read, or a thread cannot start.
+    pub fn accept_from(self, acceptor: impl Accept) -> Result<BoundServer> {
+        self.start(Acceptor::Custom(UserAccept(Arc::new(acceptor))))
+    }
+
+    /// Serves exactly one connection over `transport`, on this thread: the
+    /// authkey handshake, then the peer's calls until it closes its side (or
+    /// the transport fails); then waits for the calls in flight, as
+    /// [`RunningServer::shutdown`] does, and returns.
+    ///
+    /// What the transport cannot do is lost (see
+    /// [`Transport`](crate::Transport)): over pipes the handshake deadline
+    /// does not hold, since nothing can end a read that waits on a silent
+    /// peer.
+    ///
+    /// # Errors
+    /// The handshake failed ([`Error::Auth`]: wrong key, protocol error,
+    /// deadline), or a thread cannot start.
+    pub fn serve_one(self, transport: Transport) -> Result<()> {
+        let shared = self.shared(None)?;
+        let stream = Arc::new(transport.0);
+        let id = {
+            let mut conns = shared.conns();
+            conns.next_id += 1;
+            let id = conns.next_id;
+            conns.open.insert(
+                id,
+                Entry {
+                    stream: Arc::clone(&stream),
+                    conn: None,
+                    counted: false,
+                },
+            );
+            conns.handshaking.insert(id);
+            id
+        };
+        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        serve_connection(&shared, id, stream);
+        // The connection may go on with a follower reading (a handler ran
+        // long); it ends when the peer closes.
+        shared.finish(None);
+        if shared.counters.auth_failures.load(Ordering::Relaxed) > 0 {
+            return Err(Error::auth("the peer failed the authkey handshake"));
+        }
+        Ok(())
+    }
+
+    /// Starts serving from `acceptor`.
+    fn start(self, acceptor: Acceptor) -> Result<BoundServer> {
         let local = acceptor.local_addr()?;
-        let wake = acceptor.wake_address()?;
+        let wake = acceptor.waker()?;
+        let shared = self.shared(Some(wake))?;
+        Ok(BoundServer {
+            shared,
+            acceptor,
+            local,
+        })
+    }
+
+    /// The state every connection shares, with the watchdog running;
+    /// `wake` wakes the accept loop, if there is one.
+    fn shared(self, wake: Option<Waker>) -> Result<Arc<Shared>> {
         let shared = Arc::new(Shared {
             pool: Pool::new(self.config.workers, "stdrpc-handler"),
             // A connection's thread outlives it, idle, for a while: the
@@ -150,11 +230,7 @@ impl Server {
             .name("stdrpc-watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || dog.run(|| weak.upgrade().map(|s| s.live_connections())))?;
-        Ok(BoundServer {
-            shared,
-            acceptor,
-            local,
-        })
+        Ok(shared)
     }
 }
 
@@ -392,69 +468,6 @@ impl ShutdownHandle {
     }
 }
 
-/// A snapshot of a server's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Sockets open now: authenticated connections, peers in the handshake,
-    /// and peers being closed.
-    pub open_connections: u64,
-    /// Connections accepted since the start.
-    pub accepted: u64,
-    /// Connections refused at the connection limit
-    /// ([`Config::max_connections`](crate::Config::max_connections)).
-    pub refused: u64,
-    /// Handshakes that failed (wrong key, protocol error, deadline), not
-    /// counting peers evicted.
-    pub auth_failures: u64,
-    /// Authenticated connections open now: what
-    /// [`Config::max_connections`](crate::Config::max_connections) limits.
-    pub authenticated: u64,
-    /// Peers in the authkey handshake now: what
-    /// [`Config::max_handshakes`](crate::Config::max_handshakes) limits.
-    pub handshaking: u64,
-    /// Peers closed in the handshake to make room for a newer one.
-    pub evicted: u64,
-    /// Requests refused because the memory budget had no room for them
-    /// ([`RemoteKind::Overloaded`]).
-    pub overloaded: u64,
-    /// Bytes of the memory budget reserved now: by requests being read and
-    /// run, and the standing shares (64 KiB each) of the connections that
-    /// have sent a small request ([`Config::memory_budget`](crate::Config::memory_budget)).
-    pub budget_in_use: u64,
-    /// Calls and notifications that ran to completion with a result.
-    pub calls: u64,
-    /// Calls and notifications that failed, and connections closed for
-    /// breaking the protocol.
-    pub errors: u64,
-    /// Typed calls and notifications refused because their signature did
-    /// not match the handler's (the handler did not run). Also counted in
-    /// `errors`.
-    pub signature_mismatches: u64,
-    /// Bytes received on authenticated connections, frame headers included
-    /// (stdrpc and stock Python clients alike); frames skipped unread for
-    /// lack of memory budget are not counted.
-    pub bytes_in: u64,
-    /// Bytes sent on authenticated connections, frame headers included
-    /// (stdrpc and stock Python clients alike).
-    pub bytes_out: u64,
-}
-
-/// The counters behind [`Stats`]; connections count their own events here.
-#[derive(Debug, Default)]
-struct Counters {
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    auth_failures: AtomicU64,
-    evicted: AtomicU64,
-    overloaded: AtomicU64,
-    calls: AtomicU64,
-    errors: AtomicU64,
-    mismatches: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: Arc<AtomicU64>,
-}
-
 #[derive(Debug)]
 struct Shared {
     authkey: Vec<u8>,
@@ -472,7 +485,8 @@ struct Shared {
     /// Another protocol a connection may switch to with its first frame
     /// (`upgrade.rs`).
     upgrade: Option<Arc<dyn Upgrade>>,
-    wake: Address,
+    /// Wakes the accept loop (none when serving one transport).
+    wake: Option<Waker>,
 }
 
 impl Host for Shared {
@@ -600,15 +614,14 @@ impl Shared {
         self.wake_accept();
     }
 
-    /// Wakes the accept loop, which is blocked in accept(), by connecting to
-    /// it. If this fails the listener is broken and the loop has ended, or
-    /// the connection was lost (refused by a full backlog, say): the joining
-    /// side repeats it (`RunningServer::join_accept`).
+    /// Wakes the accept loop, which is blocked in accept() (sockets: by
+    /// connecting to it; a user's acceptor: through its own `wake`). If the
+    /// wake-up is lost (a connection refused by a full backlog, say), the
+    /// joining side repeats it (`RunningServer::join_accept`).
     fn wake_accept(&self) {
-        let _ = Stream::connect(
-            std::slice::from_ref(&self.wake),
-            Some(Duration::from_secs(1)),
-        );
+        if let Some(wake) = &self.wake {
+            wake.wake();
+        }
     }
 
     /// Waits for every connection to close and every handler to finish, at

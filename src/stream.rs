@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::address::{Address, lowercase_first};
 use crate::error::Context;
 use crate::stop::{Interrupt, StopRead};
+use crate::transport::{Custom, UserAccept};
 
 /// The addresses tried, for error messages: `127.0.0.1:1`, or
 /// `[::1]:1 or 127.0.0.1:1` when a name resolved to several.
@@ -76,12 +77,16 @@ fn bind_error(addrs: &[Address], err: io::Error) -> io::Error {
     Context::wrap(err, message)
 }
 
-/// A connected socket.
+/// A connection's byte stream: a socket, or a user's transport.
+///
+/// The sockets are variants of their own so that their reads and writes
+/// cost no dynamic call; only a user's stream goes through `Custom`.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+    Custom(Box<Custom>),
 }
 
 impl Stream {
@@ -115,6 +120,10 @@ impl Stream {
             Stream::Tcp(s) => s.shutdown(how),
             #[cfg(unix)]
             Stream::Unix(s) => s.shutdown(how),
+            Stream::Custom(c) => {
+                c.shutdown(how);
+                Ok(())
+            }
         }
     }
 
@@ -123,6 +132,7 @@ impl Stream {
             Stream::Tcp(s) => s.set_read_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Custom(c) => c.control().set_read_timeout(t),
         }
     }
 
@@ -135,6 +145,7 @@ impl Stream {
             Stream::Tcp(s) => s.peek(buf),
             #[cfg(unix)]
             Stream::Unix(_) => Ok(buf.len().min(1)),
+            Stream::Custom(_) => Ok(buf.len().min(1)),
         }
     }
 
@@ -143,6 +154,7 @@ impl Stream {
             Stream::Tcp(s) => s.set_write_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_write_timeout(t),
+            Stream::Custom(c) => c.control().set_write_timeout(t),
         }
     }
 
@@ -152,6 +164,7 @@ impl Stream {
             Stream::Tcp(s) => s.peer_addr().ok(),
             #[cfg(unix)]
             Stream::Unix(_) => None,
+            Stream::Custom(_) => None,
         }
     }
 
@@ -161,6 +174,7 @@ impl Stream {
             Stream::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
             #[cfg(unix)]
             Stream::Unix(_) => "unix".to_owned(),
+            Stream::Custom(c) => c.peer().to_owned(),
         }
     }
 }
@@ -171,6 +185,7 @@ impl Read for &Stream {
             Stream::Tcp(s) => (&*s).read(buf),
             #[cfg(unix)]
             Stream::Unix(s) => (&*s).read(buf),
+            Stream::Custom(c) => c.read(buf),
         }
     }
 }
@@ -181,6 +196,7 @@ impl Write for &Stream {
             Stream::Tcp(s) => (&*s).write(buf),
             #[cfg(unix)]
             Stream::Unix(s) => (&*s).write(buf),
+            Stream::Custom(c) => c.write(buf),
         }
     }
 
@@ -189,6 +205,11 @@ impl Write for &Stream {
             Stream::Tcp(s) => (&*s).write_vectored(bufs),
             #[cfg(unix)]
             Stream::Unix(s) => (&*s).write_vectored(bufs),
+            Stream::Custom(c) => {
+                // One buffer at a time, as `Write`'s default does.
+                let buf = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+                c.write(buf)
+            }
         }
     }
 
@@ -215,7 +236,10 @@ impl Write for Stream {
 
 impl Interrupt for Stream {
     fn wakes_readers(&self) -> bool {
-        cfg!(unix)
+        match self {
+            Stream::Custom(c) => c.wakes_readers(),
+            _ => cfg!(unix),
+        }
     }
 
     fn interrupt(&self) {
@@ -225,6 +249,9 @@ impl Interrupt for Stream {
     }
 
     fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        if let Stream::Custom(c) = self {
+            return c.control().wait_readable(timeout);
+        }
         self.set_read_timeout(Some(timeout))?;
         match self.peek(&mut [0u8; 1]) {
             // Data, or the end of the stream: either way a read returns now.
@@ -250,6 +277,8 @@ pub(crate) enum Acceptor {
     /// The path is removed again when the listener is dropped.
     #[cfg(unix)]
     Unix(UnixListener, PathBuf),
+    /// A user's acceptor (`Server::accept_from`).
+    Custom(UserAccept),
 }
 
 impl Acceptor {
@@ -274,6 +303,7 @@ impl Acceptor {
             Acceptor::Tcp(l) => l.local_addr().map(Address::Tcp),
             #[cfg(unix)]
             Acceptor::Unix(_, p) => Ok(Address::Unix(p.clone())),
+            Acceptor::Custom(a) => a.0.local_addr(),
         }
     }
 
@@ -287,12 +317,22 @@ impl Acceptor {
             }
             #[cfg(unix)]
             Acceptor::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+            Acceptor::Custom(a) => a.0.accept().map(|t| t.0),
         }
     }
 
+    /// What wakes a thread blocked in [`Acceptor::accept`]: for a socket, a
+    /// connection to itself (std offers no other way to interrupt it).
+    pub(crate) fn waker(&self) -> io::Result<Waker> {
+        Ok(match self {
+            Acceptor::Custom(a) => Waker::Custom(a.clone()),
+            _ => Waker::Connect(self.wake_address()?),
+        })
+    }
+
     /// An address a local client can connect to in order to wake a thread
-    /// blocked in [`Acceptor::accept`] (std offers no other way to interrupt
-    /// it). A wildcard bind address is replaced by the loopback address.
+    /// blocked in [`Acceptor::accept`]. A wildcard bind address is replaced
+    /// by the loopback address.
     pub(crate) fn wake_address(&self) -> io::Result<Address> {
         Ok(match self.local_addr()? {
             Address::Tcp(mut a) => {
@@ -307,6 +347,28 @@ impl Acceptor {
             #[cfg(unix)]
             other => other,
         })
+    }
+}
+
+/// Wakes an accept loop at shutdown.
+#[derive(Debug)]
+pub(crate) enum Waker {
+    /// Connect to the listener's own address.
+    Connect(Address),
+    /// Ask the user's acceptor.
+    Custom(UserAccept),
+}
+
+impl Waker {
+    /// Wakes the loop; if this fails the listener is already broken and the
+    /// loop has ended anyway.
+    pub(crate) fn wake(&self) {
+        match self {
+            Waker::Connect(addr) => {
+                let _ = Stream::connect(std::slice::from_ref(addr), Some(Duration::from_secs(1)));
+            }
+            Waker::Custom(a) => a.0.wake(),
+        }
     }
 }
 

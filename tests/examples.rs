@@ -436,3 +436,31 @@ fn rpc_lists_and_calls_the_methods_of_a_server_process() {
     assert!(out.stderr.contains("no method named"), "{out:#?}");
     drop(server);
 }
+
+/// Issue 16: `child_worker` spreads calls over worker processes of itself
+/// on their stdin and stdout, gets every result right, and a worker that
+/// dies mid-call is an error in the parent, not a hang.
+#[test]
+fn child_worker_calls_workers_over_pipes_and_survives_a_crash() {
+    let out = run("child_worker", &["--workers", "3", "--calls", "3000"]);
+    assert!(out.status.success(), "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "3 workers, 3000 calls: sum of squares 8995500500 (expected 8995500500)",
+        "{out:#?}"
+    );
+    assert!(lines[1].starts_with("3000 calls in "), "{out:#?}");
+    assert_eq!(
+        lines[2], "a worker that crashed mid-call: connection closed",
+        "{out:#?}"
+    );
+    // Run by hand, a worker refuses a stdin without the preamble.
+    let mut worker = start("child_worker", &["worker"]);
+    drop(worker.take_stdin());
+    let out = finish(worker);
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(
+        out.stderr.contains("does not start with a worker preamble"),
+        "{out:#?}"
+    );
+}

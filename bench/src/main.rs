@@ -255,6 +255,15 @@ pub fn scenarios() -> Vec<Scenario> {
             about: "as 1, over a Unix socket in a temporary directory (no target in the issue)",
         },
         Scenario {
+            key: "seq-pipe",
+            title: "1c. sequential call, small args, worker process over pipes",
+            unit: "µs/call",
+            better: Better::Lower,
+            target: None,
+            floor_of: None,
+            about: "as 1, to a worker child process over its stdin and stdout (`Worker::spawn` of this binary, `Worker::serve` in the child), to compare with rows 1 and 1b: what Python's `multiprocessing.Process` with a `Pipe` does (no target in the issue)",
+        },
+        Scenario {
             key: "fan-in",
             title: "2. 64 threads sharing one client (1 connection)",
             unit: "calls/s",
@@ -457,6 +466,19 @@ fn cases(b: &Budgets) -> Vec<Case> {
             Box::new(move || rpc::sequential(t, budget).map(Sample::us_per_op)),
         );
     }
+
+    // 1c: sequential, to a worker over pipes.
+    #[cfg(feature = "transport-rows")]
+    add(
+        "seq-pipe",
+        "stdrpc `Worker::call(\"add\", (i64, i64))` over the child's stdin/stdout".into(),
+        Role::Subject,
+        false,
+        {
+            let budget = b.seq;
+            Box::new(move || rpc::sequential_worker(budget).map(Sample::us_per_op))
+        },
+    );
 
     // 2: fan-in.
     let budget = b.fan_in;
@@ -754,6 +776,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => return child(serve::serve_main(&args[1..])),
+        #[cfg(feature = "transport-rows")]
+        Some("__worker") => return child(rpc::worker_main()),
         Some("compare-report") => return child(report::compare(&args[1..])),
         Some("__mem-server") => return child(memory::server_main(&args[1..])),
         Some("__mem-clients") => return child(memory::clients_main(&args[1..])),

@@ -88,6 +88,33 @@ pub fn sequential(transport: Transport, budget: Budget) -> Result<Measured, Stri
     Ok(m)
 }
 
+#[cfg(feature = "transport-rows")]
+/// `call("add", (i, 1))` in a loop to a worker process of this binary over
+/// its stdin and stdout: per call.
+pub fn sequential_worker(budget: Budget) -> Result<Measured, String> {
+    let exe = std::env::current_exe().map_err(err("current_exe"))?;
+    let worker = stdrpc::Worker::spawn(std::process::Command::new(exe).arg("__worker"), KEY)
+        .map_err(err("spawn worker"))?;
+    let mut call = |i: u64| -> Result<(), String> {
+        let sum: i64 = worker.call("add", (i as i64, 1i64)).map_err(err("call"))?;
+        if sum != i as i64 + 1 {
+            return Err(format!("add returned {sum}"));
+        }
+        Ok(())
+    };
+    timed_loop(budget.warmup(), 100, &mut call)?;
+    let m = timed_loop(budget, 100, &mut call)?;
+    drop(worker);
+    Ok(m)
+}
+
+#[cfg(feature = "transport-rows")]
+/// The `__worker` child: the suite's methods over stdin and stdout.
+pub fn worker_main() -> Result<(), String> {
+    let s = server(Config::default(), Arc::new(AtomicU64::new(0)));
+    stdrpc::Worker::serve(s).map_err(err("worker"))
+}
+
 /// `threads` threads share one `Client` (one connection), each calling in a
 /// loop. `budget.iters` is the total over all threads.
 pub fn fan_in(threads: usize, budget: Budget) -> Result<Measured, String> {
