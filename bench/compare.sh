@@ -11,9 +11,9 @@
 # `git archive BASE_REV` unpacked into a temporary directory (no git
 # worktree, nothing changed in the repository); the current bench/ is
 # copied over its bench/ and the current Cargo.lock over its lock file, so
-# that only the library differs. Both builds share this checkout's target
-# directory for dependencies (tarpc, tokio: built once); each binary is
-# copied out after its build.
+# that only the library differs. A builds in target/compare-base, B in this
+# checkout's target directory (dependencies such as tarpc and tokio are
+# built once in each); each binary is copied out after its build.
 #
 # Then it runs the two binaries alternately, one round each (A, B, A, B,
 # ...; ROUNDS rounds each, default 5), every run with `--rounds 1 --tsv`,
@@ -64,9 +64,12 @@ if ! grep -q "Worker" "$tmp/base/src/lib.rs"; then
     a_features="--no-default-features"
 fi
 
+# A builds in a target directory of its own: the two libraries share a name
+# and version, and in one directory the base's build can leave an artifact
+# that cargo then takes as fresh for B (seen: B built against A's library).
 echo "compare: building A" >&2
-CARGO_TARGET_DIR=$target cargo build --release -p stdrpc-bench $a_features --manifest-path "$tmp/base/Cargo.toml" >&2
-cp "$target/release/stdrpc-bench" "$tmp/bench-A"
+CARGO_TARGET_DIR=$target/compare-base cargo build --release -p stdrpc-bench $a_features --manifest-path "$tmp/base/Cargo.toml" >&2
+cp "$target/compare-base/release/stdrpc-bench" "$tmp/bench-A"
 echo "compare: building B" >&2
 CARGO_TARGET_DIR=$target cargo build --release -p stdrpc-bench --manifest-path "$root/Cargo.toml" >&2
 cp "$target/release/stdrpc-bench" "$tmp/bench-B"
