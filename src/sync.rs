@@ -107,12 +107,6 @@ impl Gauge {
     }
 
     #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.value.fetch_add(n, Ordering::SeqCst);
-        self.waiters.notify();
-    }
-
-    #[inline]
     pub(crate) fn sub(&self, n: u64) {
         self.value.fetch_sub(n, Ordering::SeqCst);
         self.waiters.notify();
@@ -143,8 +137,8 @@ mod tests {
             let gauge = Arc::clone(&gauge);
             std::thread::spawn(move || gauge.wait_until(|v| v == 2))
         };
-        gauge.add(1);
-        gauge.add(1);
+        assert!(gauge.add_one_below(2));
+        assert!(gauge.add_one_below(2));
         waiter.join().unwrap();
         assert_eq!(gauge.get(), 2);
     }

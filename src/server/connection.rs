@@ -10,8 +10,11 @@
 //! handler never holds up the calls behind it for longer than that. When the
 //! slow handler finishes and finds the role taken, its thread simply leaves.
 //!
-//! Notifications take a ticket when read and run strictly in ticket order,
-//! whichever thread ends up running them.
+//! Notifications run on the spot, by the thread that read them and while it
+//! keeps the reader role: in the order they arrive, each before the next
+//! message is read (PROTOCOL.md §4.4), with no copy of their bytes and no
+//! hand-over between threads. A slow one holds up its connection, as the
+//! protocol says it does; the watchdog does not move the reading past it.
 
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,8 +98,6 @@ pub(super) struct Conn {
     in_flight: Gauge,
     /// What the watchdog knows of the handler running inline.
     stamp: Stamp,
-    /// The ticket of the next notification to run.
-    notify_turn: Gauge,
     /// The ids of the calls whose handlers run now, so that a shutdown
     /// deadline can answer them with [`RemoteKind::Abandoned`]; a call whose
     /// id is gone when its handler returns was answered that way already.
@@ -119,8 +120,6 @@ impl std::fmt::Debug for Conn {
 struct ReaderRole {
     stream: Arc<Stream>,
     frames: FrameReader,
-    /// The next notification ticket to hand out.
-    next_ticket: u64,
     /// The first message has been looked at (only it may switch the
     /// connection to another protocol: `upgrade.rs`).
     first_checked: bool,
@@ -143,12 +142,6 @@ enum Work {
         held: Option<Reservation>,
         /// The caller's deadline, from the moment the call was read.
         deadline: Option<Instant>,
-    },
-    Notify {
-        ticket: u64,
-        check: Check,
-        data: Scratch,
-        held: Option<Reservation>,
     },
 }
 
@@ -237,12 +230,10 @@ impl Conn {
                 first_checked: false,
                 stream,
                 frames,
-                next_ticket: 0,
                 done: false,
             }),
             in_flight: Gauge::default(),
             stamp: Stamp::default(),
-            notify_turn: Gauge::default(),
             running: Mutex::new(Vec::new()),
             info,
             context,
@@ -359,16 +350,13 @@ impl Conn {
                 args,
                 ..
             }) => {
-                let ticket = role.next_ticket;
-                role.next_ticket += 1;
-                let data = Scratch::copy_out(method, args);
-                let held = role.frames.take_reservation();
-                Ok(Some(Work::Notify {
-                    ticket,
-                    check,
-                    data,
-                    held,
-                }))
+                // Run here, keeping the role: the next message is read only
+                // after it. Its bytes are read where they lie, and its share
+                // of the budget (the frame reader's) is held until then.
+                self.acquire_in_flight();
+                self.run_notify(method, check, args);
+                self.release_in_flight();
+                Ok(None)
             }
             Ok(Message::Unsupported { id, tag }) => {
                 shared.counters().errors.fetch_add(1, Ordering::Relaxed);
@@ -465,23 +453,6 @@ impl Conn {
                 budget::finished();
                 drop(lent);
                 data.reply = reply;
-            }
-            Work::Notify {
-                ticket,
-                check,
-                data,
-                held,
-            } => {
-                // Waiting for an earlier notification is not running long:
-                // only the handler itself is watched, or a queue of waiting
-                // notifications would each pull in another follower.
-                self.notify_turn.wait_until(|t| t == ticket);
-                self.watch();
-                let (method, args) = data.parts();
-                let lent = budget::hold_while_running(held, data.buf.len());
-                self.run_notify(method, check, args);
-                budget::finished();
-                drop(lent);
             }
             // Never run inline: `serve` hands the connection to `serve_upgraded`.
             Work::Upgrade(_) => {}
@@ -583,7 +554,7 @@ impl Conn {
             .queue_with(|buf| envelope::error(buf, id, kind, message));
     }
 
-    /// Runs a notification whose turn has come, and passes the turn on.
+    /// Runs a notification.
     fn run_notify(&self, method: &str, check: Check, args: &[u8]) {
         let shared = &*self.shared;
         let mut scratch = Vec::new();
@@ -601,7 +572,6 @@ impl Conn {
                 }
             };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.notify_turn.add(1);
     }
 
     fn in_flight_now(&self) -> u64 {
