@@ -160,21 +160,7 @@ impl Server {
     pub fn serve_one(self, transport: Transport) -> Result<()> {
         let shared = self.shared(None)?;
         let stream = Arc::new(transport.0);
-        let id = {
-            let mut conns = shared.conns();
-            conns.next_id += 1;
-            let id = conns.next_id;
-            conns.open.insert(
-                id,
-                Entry {
-                    stream: Arc::clone(&stream),
-                    conn: None,
-                    counted: false,
-                },
-            );
-            conns.handshaking.insert(id);
-            id
-        };
+        let id = shared.conns().admit(&stream);
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         serve_connection(&shared, id, stream);
         // The connection may go on with a follower reading (a handler ran
@@ -547,6 +533,25 @@ struct Conns {
     authenticated: usize,
 }
 
+impl Conns {
+    /// Enters a new peer in the table, in the handshake; returns its id.
+    fn admit(&mut self, stream: &Arc<Stream>) -> u64 {
+        // Ids start at 1: `Context::connection_id` keeps 0 for none.
+        self.next_id += 1;
+        let id = self.next_id;
+        self.open.insert(
+            id,
+            Entry {
+                stream: Arc::clone(stream),
+                conn: None,
+                counted: false,
+            },
+        );
+        self.handshaking.insert(id);
+        id
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     /// A handle on the socket, to stop reading at shutdown.
@@ -745,20 +750,8 @@ fn accept_loop(shared: &Arc<Shared>, acceptor: Acceptor) -> Result<()> {
                     shared.counters.evicted.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            // Ids start at 1: `Context::connection_id` keeps 0 for none.
-            conns.next_id += 1;
-            let id = conns.next_id;
             let stream = Arc::new(stream);
-            conns.open.insert(
-                id,
-                Entry {
-                    stream: Arc::clone(&stream),
-                    conn: None,
-                    counted: false,
-                },
-            );
-            conns.handshaking.insert(id);
-            (id, stream)
+            (conns.admit(&stream), stream)
         };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         let for_thread = Arc::clone(shared);
