@@ -16,10 +16,9 @@
 //! hand-over between threads. A slow one holds up its connection, as the
 //! protocol says it does; the watchdog does not move the reading past it.
 
-use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Counters;
 use super::watchdog::{Stamp, Watchdog, Watched};
@@ -43,6 +42,11 @@ use crate::upgrade::{Upgrade, Upgraded};
 /// length (`registry::MAX_MESSAGE`); this leaves room for the note and a
 /// method name around them.
 const MAX_ERROR_MESSAGE: usize = 8192;
+
+/// The longest a closing connection waits for its peer to close too, where
+/// it must read what the peer still sends to keep the last replies from
+/// being reset away (`Stream::close_lingering`).
+const LINGER: Duration = Duration::from_secs(1);
 
 /// What a stdrpc request may take in memory while it is read and decoded,
 /// as a multiple of its frame length: the frame in the read buffer (1), its
@@ -600,7 +604,7 @@ impl Conn {
         let _ = self.outbox.flush();
         self.outbox.wait_drained();
         self.outbox.close();
-        let _ = role.stream.shutdown(Shutdown::Both);
+        role.stream.close_lingering(LINGER);
         drop(role);
         self.shared.connection_closed(self.id);
     }
