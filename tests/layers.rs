@@ -5,7 +5,8 @@
 //! of Python.
 //!
 //! The one wiring point is in `src/server.rs`, which installs the Python
-//! layer's upgrade when the server is bound: it may name that upgrade,
+//! layer's upgrade in `Server::shared`, the start every way of serving
+//! goes through (`bind`, `accept_from`, `serve_one`): it may name that upgrade,
 //! `crate::python::ManagerUpgrade`, and nothing else of the layer.
 
 use std::path::{Path, PathBuf};
