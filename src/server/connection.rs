@@ -337,6 +337,12 @@ impl Conn {
                     self.send_error(id, RemoteKind::ShuttingDown, &message);
                     return Ok(None);
                 }
+                // Counted as in flight before the role is released: a thread
+                // that takes the role next and finds the connection ended
+                // must wait for this call's reply (`finish`), not close the
+                // outbox under it (a call that ran would then be reported
+                // as closed).
+                self.acquire_in_flight();
                 let data = Scratch::copy_out(method, args);
                 let held = role.frames.take_reservation();
                 let deadline = deadline.and_then(|d| Instant::now().checked_add(d));
@@ -437,7 +443,6 @@ impl Conn {
 
     /// Runs one request on this thread, under the watchdog's eye.
     fn run_inline(self: &Arc<Self>, work: Work) {
-        self.acquire_in_flight();
         match work {
             Work::Call {
                 id,
@@ -457,12 +462,13 @@ impl Conn {
                 budget::finished();
                 drop(lent);
                 data.reply = reply;
+                self.stamp.clear();
+                // Taken when the call was read (`next_work`).
+                self.release_in_flight();
             }
             // Never run inline: `serve` hands the connection to `serve_upgraded`.
             Work::Upgrade(_) => {}
         }
-        self.stamp.clear();
-        self.release_in_flight();
     }
 
     /// Tells the watchdog a handler starts running inline now.
