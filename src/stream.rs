@@ -131,32 +131,32 @@ impl Stream {
     /// destroying what the peer has not read yet.
     ///
     /// Closing a TCP socket with unread bytes in its receive buffer resets
-    /// the connection, and on Windows a reset makes the peer discard data
-    /// it had received but not read: replies already sent would be lost
-    /// (seen under Wine: a call the server ran reported as closed). Where
-    /// readers are polled (Windows), a TCP socket therefore ends with a
-    /// lingering close: the sending side is shut first (the peer reads the
-    /// rest, then the end), and what the peer still sends is read and
-    /// dropped until it closes too, or `linger` passes. Elsewhere (Unix
-    /// sockets, Linux and macOS TCP, user transports) both directions are
-    /// shut at once, as before.
+    /// the connection: the kernel drops what it had not sent yet (Linux),
+    /// and a Windows peer discards what it had received but not read. Either
+    /// way replies already written could be lost, and a call the server ran
+    /// be reported to its caller as closed. So a TCP socket ends with a
+    /// lingering close:
+    /// the sending side is shut first (everything written goes out, then
+    /// the end), and what the peer still sends is read and dropped until it
+    /// closes too, or `linger` passes. A peer that closed first costs
+    /// nothing more: its end is read at once. Unix sockets (whose bytes are
+    /// in the peer's queue once written) and user transports shut both
+    /// directions at once.
     pub(crate) fn close_lingering(&self, linger: Duration) {
         if let Stream::Tcp(s) = self {
-            if !self.wakes_readers() {
-                let _ = s.shutdown(Shutdown::Write);
-                let until = Instant::now() + linger;
-                let mut sink = [0u8; 4096];
-                loop {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-                        break;
-                    }
-                    match (&*s).read(&mut sink) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => break,
-                    }
+            let _ = s.shutdown(Shutdown::Write);
+            let until = Instant::now() + linger;
+            let mut sink = [0u8; 4096];
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+                    break;
+                }
+                match (&*s).read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
             }
         }
