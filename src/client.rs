@@ -332,13 +332,7 @@ impl Client {
     /// As [`call`](Client::call).
     pub fn call_raw(&self, method: &str, args: &[u8]) -> Result<Vec<u8>> {
         let inner = self.inner()?;
-        let (id, slot) = self.send_call(
-            &inner,
-            method,
-            None,
-            |buf| buf.extend_from_slice(args),
-            false,
-        )?;
+        let (id, slot) = self.send_call(&inner, method, None, |_| args, false)?;
         inner.replies.wait(id, &slot, None)
     }
 
@@ -431,7 +425,7 @@ impl Client {
             &inner,
             method,
             Some((sig.check(), timeout)),
-            |buf| args.encode(buf),
+            |buf| args.encode_split(buf),
             detached,
         )?;
         Ok(Pending {
@@ -448,12 +442,17 @@ impl Client {
     /// are outstanding, or the call is detached, the background flusher
     /// writes it together with whatever else is queued (one system call for
     /// many requests under fan-in).
-    fn send_call(
+    ///
+    /// `args` encodes the arguments and may return their last bytes
+    /// instead of copying them (`Encode::encode_split`): a large byte
+    /// buffer then goes to the socket from the caller's memory
+    /// (`Outbox::send_split`).
+    fn send_call<'t>(
         &self,
         inner: &Inner,
         method: &str,
         check: Option<(Check, Option<Duration>)>,
-        args: impl FnOnce(&mut Vec<u8>),
+        args: impl FnOnce(&mut Vec<u8>) -> &'t [u8],
         detached: bool,
     ) -> Result<(u64, Arc<Slot>)> {
         let (id, slot, busy) = inner.replies.register(detached)?;
@@ -465,13 +464,9 @@ impl Client {
                 }
                 None => envelope::call_head(buf, id, method),
             }
-            args(buf);
+            args(buf)
         };
-        let sent = if detached || busy {
-            inner.outbox.send_soon(encode)
-        } else {
-            inner.outbox.send_now(encode)
-        };
+        let sent = inner.outbox.send_split(encode, !(detached || busy));
         if let Err(e) = sent {
             inner.replies.forget(id);
             // A failed write leaves the connection unusable. Windows fails a

@@ -170,6 +170,10 @@ pub(crate) struct FrameReader {
     discarding: Option<Discard>,
     /// The first bytes of the last refused frame.
     skipped: Vec<u8>,
+    /// Where the frame last handed out lies in `buf`, and whether it was
+    /// all the buffer held (so the buffer can be taken with it).
+    last_frame: std::ops::Range<usize>,
+    last_alone: bool,
 }
 
 #[derive(Debug)]
@@ -207,6 +211,45 @@ impl FrameReader {
             last: None,
             discarding: None,
             skipped: Vec::new(),
+            last_frame: 0..0,
+            last_alone: false,
+        }
+    }
+
+    /// The payload of the frame last handed out by [`next`](FrameReader::next),
+    /// while no other call has been made since (else empty).
+    pub(crate) fn last_frame(&self) -> &[u8] {
+        self.buf.get(self.last_frame.clone()).unwrap_or_default()
+    }
+
+    /// Takes the buffer holding the frame last handed out, if that frame
+    /// was all it held, with where the payload lies in it: a large request
+    /// then goes to its handler without being copied out. The reader goes
+    /// on with an empty buffer, or with this one once it is given back
+    /// ([`give_back`](FrameReader::give_back)).
+    pub(crate) fn take_last(&mut self) -> Option<(Vec<u8>, std::ops::Range<usize>)> {
+        if !self.last_alone || self.start != self.end {
+            return None;
+        }
+        self.last_alone = false;
+        let range = std::mem::replace(&mut self.last_frame, 0..0);
+        self.start = 0;
+        self.end = 0;
+        Some((std::mem::take(&mut self.buf), range))
+    }
+
+    /// Returns a buffer taken with [`take_last`](FrameReader::take_last):
+    /// kept for the next frames if nothing is buffered now, it is larger
+    /// than the current buffer and not larger than [`KEEP_BUF`] (so a
+    /// stream of large frames does not allocate and fault in a buffer for
+    /// each); dropped otherwise.
+    pub(crate) fn give_back(&mut self, buf: Vec<u8>) {
+        if self.start == self.end && buf.len() > self.buf.len() && buf.len() <= KEEP_BUF {
+            self.buf = buf;
+            self.start = 0;
+            self.end = 0;
+            self.last_frame = 0..0;
+            self.last_alone = false;
         }
     }
 
@@ -331,6 +374,8 @@ impl FrameReader {
     /// expires (nothing is lost: call again), or the I/O error.
     pub(crate) fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
         self.last = None;
+        self.last_frame = 0..0;
+        self.last_alone = false;
         loop {
             if self.discarding.is_some() {
                 if let Some(refused) = self.discard_buffered() {
@@ -351,11 +396,13 @@ impl FrameReader {
                     self.last = self.front.take();
                     let from = self.start + head;
                     self.start = from + len;
+                    self.last_frame = from..from + len;
                     if self.start == self.end {
                         // Everything consumed: start over at the front next
                         // time (and release an outsized buffer then).
                         self.start = 0;
                         self.end = 0;
+                        self.last_alone = true;
                     }
                     return Ok(Some(&self.buf[from..from + len]));
                 }

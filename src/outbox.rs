@@ -14,7 +14,7 @@
 //! queued waits until the writer has drained it, so a peer that stops reading
 //! costs at most the limit (plus one frame) in memory.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -25,6 +25,10 @@ use crate::sync::{lock, wait};
 /// The bytes a frame built for [`Outbox::queue_frame`] leaves at its front
 /// for the header.
 pub(crate) const FRAME_HEAD: usize = 4;
+
+/// Trailing payload bytes from which [`Outbox::send_split`] writes them
+/// from where they are instead of copying them into the buffer.
+pub(crate) const VECTORED_MIN: usize = 64 * 1024;
 
 /// Bytes at which a sender stops queueing for the flusher and writes itself.
 const EAGER_FLUSH: usize = 256 * 1024;
@@ -101,17 +105,6 @@ impl Outbox {
         self.append(encode).map(drop)
     }
 
-    /// Queues a frame and writes everything queued at once (or leaves it to
-    /// the thread already writing): [`queue_with`](Outbox::queue_with) and
-    /// [`flush`](Outbox::flush) under one lock.
-    pub(crate) fn send_now(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let st = self.append(encode)?;
-        if st.writing {
-            return Ok(());
-        }
-        self.shared.write_queued(st)
-    }
-
     /// Queues a frame for the background flusher:
     /// [`queue_with`](Outbox::queue_with) and
     /// [`send_soon`](Outbox::send_soon) under one lock.
@@ -173,8 +166,99 @@ impl Outbox {
         Ok(())
     }
 
+    /// Sends one frame whose payload is `head` (after its first
+    /// [`FRAME_HEAD`] bytes, left for the header) followed by `tail`,
+    /// without copying a large `tail` (see [`send_split`](Outbox::send_split)).
+    /// `head` is left empty.
+    ///
+    /// # Errors
+    /// As [`send_split`](Outbox::send_split).
+    pub(crate) fn send_frame_vectored(&self, head: &mut Vec<u8>, tail: &[u8]) -> Result<()> {
+        let from = FRAME_HEAD.min(head.len());
+        let result = self.send_split(
+            |buf| {
+                buf.extend_from_slice(&head[from..]);
+                tail
+            },
+            true,
+        );
+        head.clear();
+        result
+    }
+
+    /// Queues one frame whose payload `encode` writes into the buffer,
+    /// except for trailing bytes it returns instead (`Encode::encode_split`),
+    /// and sends it: at once (`now`: written here, or by the thread already
+    /// writing), or as [`send_soon`](Outbox::send_soon) does.
+    ///
+    /// Trailing bytes of [`VECTORED_MIN`] or more are not copied: when
+    /// nobody is writing, this thread writes everything queued and then
+    /// them, with vectored writes (one system call where the socket takes
+    /// it all), then anything queued meanwhile. When another thread is
+    /// writing, they are copied in behind the frame's head, as
+    /// [`queue_with`](Outbox::queue_with) would. Either way frames stay in
+    /// order: this one leaves after those queued before it and before those
+    /// queued while it is written.
+    ///
+    /// # Errors
+    /// [`Error::FrameTooLarge`] (nothing is queued),
+    /// [`Error::ConnectionClosed`] once the connection has failed, or the
+    /// I/O error of a write made here.
+    pub(crate) fn send_split<'t>(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> &'t [u8],
+        now: bool,
+    ) -> Result<()> {
+        let mut tail: &[u8] = &[];
+        let mut st = self.append_with(|buf| {
+            tail = encode(buf);
+            if tail.len() < VECTORED_MIN {
+                buf.extend_from_slice(tail);
+                tail = &[];
+            }
+            tail.len()
+        })?;
+        if tail.is_empty() {
+            // Written at once (or left to the thread already writing), or
+            // left to the background flusher.
+            return match (now, st.writing) {
+                (true, true) => Ok(()),
+                (true, false) => self.shared.write_queued(st),
+                (false, _) => self.flush_soon_locked(st),
+            };
+        }
+        let sh = &*self.shared;
+        if st.writing {
+            st.queued.extend_from_slice(tail);
+            return Ok(());
+        }
+        st.writing = true;
+        let mut batch = std::mem::take(&mut st.queued);
+        st.queued = std::mem::take(&mut st.spare);
+        drop(st);
+        let outcome = write_all_vectored(&*sh.stream, &mut [&batch, tail]);
+        let written = (batch.len() + tail.len()) as u64;
+        batch.clear();
+        let mut st = sh.lock();
+        st.spare = batch;
+        sh.after_write(st, outcome, written)
+    }
+
     /// Appends one frame and returns the lock, still held.
     fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<MutexGuard<'_, State>> {
+        self.append_with(|buf| {
+            encode(buf);
+            0
+        })
+    }
+
+    /// Appends one frame's header and the part of its payload that
+    /// `encode` writes; `encode` returns how many more payload bytes follow
+    /// (written by the caller after the buffer). Returns the lock, still held.
+    fn append_with(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> usize,
+    ) -> Result<MutexGuard<'_, State>> {
         let sh = &*self.shared;
         let mut st = self.room()?;
         let start = st.queued.len();
@@ -185,11 +269,11 @@ impl Outbox {
             to: start,
             armed: true,
         };
-        encode(guard.buf);
+        let more = encode(guard.buf);
         guard.armed = false;
         drop(guard);
         let buf = &mut st.queued;
-        let len = buf.len() - start - 4;
+        let len = (buf.len() - start - 4).saturating_add(more);
         if len > sh.max_frame {
             buf.truncate(start);
             return Err(Error::FrameTooLarge {
@@ -343,21 +427,7 @@ impl Shared {
             batch.clear();
             st = self.lock();
             st.spare = batch;
-            if st.waiting > 0 {
-                self.drained.notify_all();
-            }
-            if let Err(e) = outcome {
-                st.broken = true;
-                st.writing = false;
-                st.queued = Vec::new();
-                drop(st);
-                // The connection is unusable: wake whoever is blocked reading
-                // it, so it is torn down rather than left half alive.
-                let _ = self.stream.shutdown(std::net::Shutdown::Both);
-                self.wake_flusher.notify_all();
-                return Err(Error::from_io(e));
-            }
-            self.written.fetch_add(written, Ordering::Relaxed);
+            st = self.note_written(st, outcome, written)?;
             if st.queued.is_empty() {
                 st.writing = false;
                 // Give back memory after a burst of large frames; keep
@@ -369,6 +439,53 @@ impl Shared {
                 return Ok(());
             }
         }
+    }
+
+    /// After a write by the thread holding the writer role: wakes waiting
+    /// senders and counts the bytes, or marks the outbox broken (giving up
+    /// the role) if the write failed.
+    fn note_written<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        outcome: std::io::Result<()>,
+        written: u64,
+    ) -> Result<MutexGuard<'a, State>> {
+        if st.waiting > 0 {
+            self.drained.notify_all();
+        }
+        if let Err(e) = outcome {
+            st.broken = true;
+            st.writing = false;
+            st.queued = Vec::new();
+            drop(st);
+            // The connection is unusable: wake whoever is blocked reading
+            // it, so it is torn down rather than left half alive.
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+            self.wake_flusher.notify_all();
+            return Err(Error::from_io(e));
+        }
+        self.written.fetch_add(written, Ordering::Relaxed);
+        Ok(st)
+    }
+
+    /// After a vectored write (`Outbox::send_frame_vectored`): as
+    /// `write_queued` after each of its writes, and then it writes whatever
+    /// was queued meanwhile, still holding the writer role.
+    fn after_write<'a>(
+        &'a self,
+        st: MutexGuard<'a, State>,
+        outcome: std::io::Result<()>,
+        written: u64,
+    ) -> Result<()> {
+        let mut st = self.note_written(st, outcome, written)?;
+        if st.queued.is_empty() {
+            st.writing = false;
+            if st.spare.capacity() > crate::frame::KEEP_BUF {
+                st.spare = Vec::new();
+            }
+            return Ok(());
+        }
+        self.write_queued(st)
     }
 
     fn flusher_loop(&self) {
@@ -395,6 +512,35 @@ impl Shared {
             }
         }
     }
+}
+
+/// Writes every byte of `parts`, in order, with as few system calls as the
+/// writer allows (`Write::write_all_vectored` is not stable yet).
+fn write_all_vectored(mut w: impl Write, parts: &mut [&[u8]]) -> std::io::Result<()> {
+    let mut at = 0;
+    while at < parts.len() {
+        if parts[at].is_empty() {
+            at += 1;
+            continue;
+        }
+        let slices: Vec<IoSlice<'_>> = parts[at..].iter().map(|p| IoSlice::new(p)).collect();
+        match w.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(mut n) => {
+                while n > 0 {
+                    let take = n.min(parts[at].len());
+                    parts[at] = &parts[at][take..];
+                    n -= take;
+                    if parts[at].is_empty() {
+                        at += 1;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Truncates a buffer back to a mark unless disarmed: undoes a partial frame

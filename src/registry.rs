@@ -47,13 +47,16 @@ impl Failure {
 }
 
 /// The type-erased form of every handler: decode `args`, run, append the
-/// encoded result to `out`.
+/// encoded result to `out`, except for trailing bytes the result owns (a
+/// returned `Vec<u8>`'s bytes, a raw handler's whole result), which are
+/// left in the third buffer instead of copied: the encoding is `out`
+/// followed by them.
 ///
 /// The arguments arrive as bytes of the std codec, from every caller: the
 /// Python layer converts a Python call's arguments to these bytes first,
 /// guided by the handler's [`Signature`].
 pub(crate) type ErasedFn =
-    dyn Fn(&Context, &[u8], &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
+    dyn Fn(&Context, &[u8], &mut Vec<u8>, &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
 
 /// A handler with its types erased, ready for the method table: its entry
 /// point over std-codec bytes and its signature. Opaque: made only by
@@ -317,10 +320,10 @@ fn signature<R: Reply>(args: Vec<Shape>) -> Arc<SigInfo> {
     )))
 }
 
-fn finish<R: Reply>(result: R, out: &mut Vec<u8>) -> Result<(), Failure> {
+fn finish<R: Reply>(result: R, out: &mut Vec<u8>, tail: &mut Vec<u8>) -> Result<(), Failure> {
     match result.into_reply() {
         Ok(value) => {
-            value.encode(out);
+            *tail = value.encode_owned_split(out);
             Ok(())
         }
         Err(message) => Err(Failure::new(RemoteKind::Handler, message)),
@@ -336,9 +339,9 @@ where
 {
     Erased {
         bytes: Arc::new(
-            move |_: &Context, args: &[u8], out: &mut Vec<u8>| match f(args) {
+            move |_: &Context, args: &[u8], _: &mut Vec<u8>, tail: &mut Vec<u8>| match f(args) {
                 Ok(bytes) => {
-                    out.extend_from_slice(&bytes);
+                    *tail = bytes;
                     Ok(())
                 }
                 Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
@@ -444,6 +447,26 @@ impl Registry {
         out: &mut Vec<u8>,
         ctx: &Context,
     ) -> Result<(), Failure> {
+        let mut tail = Vec::new();
+        self.dispatch_split(name, check, args, out, &mut tail, ctx)?;
+        out.extend_from_slice(&tail);
+        Ok(())
+    }
+
+    /// [`dispatch`](Registry::dispatch), leaving trailing bytes the result
+    /// owns in `tail` (cleared first) instead of copying them into `out`
+    /// ([`ErasedFn`]): the result's encoding is `out` (from where it was)
+    /// followed by `tail`.
+    pub(crate) fn dispatch_split(
+        &self,
+        name: &str,
+        check: Check,
+        args: &[u8],
+        out: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+        ctx: &Context,
+    ) -> Result<(), Failure> {
+        tail.clear();
         let Some(entry) = self.methods.get(name) else {
             return self.builtin(name, args, out);
         };
@@ -455,9 +478,10 @@ impl Registry {
             ));
         }
         let mark = out.len();
-        let result = catch(name, || (entry.bytes)(ctx, args, out));
+        let result = catch(name, || (entry.bytes)(ctx, args, out, tail));
         if let Err(failure) = &result {
             out.truncate(mark);
+            tail.clear();
             if failure.kind == RemoteKind::BadArguments {
                 return Err(Failure::new(
                     RemoteKind::BadArguments,

@@ -43,6 +43,10 @@ impl Encode for str {
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_bytes().encode(out);
     }
+
+    fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+        self.as_bytes().encode_split(head)
+    }
 }
 
 impl Encode for String {
@@ -52,6 +56,14 @@ impl Encode for String {
 
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_str().encode(out);
+    }
+
+    fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+        self.as_str().encode_split(head)
+    }
+
+    fn encode_owned_split(self, head: &mut Vec<u8>) -> Vec<u8> {
+        self.into_bytes().encode_owned_split(head)
     }
 }
 
@@ -113,6 +125,11 @@ impl<T: Encode> Encode for [T] {
         write_len(out, self.len());
         T::encode_slice(self, out);
     }
+
+    fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+        write_len(head, self.len());
+        T::encode_slice_split(self, head)
+    }
 }
 
 impl<T: Encode> Encode for Vec<T> {
@@ -122,6 +139,14 @@ impl<T: Encode> Encode for Vec<T> {
 
     fn encode(&self, out: &mut Vec<u8>) {
         self.as_slice().encode(out);
+    }
+
+    fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+        self.as_slice().encode_split(head)
+    }
+
+    fn encode_owned_split(self, head: &mut Vec<u8>) -> Vec<u8> {
+        T::encode_vec_split(self, head)
     }
 }
 
@@ -451,6 +476,10 @@ macro_rules! pointer_encode {
             fn encode(&self, out: &mut Vec<u8>) {
                 (**self).encode(out);
             }
+
+            fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+                (**self).encode_split(head)
+            }
         }
     )*};
 }
@@ -485,6 +514,10 @@ impl<T: Encode + ToOwned + ?Sized> Encode for Cow<'_, T> {
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
     }
+
+    fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+        (**self).encode_split(head)
+    }
 }
 
 /// Always decodes to [`Cow::Owned`].
@@ -503,6 +536,23 @@ where
 
 // ---- tuples ----------------------------------------------------------------
 
+/// A tuple's `encode_split`: every field but the last encoded into `head`,
+/// the last one split.
+macro_rules! tuple_split {
+    ($self:ident, $head:ident; $($name:ident)+) => {{
+        #[allow(non_snake_case)]
+        let ($($name,)+) = $self;
+        tuple_split!(@fields $head; $($name)+)
+    }};
+    (@fields $head:ident; $last:ident) => {
+        $last.encode_split($head)
+    };
+    (@fields $head:ident; $first:ident $($rest:ident)+) => {{
+        $first.encode($head);
+        tuple_split!(@fields $head; $($rest)+)
+    }};
+}
+
 macro_rules! tuple {
     ($($name:ident)+) => {
         /// The fields in order, with nothing between them.
@@ -515,6 +565,11 @@ macro_rules! tuple {
                 #[allow(non_snake_case)]
                 let ($($name,)+) = self;
                 $($name.encode(out);)+
+            }
+
+            // Only the last field's trailing bytes can end the encoding.
+            fn encode_split<'a>(&'a self, head: &mut Vec<u8>) -> &'a [u8] {
+                tuple_split!(self, head; $($name)+)
             }
         }
 

@@ -21,6 +21,15 @@ impl Encode for u8 {
     fn encode_slice(items: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(items);
     }
+
+    fn encode_slice_split<'a>(items: &'a [u8], _head: &mut Vec<u8>) -> &'a [u8] {
+        items
+    }
+
+    fn encode_vec_split(items: Vec<u8>, head: &mut Vec<u8>) -> Vec<u8> {
+        super::write_varint_u64(head, items.len() as u64);
+        items
+    }
 }
 
 impl Decode for u8 {

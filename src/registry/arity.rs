@@ -29,11 +29,13 @@ where
     R: Reply,
 {
     Erased {
-        bytes: Arc::new(move |ctx: &Context, args: &[u8], out: &mut Vec<u8>| {
-            let decoded = P::decode(args);
-            crate::budget::decoded();
-            finish(call(ctx, decoded?), out)
-        }),
+        bytes: Arc::new(
+            move |ctx: &Context, args: &[u8], out: &mut Vec<u8>, tail: &mut Vec<u8>| {
+                let decoded = P::decode(args);
+                crate::budget::decoded();
+                finish(call(ctx, decoded?), out, tail)
+            },
+        ),
         sig: signature::<R>(P::shapes()),
         params: None,
     }

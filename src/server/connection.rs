@@ -29,7 +29,7 @@ use crate::context::{ConnInfo, Context};
 use crate::envelope::{self, Check, Message};
 use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
-use crate::outbox::{FRAME_HEAD, Outbox};
+use crate::outbox::{FRAME_HEAD, Outbox, VECTORED_MIN};
 use crate::pool::Pool;
 use crate::registry::Registry;
 use crate::stop::StopRead;
@@ -157,38 +157,80 @@ thread_local! {
         const { std::cell::Cell::new((String::new(), Vec::new(), Vec::new())) };
 }
 
+/// Arguments from this size on are not copied out of the read buffer when
+/// their frame is all it holds: the handler reads them in the reader's own
+/// buffer, taken for the time it runs (`FrameReader::take_last`).
+const TAKE_ARGS_MIN: usize = 64 * 1024;
+
 /// A thread's scratch buffers for one message, returned to the thread when
 /// dropped (unless they grew large).
 struct Scratch {
     /// The method name, kept as a `str` so it is not validated again.
     name: String,
-    /// The argument bytes.
+    /// Holds the argument bytes: a copy, or the reader's buffer (`taken`).
     buf: Vec<u8>,
+    /// Where the arguments lie in `buf`.
+    args: std::ops::Range<usize>,
+    /// `buf` is the frame reader's, to be given back once the call has run.
+    taken: bool,
     reply: Vec<u8>,
 }
 
 impl Scratch {
     /// Copies a message's method name and arguments into a thread's buffers.
     fn copy_out(method: &str, args: &[u8]) -> Scratch {
+        let mut scratch = Scratch::named(method);
+        scratch.buf.extend_from_slice(args);
+        scratch.args = 0..args.len();
+        scratch
+    }
+
+    /// A message's method name in a thread's buffers; no arguments yet.
+    fn named(method: &str) -> Scratch {
         let (mut name, mut buf, mut reply) = SCRATCH.with(|s| s.take());
         name.clear();
         name.push_str(method);
         buf.clear();
-        buf.extend_from_slice(args);
         reply.clear();
-        Scratch { name, buf, reply }
+        Scratch {
+            name,
+            buf,
+            args: 0..0,
+            taken: false,
+            reply,
+        }
+    }
+
+    /// Uses the frame reader's buffer, where the arguments lie at `args`.
+    fn use_taken(&mut self, buf: Vec<u8>, args: std::ops::Range<usize>) {
+        self.buf = buf;
+        self.args = args;
+        self.taken = true;
+    }
+
+    /// The frame reader's buffer, if the arguments were read in it.
+    fn take_back(&mut self) -> Option<Vec<u8>> {
+        if !self.taken {
+            return None;
+        }
+        self.taken = false;
+        self.args = 0..0;
+        Some(std::mem::take(&mut self.buf))
     }
 
     /// The method name and the argument bytes.
     fn parts(&self) -> (&str, &[u8]) {
-        (&self.name, &self.buf)
+        (
+            &self.name,
+            self.buf.get(self.args.clone()).unwrap_or_default(),
+        )
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         const KEEP: usize = 64 * 1024;
-        if self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
+        if !self.taken && self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
             let kept = (
                 std::mem::take(&mut self.name),
                 std::mem::take(&mut self.buf),
@@ -272,7 +314,7 @@ impl Conn {
             };
             // Run it without the role, so a follower can read meanwhile.
             drop(role);
-            self.run_inline(work);
+            let read_buf = self.run_inline(work);
             role = match self.reader.try_lock() {
                 Ok(role) => role,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -282,6 +324,9 @@ impl Conn {
                     return;
                 }
             };
+            if let Some(buf) = read_buf {
+                role.frames.give_back(buf);
+            }
         }
     }
 
@@ -343,7 +388,27 @@ impl Conn {
                 // outbox under it (a call that ran would then be reported
                 // as closed).
                 self.acquire_in_flight();
-                let data = Scratch::copy_out(method, args);
+                let data = if args.len() >= TAKE_ARGS_MIN {
+                    // A large request alone in the read buffer is not
+                    // copied: the buffer goes with it to the handler.
+                    let at = args.as_ptr() as usize - frame.as_ptr() as usize;
+                    let len = args.len();
+                    let mut data = Scratch::named(method);
+                    match role.frames.take_last() {
+                        Some((buf, frame)) => {
+                            let from = frame.start + at;
+                            data.use_taken(buf, from..from + len);
+                        }
+                        None => {
+                            let args = &role.frames.last_frame()[at..at + len];
+                            data.buf.extend_from_slice(args);
+                            data.args = 0..len;
+                        }
+                    }
+                    data
+                } else {
+                    Scratch::copy_out(method, args)
+                };
                 let held = role.frames.take_reservation();
                 let deadline = deadline.and_then(|d| Instant::now().checked_add(d));
                 Ok(Some(Work::Call {
@@ -441,8 +506,9 @@ impl Conn {
         }
     }
 
-    /// Runs one request on this thread, under the watchdog's eye.
-    fn run_inline(self: &Arc<Self>, work: Work) {
+    /// Runs one request on this thread, under the watchdog's eye. Returns
+    /// the frame reader's buffer if the request was read and run in it.
+    fn run_inline(self: &Arc<Self>, work: Work) -> Option<Vec<u8>> {
         match work {
             Work::Call {
                 id,
@@ -458,16 +524,23 @@ impl Conn {
                 // (`registry` calls `budget::decoded`); the request's own
                 // bytes, which the handler reads, when it returns.
                 let lent = budget::hold_while_running(held, data.buf.len());
-                self.run_call(id, method, check, args, &mut reply, deadline);
+                let tail = self.run_call(id, method, check, args, &mut reply, deadline);
                 budget::finished();
                 drop(lent);
-                data.reply = reply;
                 self.stamp.clear();
+                // Written after the watch: a write that waits for the peer
+                // to read is no reason to hand the reading over.
+                if let Some(tail) = tail {
+                    // A failed write means the connection is gone; the reader notices.
+                    let _ = self.outbox.send_frame_vectored(&mut reply, &tail);
+                }
+                data.reply = reply;
                 // Taken when the call was read (`next_work`).
                 self.release_in_flight();
+                data.take_back()
             }
             // Never run inline: `serve` hands the connection to `serve_upgraded`.
-            Work::Upgrade(_) => {}
+            Work::Upgrade(_) => None,
         }
     }
 
@@ -476,6 +549,10 @@ impl Conn {
         self.shared.watchdog().watch(&self.stamp);
     }
 
+    /// Runs a call and queues its reply, except for a large result the
+    /// handler returned as a buffer of its own: that is returned, its
+    /// frame's head left in `reply`, for the caller to send without copying
+    /// it (`Outbox::send_frame_vectored`).
     fn run_call(
         &self,
         id: u64,
@@ -484,7 +561,7 @@ impl Conn {
         args: &[u8],
         reply: &mut Vec<u8>,
         deadline: Option<Instant>,
-    ) {
+    ) -> Option<Vec<u8>> {
         let shared = &*self.shared;
         // Only a call with a deadline pays for a context of its own.
         let with_deadline;
@@ -496,7 +573,7 @@ impl Conn {
                     let message =
                         format!("{method:?} was not run: its deadline passed before it started");
                     self.send_error(id, RemoteKind::DeadlineExceeded, &message);
-                    return;
+                    return None;
                 }
                 with_deadline = Context::new(&self.info, deadline);
                 &with_deadline
@@ -509,7 +586,12 @@ impl Conn {
         envelope::ok_head(reply, id);
         let head = reply.len();
         lock(&self.running).push(id);
-        let outcome = shared.registry().dispatch(method, check, args, reply, ctx);
+        // A large result the handler owns (a returned `Vec<u8>`) stays in
+        // `tail` and goes to the socket from there (`send_frame_vectored`).
+        let mut tail = Vec::new();
+        let outcome = shared
+            .registry()
+            .dispatch_split(method, check, args, reply, &mut tail, ctx);
         {
             let mut running = lock(&self.running);
             match running.iter().rposition(|&r| r == id) {
@@ -517,17 +599,17 @@ impl Conn {
                     running.swap_remove(at);
                 }
                 // The shutdown deadline abandoned it: the caller has its answer.
-                None => return,
+                None => return None,
             }
         }
         let failure = match outcome {
-            Ok(()) if reply.len() - FRAME_HEAD <= shared.config().max_frame => None,
+            Ok(()) if reply.len() - FRAME_HEAD + tail.len() <= shared.config().max_frame => None,
             // The handler succeeded but its result cannot be sent.
             Ok(()) => Some((
                 RemoteKind::ReplyTooLarge,
                 format!(
                     "the reply of {} bytes exceeds the maximum frame of {} bytes",
-                    reply.len() - head,
+                    reply.len() - head + tail.len(),
                     shared.config().max_frame
                 ),
             )),
@@ -536,6 +618,10 @@ impl Conn {
         match failure {
             None => {
                 shared.counters().calls.fetch_add(1, Ordering::Relaxed);
+                if tail.len() >= VECTORED_MIN {
+                    return Some(tail);
+                }
+                reply.extend_from_slice(&tail);
                 // A failed queue means the connection is gone; the reader notices.
                 let _ = self.outbox.queue_frame(reply);
             }
@@ -547,6 +633,7 @@ impl Conn {
                 self.send_error(id, kind, &message);
             }
         }
+        None
     }
 
     /// Queues an error reply, cutting the message so the reply always fits
