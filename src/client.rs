@@ -332,7 +332,7 @@ impl Client {
     /// As [`call`](Client::call).
     pub fn call_raw(&self, method: &str, args: &[u8]) -> Result<Vec<u8>> {
         let inner = self.inner()?;
-        let (id, slot) = self.send_call(&inner, method, None, |_| args, false)?;
+        let (id, slot) = self.send_call(&inner, method, None, |_| args, false, false)?;
         inner.replies.wait(id, &slot, None)
     }
 
@@ -427,6 +427,7 @@ impl Client {
             Some((sig.check(), timeout)),
             |buf| args.encode_split(buf),
             detached,
+            R::BYTE_STRING,
         )?;
         Ok(Pending {
             slot,
@@ -446,7 +447,8 @@ impl Client {
     /// `args` encodes the arguments and may return their last bytes
     /// instead of copying them (`Encode::encode_split`): a large byte
     /// buffer then goes to the socket from the caller's memory
-    /// (`Outbox::send_split`).
+    /// (`Outbox::send_split`). `bytes_result`: the result is read as a
+    /// byte string (`Decode::BYTE_STRING`), delivered without its length.
     fn send_call<'t>(
         &self,
         inner: &Inner,
@@ -454,8 +456,9 @@ impl Client {
         check: Option<(Check, Option<Duration>)>,
         args: impl FnOnce(&mut Vec<u8>) -> &'t [u8],
         detached: bool,
+        bytes_result: bool,
     ) -> Result<(u64, Arc<Slot>)> {
-        let (id, slot, busy) = inner.replies.register(detached)?;
+        let (id, slot, busy) = inner.replies.register(detached, bytes_result)?;
         let encode = |buf: &mut Vec<u8>| {
             match check {
                 Some((check, None)) => envelope::typed_call_head(buf, id, method, check),
@@ -557,15 +560,21 @@ fn decode_reply<R: Decode>(
     sig: &SigInfo,
     method: Option<&str>,
 ) -> Result<R> {
-    match reply {
+    let decoded = match reply {
+        // A byte string arrives as its bytes (or the error decoding it):
+        // they become the `Vec<u8>` as they are (`Replies::read_one`).
+        Ok(bytes) if R::BYTE_STRING => R::from_byte_string(bytes),
+        Err(e @ Error::Decode(_)) if R::BYTE_STRING => Err(e),
         // `decode_owned`: a `Vec<u8>` result takes the reply's buffer.
-        Ok(bytes) => R::decode_owned(bytes).map_err(|e| match e {
-            Error::Decode(inner) => Error::decode(match method {
-                Some(m) => format!("{m}: result ({}): {inner}", sig.signature.result),
-                None => format!("result ({}): {inner}", sig.signature.result),
-            }),
-            other => other,
-        }),
+        Ok(bytes) => R::decode_owned(bytes),
+        Err(e) => Err(e),
+    };
+    match decoded {
+        Ok(value) => Ok(value),
+        Err(Error::Decode(inner)) => Err(Error::decode(match method {
+            Some(m) => format!("{m}: result ({}): {inner}", sig.signature.result),
+            None => format!("result ({}): {inner}", sig.signature.result),
+        })),
         Err(Error::Remote {
             kind: RemoteKind::SignatureMismatch,
             message,

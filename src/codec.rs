@@ -180,8 +180,43 @@ pub trait Encode {
     note = "other types: `message!` types, or `Compat<T>` for serde types"
 )]
 pub trait Decode: Sized {
+    /// Whether `Self` is read as a byte string and nothing else (a length,
+    /// then that many bytes): `Vec<u8>`. A client then copies a result's
+    /// bytes once, without their length, straight from the reply it read
+    /// ([`byte_string`]), and builds the value from them
+    /// ([`Decode::from_byte_string`]).
+    ///
+    /// Not public API: see [`Decode::decode_vec`]. Do not override it.
+    #[doc(hidden)]
+    const BYTE_STRING: bool = false;
+
+    /// Whether `Self` is `u8` (for `Vec<Self>`'s [`Decode::BYTE_STRING`]).
+    ///
+    /// Not public API: see [`Decode::decode_vec`]. Do not override it.
+    #[doc(hidden)]
+    const IS_U8: bool = false;
+
     /// Reads one value from the decoder, consuming exactly its bytes.
     fn decode(d: &mut Decoder<'_>) -> Result<Self>;
+
+    /// The value of a [`Decode::BYTE_STRING`] type from its bytes, whose
+    /// length has been checked and removed ([`byte_string`]).
+    ///
+    /// Not public API: see [`Decode::decode_vec`]. Do not override it.
+    #[doc(hidden)]
+    fn from_byte_string(bytes: Vec<u8>) -> Result<Self> {
+        drop(bytes);
+        Err(Error::decode("not a byte string"))
+    }
+
+    /// [`Decode::from_byte_string`] for a `Vec<Self>`: `u8` takes the bytes.
+    ///
+    /// Not public API: see [`Decode::decode_vec`]. Do not override it.
+    #[doc(hidden)]
+    fn vec_from_byte_string(bytes: Vec<u8>) -> Result<Vec<Self>> {
+        drop(bytes);
+        Err(Error::decode("not a byte string"))
+    }
 
     /// The shape of the encoding this type reads (see [`Encode::shape`]).
     /// The default is [`Shape::Opaque`]: not checked.
@@ -258,6 +293,21 @@ pub(crate) fn prealloc<T>(len: usize, d: &Decoder<'_>) -> usize {
         return len;
     }
     len.min(BUDGET_BYTES / std::mem::size_of::<T>())
+}
+
+/// The bytes of an encoded byte string (a `Vec<u8>` or `[u8]`: a length,
+/// then that many bytes), without the length; the error [`from_slice`]
+/// would report for a `Vec<u8>` if `bytes` is not exactly one.
+pub(crate) fn byte_string(bytes: &[u8]) -> Result<&[u8]> {
+    let mut d = Decoder::new(bytes);
+    match d.read_len_of::<u8>() {
+        Ok(len) if len == d.remaining() => Ok(&bytes[bytes.len() - len..]),
+        _ => match from_slice::<Vec<u8>>(bytes) {
+            Err(e) => Err(e),
+            // Unreachable: the length did not match the rest.
+            Ok(_) => Err(Error::decode("malformed byte string")),
+        },
+    }
 }
 
 /// Reads values from a byte slice, front to back.

@@ -734,6 +734,65 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_alone_in_the_buffer_can_be_taken_and_given_back() {
+        let mut wire = Vec::new();
+        append(&mut wire, &[5u8; 10_000]);
+        append(&mut wire, b"ab");
+        append(&mut wire, &[6u8; 200_000]);
+        let mut r = &wire[..];
+        let mut fr = FrameReader::new(1 << 20);
+        // The first read brings in the first two frames: the first cannot
+        // be taken, as the second's bytes share its buffer.
+        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[5u8; 10_000][..]);
+        assert_eq!(fr.last_frame(), &[5u8; 10_000][..]);
+        assert!(fr.take_last().is_none());
+        assert_eq!(fr.next(&mut r).unwrap().unwrap(), b"ab");
+        let third = fr.next(&mut r).unwrap().unwrap().to_vec();
+        assert_eq!(third, vec![6u8; 200_000]);
+        let (buf, range) = fr.take_last().unwrap();
+        assert_eq!(&buf[range], &third[..]);
+        assert!(fr.take_last().is_none(), "taken once");
+        assert!(!fr.has_frame());
+        // Given back, it is used for the next frames: no growing again.
+        let len = buf.len();
+        fr.give_back(buf);
+        let mut again = Vec::new();
+        append(&mut again, &[7u8; 150_000]);
+        let mut r = &again[..];
+        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[7u8; 150_000][..]);
+        assert_eq!(fr.buf.len(), len);
+        assert!(fr.next(&mut r).unwrap().is_none());
+        // A buffer over the size readers keep is not taken back.
+        let mut fr = FrameReader::new(1 << 30);
+        fr.give_back(vec![0; KEEP_BUF + 1]);
+        assert!(fr.buf.is_empty());
+    }
+
+    #[test]
+    fn an_announced_frame_costs_only_the_bytes_that_arrive() {
+        // 16 MiB announced, 100 KiB sent, then the peer goes quiet (a timeout).
+        struct Trickle(Vec<u8>, usize);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.1 == self.0.len() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let n = buf.len().min(self.0.len() - self.1).min(4096);
+                buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let mut wire = (16u32 << 20).to_be_bytes().to_vec();
+        wire.extend_from_slice(&[1u8; 100_000]);
+        let mut src = Trickle(wire, 0);
+        let mut fr = FrameReader::new(DEFAULT_MAX_FRAME);
+        assert!(matches!(fr.next(&mut src), Err(Error::Timeout)));
+        assert!(fr.buf.len() <= 2 * 100_004, "{}", fr.buf.len());
+        assert!(fr.take_last().is_none());
+    }
+
+    #[test]
     fn small_frame_is_one_write() {
         struct CountWrites(usize);
         impl Write for CountWrites {

@@ -558,3 +558,65 @@ impl Drop for Truncate<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes at most `max` bytes per call, across buffers, like a socket
+    /// whose send buffer is nearly full; sometimes interrupted.
+    struct Chunky {
+        out: Vec<u8>,
+        max: usize,
+        calls: usize,
+    }
+
+    impl Write for Chunky {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 5 == 0 {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let mut left = self.max.min(1 + self.calls * 7);
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(left);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                left -= take;
+            }
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn vectored_writes_send_every_byte_in_order() {
+        let a: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let b = b"head".to_vec();
+        let c: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        for max in [1, 3, 100, 4096, 1 << 20] {
+            let mut w = Chunky {
+                out: Vec::new(),
+                max,
+                calls: 0,
+            };
+            write_all_vectored(&mut w, &mut [&a, &[], &b, &c, &[]]).unwrap();
+            assert_eq!(w.out, [&a[..], &b, &c].concat(), "max {max}");
+        }
+        let mut w = Chunky {
+            out: Vec::new(),
+            max: 0,
+            calls: 0,
+        };
+        let err = write_all_vectored(&mut w, &mut [&a]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WriteZero);
+    }
+}

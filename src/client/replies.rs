@@ -68,6 +68,9 @@ pub(super) struct Slot {
     state: Mutex<SlotState>,
     ready: Condvar,
     detached: bool,
+    /// The caller reads the result as a byte string (`Decode::BYTE_STRING`):
+    /// it gets the string's bytes without their length, or the decode error.
+    bytes: bool,
     /// The reply has been delivered (readable without the lock, for pruning
     /// the sleepers queue).
     done: AtomicBool,
@@ -150,7 +153,12 @@ impl Replies {
     /// Registers a call about to be sent. A `detached` call is one the
     /// caller will not block on right away: the background reader covers it.
     /// Also says whether other calls are outstanding (the connection is busy).
-    pub(super) fn register(self: &Arc<Self>, detached: bool) -> Result<(u64, Arc<Slot>, bool)> {
+    /// `bytes`: the result is read as a byte string (see [`Slot`]).
+    pub(super) fn register(
+        self: &Arc<Self>,
+        detached: bool,
+        bytes: bool,
+    ) -> Result<(u64, Arc<Slot>, bool)> {
         let mut t = self.table();
         if t.closed {
             return Err(Error::ConnectionClosed);
@@ -161,6 +169,7 @@ impl Replies {
             state: Mutex::default(),
             ready: Condvar::new(),
             detached,
+            bytes,
             done: AtomicBool::new(false),
             queued: AtomicBool::new(false),
         });
@@ -327,7 +336,7 @@ impl Replies {
         let mut src = StopRead::bounded(&**stream, *timeout);
         let frame = frames.next(&mut src)?.ok_or(Error::ConnectionClosed)?;
         let (id, reply) = match Message::parse(frame)? {
-            Message::Ok { id, result } => (id, Ok(result.to_vec())),
+            Message::Ok { id, result } => (id, Ok(result)),
             Message::Error { id, kind, message } => (id, Err(Error::remote(kind, message))),
             _ => return Err(Error::protocol("a server sent a request to a client")),
         };
@@ -341,6 +350,11 @@ impl Replies {
         };
         // A reply nobody waits for any more (its call timed out) is dropped.
         if let Some(slot) = slot {
+            // The one copy of the result; a byte string's without its length.
+            let reply = match reply {
+                Ok(result) if slot.bytes => crate::codec::byte_string(result).map(<[u8]>::to_vec),
+                reply => reply.map(<[u8]>::to_vec),
+            };
             slot.fill(reply);
         }
         Ok(())

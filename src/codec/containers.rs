@@ -151,8 +151,14 @@ impl<T: Encode> Encode for Vec<T> {
 }
 
 impl<T: Decode> Decode for Vec<T> {
+    const BYTE_STRING: bool = T::IS_U8;
+
     fn shape() -> Shape {
         Shape::seq("Vec", T::shape())
+    }
+
+    fn from_byte_string(bytes: Vec<u8>) -> Result<Vec<T>> {
+        T::vec_from_byte_string(bytes)
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<Vec<T>> {

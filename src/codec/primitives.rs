@@ -33,8 +33,14 @@ impl Encode for u8 {
 }
 
 impl Decode for u8 {
+    const IS_U8: bool = true;
+
     fn shape() -> Shape {
         Shape::U8
+    }
+
+    fn vec_from_byte_string(bytes: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(bytes)
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<u8> {

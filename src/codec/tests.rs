@@ -361,3 +361,68 @@ fn byte_buffers_round_trip() {
     assert!(is_decode_err(from_slice::<[u8; 4]>(&[9, 9, 9])));
     assert_eq!(from_slice::<[u8; 0]>(&[]).unwrap(), [0u8; 0]);
 }
+
+/// `head` followed by the split-off bytes, for the borrowed split.
+fn split<T: Encode + ?Sized>(v: &T) -> (Vec<u8>, Vec<u8>) {
+    let mut head = vec![0xAA]; // whatever the buffer held before stays
+    let tail = v.encode_split(&mut head).to_vec();
+    assert_eq!(head[0], 0xAA);
+    head.remove(0);
+    (head, tail)
+}
+
+/// The same for the owned split.
+fn split_owned<T: Encode + Clone>(v: &T) -> (Vec<u8>, Vec<u8>) {
+    let mut head = Vec::new();
+    let tail = v.clone().encode_owned_split(&mut head);
+    (head, tail)
+}
+
+#[test]
+fn split_encodings_are_the_encoding() {
+    let data: Vec<u8> = (0..=255).cycle().take(1000).collect();
+    let text = "héllo".repeat(50);
+    fn check<T: Encode + ?Sized>(v: &T, tail_len: usize) {
+        let (mut head, tail) = split(v);
+        assert_eq!(tail.len(), tail_len);
+        head.extend_from_slice(&tail);
+        assert_eq!(head, enc(v));
+    }
+    // Trailing bytes are split off, behind every kind of pointer...
+    check(&data, 1000);
+    check(&data[..], 1000);
+    check(&&data, 1000);
+    check(&Box::new(data.clone()), 1000);
+    check(&std::borrow::Cow::Borrowed(&data[..]), 1000);
+    check(&std::sync::Arc::new(data.clone()), 1000);
+    check(text.as_str(), text.len());
+    check(&text, text.len());
+    // ...and in a tuple's last field only.
+    check(&(1i64, "x".to_string(), &data), 1000);
+    check(&(&data, 5u8), 0);
+    check(&(&data,), 1000);
+    // Nothing else is split.
+    check(&vec![1u16, 2, 3], 0);
+    check(&vec![data.clone()], 0);
+    check(&Some(data.clone()), 0);
+    check(&[7u8; 4], 0);
+    check(&42u64, 0);
+    check(&Vec::<u8>::new(), 0);
+
+    fn check_owned<T: Encode + Clone>(v: &T, tail_len: usize) {
+        let (mut head, tail) = split_owned(v);
+        assert_eq!(tail.len(), tail_len);
+        head.extend_from_slice(&tail);
+        assert_eq!(head, enc(v));
+    }
+    check_owned(&data, 1000);
+    check_owned(&text, text.len());
+    check_owned(&vec![1u16, 2, 3], 0);
+    check_owned(&(data.clone(), 1u8), 0);
+    check_owned(&7i32, 0);
+    // The owned split hands over the very buffer.
+    let owned = data.clone();
+    let at = owned.as_ptr();
+    let tail = owned.encode_owned_split(&mut Vec::new());
+    assert_eq!(tail.as_ptr(), at);
+}
