@@ -10,6 +10,10 @@
 //!   is asleep) to do the same, so a thread streaming calls or notifications
 //!   never waits for a system call and its frames leave in large batches.
 //!
+//! A large byte buffer at the end of a frame (`Outbox::send_split`) is not
+//! copied into the buffer: the thread that finds nobody writing writes what
+//! is queued and then it, with vectored writes.
+//!
 //! The buffer is bounded: a sender that finds more than the backlog limit
 //! queued waits until the writer has drained it, so a peer that stops reading
 //! costs at most the limit (plus one frame) in memory.
@@ -468,7 +472,7 @@ impl Shared {
         Ok(st)
     }
 
-    /// After a vectored write (`Outbox::send_frame_vectored`): as
+    /// After a vectored write (`Outbox::send_split`): as
     /// `write_queued` after each of its writes, and then it writes whatever
     /// was queued meanwhile, still holding the writer role.
     fn after_write<'a>(

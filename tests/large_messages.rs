@@ -184,3 +184,33 @@ fn frame_limits_hold_for_buffers_sent_in_place() {
     drop(client);
     running.shutdown().unwrap();
 }
+
+#[test]
+fn a_result_that_is_not_a_byte_string_is_a_decode_error_naming_the_method() {
+    let mut server = Server::new(b"k");
+    // Raw handlers' shapes are opaque, so a typed call to them is not
+    // refused: the bytes reach the caller's decoding as they are.
+    server.register_raw("short", |_: &[u8]| Ok::<_, String>(vec![5, 1, 2]));
+    server.register_raw("long", |_: &[u8]| Ok::<_, String>(vec![1, 9, 9]));
+    server.register_raw("good", |_: &[u8]| Ok::<_, String>(vec![2, 9, 9]));
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    for method in ["short", "long"] {
+        let err = client.call::<_, Vec<u8>>(method, ()).unwrap_err();
+        let expected = stdrpc::from_slice::<Vec<u8>>(&client.call_raw(method, &[]).unwrap())
+            .unwrap_err()
+            .to_string();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Decode(_)), "{text}");
+        assert!(
+            text.contains(&format!("{method}: result (Vec<u8>)")),
+            "{text}"
+        );
+        // The codec's own words for it, as if the bytes were decoded whole.
+        let detail = expected.trim_start_matches("decode error: ");
+        assert!(text.contains(detail), "{text} / {expected}");
+    }
+    assert_eq!(client.call::<_, Vec<u8>>("good", ()).unwrap(), [9, 9]);
+    drop(client);
+    running.shutdown().unwrap();
+}
