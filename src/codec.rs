@@ -181,7 +181,7 @@ pub trait Encode {
 )]
 pub trait Decode: Sized {
     /// Whether `Self` is read as a byte string and nothing else (a length,
-    /// then that many bytes): `Vec<u8>`. A client then copies a result's
+    /// then that many bytes): `Vec<u8>`, `String`. A client then copies a result's
     /// bytes once, without their length, straight from the reply it read
     /// ([`byte_string`]), and builds the value from them
     /// ([`Decode::from_byte_string`]).

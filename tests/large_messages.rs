@@ -193,6 +193,7 @@ fn a_result_that_is_not_a_byte_string_is_a_decode_error_naming_the_method() {
     server.register_raw("short", |_: &[u8]| Ok::<_, String>(vec![5, 1, 2]));
     server.register_raw("long", |_: &[u8]| Ok::<_, String>(vec![1, 9, 9]));
     server.register_raw("good", |_: &[u8]| Ok::<_, String>(vec![2, 9, 9]));
+    server.register_raw("latin1", |_: &[u8]| Ok::<_, String>(vec![2, 0xe9, 0xe8]));
     let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
     let client = Client::connect(running.local_addr(), b"k").unwrap();
     for method in ["short", "long"] {
@@ -211,6 +212,16 @@ fn a_result_that_is_not_a_byte_string_is_a_decode_error_naming_the_method() {
         assert!(text.contains(detail), "{text} / {expected}");
     }
     assert_eq!(client.call::<_, Vec<u8>>("good", ()).unwrap(), [9, 9]);
+    // A `String` result is read the same way, and checked for UTF-8.
+    assert_eq!(client.call::<_, String>("good", ()).unwrap(), "\t\t");
+    let err = client.call::<_, String>("latin1", ()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("latin1: result (String): invalid UTF-8 in string"),
+        "{text}"
+    );
+    let err = client.call::<_, String>("short", ()).unwrap_err();
+    assert!(err.to_string().contains("short: result (String)"), "{err}");
     drop(client);
     running.shutdown().unwrap();
 }

@@ -68,8 +68,17 @@ impl Encode for String {
 }
 
 impl Decode for String {
+    const BYTE_STRING: bool = true;
+
     fn shape() -> Shape {
         Shape::Str("String")
+    }
+
+    /// Takes the bytes once they prove to be UTF-8 (the error is
+    /// [`decode`](Decode::decode)'s).
+    fn from_byte_string(bytes: Vec<u8>) -> Result<String> {
+        String::from_utf8(bytes)
+            .map_err(|e| Error::decode(format!("invalid UTF-8 in string: {}", e.utf8_error())))
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<String> {
