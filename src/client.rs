@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::address::{Address, ToAddress};
 use crate::auth;
 use crate::codec::shape::SigInfo;
-use crate::codec::{Decode, Encode};
+use crate::codec::{self, Decode, Encode};
 use crate::config::Config;
 use crate::envelope::{self, Check};
 use crate::error::{Error, RemoteKind, Result};
@@ -26,7 +26,7 @@ use crate::stream::{Deadline, Stream};
 use crate::sync::lock;
 use crate::transport::Transport;
 
-use replies::{Replies, Slot};
+use replies::{Replies, ReplyBytes, Slot};
 
 /// A connection to a server, shared by every clone and every thread.
 ///
@@ -339,7 +339,10 @@ impl Client {
             |buf| buf.extend_from_slice(args),
             false,
         )?;
-        inner.replies.wait(id, &slot, None)
+        inner
+            .replies
+            .wait(id, &slot, None)
+            .map(ReplyBytes::into_vec)
     }
 
     /// Sends a one-way notification: no reply, no waiting for the server.
@@ -558,13 +561,17 @@ impl<R: Decode> Pending<R> {
 /// the story (`, called with <signature>`); a result that does not decode
 /// names its type, and the method when known.
 fn decode_reply<R: Decode>(
-    reply: Result<Vec<u8>>,
+    reply: Result<ReplyBytes>,
     sig: &SigInfo,
     method: Option<&str>,
 ) -> Result<R> {
     match reply {
         // `decode_owned`: a `Vec<u8>` result takes the reply's buffer.
-        Ok(bytes) => R::decode_owned(bytes).map_err(|e| match e {
+        Ok(bytes) => match bytes {
+            ReplyBytes::Inline { len, bytes } => codec::from_slice(&bytes[..usize::from(len)]),
+            ReplyBytes::Heap(bytes) => R::decode_owned(bytes),
+        }
+        .map_err(|e| match e {
             Error::Decode(inner) => Error::decode(match method {
                 Some(m) => format!("{m}: result ({}): {inner}", sig.signature.result),
                 None => format!("result ({}): {inner}", sig.signature.result),

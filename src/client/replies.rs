@@ -12,6 +12,7 @@
 //! starts on first need and sleeps when no such call is outstanding.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::task::Waker;
@@ -34,7 +35,7 @@ pub(super) struct Replies {
 
 struct Table {
     next_id: u64,
-    waiting: HashMap<u64, Arc<Slot>>,
+    waiting: HashMap<u64, Arc<Slot>, BuildHasherDefault<IdHash>>,
     /// Waiters that may be asked to take over the reader role, oldest first.
     /// Entries whose waiter is awake already are skipped.
     sleepers: VecDeque<Arc<Slot>>,
@@ -52,6 +53,61 @@ enum Background {
     NotStarted,
     Running,
     Gone,
+}
+
+/// Hashes call ids. They are sequential and chosen here, never by the peer,
+/// so one multiplication spreads them well, where SipHash (the default)
+/// costs more than the rest of a lookup.
+#[derive(Default)]
+struct IdHash(u64);
+
+impl Hasher for IdHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A reply's result bytes. Most results are a few bytes: those are kept
+/// inline, so delivering one allocates nothing.
+pub(super) enum ReplyBytes {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+/// The longest result kept inline.
+const INLINE: usize = 30;
+
+impl ReplyBytes {
+    fn copy_of(result: &[u8]) -> ReplyBytes {
+        if result.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..result.len()].copy_from_slice(result);
+            ReplyBytes::Inline {
+                len: result.len() as u8,
+                bytes,
+            }
+        } else {
+            ReplyBytes::Heap(result.to_vec())
+        }
+    }
+
+    /// The bytes as an owned buffer.
+    pub(super) fn into_vec(self) -> Vec<u8> {
+        match self {
+            ReplyBytes::Inline { len, bytes } => bytes[..usize::from(len)].to_vec(),
+            ReplyBytes::Heap(v) => v,
+        }
+    }
 }
 
 /// The reader role: whoever holds this lock reads from the socket.
@@ -77,7 +133,7 @@ pub(super) struct Slot {
 
 #[derive(Default)]
 struct SlotState {
-    reply: Option<Result<Vec<u8>>>,
+    reply: Option<Result<ReplyBytes>>,
     waker: Option<Waker>,
     /// A thread is blocked on `ready` and could take the reader role.
     sleeping: bool,
@@ -88,7 +144,7 @@ impl Slot {
         lock(&self.state)
     }
 
-    fn fill(&self, reply: Result<Vec<u8>>) {
+    fn fill(&self, reply: Result<ReplyBytes>) {
         let (waker, sleeping) = {
             let mut st = self.lock();
             st.reply = Some(reply);
@@ -109,7 +165,7 @@ impl Slot {
     }
 
     /// Takes the reply if it has arrived, else remembers `waker`.
-    pub(super) fn poll(&self, waker: &Waker) -> Option<Result<Vec<u8>>> {
+    pub(super) fn poll(&self, waker: &Waker) -> Option<Result<ReplyBytes>> {
         let mut st = self.lock();
         let reply = st.reply.take();
         if reply.is_none() {
@@ -127,7 +183,7 @@ impl Replies {
         Replies {
             table: Mutex::new(Table {
                 next_id: 1,
-                waiting: HashMap::new(),
+                waiting: HashMap::default(),
                 sleepers: VecDeque::new(),
                 detached: 0,
                 background: Background::NotStarted,
@@ -221,7 +277,7 @@ impl Replies {
         id: u64,
         slot: &Arc<Slot>,
         deadline: Option<Instant>,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<ReplyBytes> {
         loop {
             let mut st = slot.lock();
             if let Some(reply) = st.reply.take() {
@@ -273,7 +329,7 @@ impl Replies {
 
     /// The caller's deadline passed: forget the call, unless its reply won
     /// the race.
-    fn give_up(&self, id: u64, slot: &Slot) -> Result<Vec<u8>> {
+    fn give_up(&self, id: u64, slot: &Slot) -> Result<ReplyBytes> {
         self.forget(id);
         slot.lock().reply.take().unwrap_or(Err(Error::Timeout))
     }
@@ -327,7 +383,7 @@ impl Replies {
         let mut src = StopRead::bounded(&**stream, *timeout);
         let frame = frames.next(&mut src)?.ok_or(Error::ConnectionClosed)?;
         let (id, reply) = match Message::parse(frame)? {
-            Message::Ok { id, result } => (id, Ok(result.to_vec())),
+            Message::Ok { id, result } => (id, Ok(ReplyBytes::copy_of(result))),
             Message::Error { id, kind, message } => (id, Err(Error::remote(kind, message))),
             _ => return Err(Error::protocol("a server sent a request to a client")),
         };
