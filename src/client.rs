@@ -366,10 +366,13 @@ impl Client {
             return Err(Error::ConnectionClosed);
         }
         let args_fp = signatures::of::<A, ()>().args_fp;
-        inner.outbox.send_soon(|buf| {
-            envelope::typed_notify_head(buf, method, args_fp);
-            args.encode(buf);
-        })
+        inner.outbox.send_soon(
+            |buf| {
+                envelope::typed_notify_head(buf, method, args_fp);
+                args.encode(buf);
+            },
+            || inner.replies.keep_reading(),
+        )
     }
 
     /// Writes everything queued (notifications, started calls) before returning.
@@ -420,12 +423,12 @@ impl Client {
             .wait_until(deadline, Some(method))
     }
 
-    /// Queues a typed call (`detached`: see [`send_call`](Client::send_call)).
+    /// Queues a typed call (`batched`: see [`send_call`](Client::send_call)).
     fn send_typed<A: Encode, R: Decode>(
         &self,
         method: &str,
         args: A,
-        detached: bool,
+        batched: bool,
         timeout: Option<Duration>,
     ) -> Result<Pending<R>> {
         let sig = signatures::of::<A, R>();
@@ -435,7 +438,7 @@ impl Client {
             method,
             Some((sig.check(), timeout)),
             |buf| args.encode(buf),
-            detached,
+            batched,
         )?;
         Ok(Pending {
             slot,
@@ -448,18 +451,18 @@ impl Client {
 
     /// Registers and queues a call. A caller alone on the connection writes
     /// it at once (no thread hop on the sequential path); when other calls
-    /// are outstanding, or the call is detached, the background flusher
-    /// writes it together with whatever else is queued (one system call for
-    /// many requests under fan-in).
+    /// are outstanding, or the call is `batched` (started, not waited for
+    /// yet), the background flusher writes it together with whatever else is
+    /// queued (one system call for many requests).
     fn send_call(
         &self,
         inner: &Inner,
         method: &str,
         check: Option<(Check, Option<Duration>)>,
         args: impl FnOnce(&mut Vec<u8>),
-        detached: bool,
+        batched: bool,
     ) -> Result<(u64, Arc<Slot>)> {
-        let (id, slot, busy) = inner.replies.register(detached)?;
+        let (id, slot, busy) = inner.replies.register(batched)?;
         let encode = |buf: &mut Vec<u8>| {
             match check {
                 Some((check, None)) => envelope::typed_call_head(buf, id, method, check),
@@ -470,10 +473,13 @@ impl Client {
             }
             args(buf);
         };
-        let sent = if detached || busy {
-            inner.outbox.send_soon(encode)
+        // Should sending block, the server may be waiting for us to read
+        // replies that nobody reads yet (started calls nobody waits for).
+        let on_full = || inner.replies.keep_reading();
+        let sent = if batched || busy {
+            inner.outbox.send_soon(encode, on_full)
         } else {
-            inner.outbox.send_now(encode)
+            inner.outbox.send_now(encode, on_full)
         };
         if let Err(e) = sent {
             inner.replies.forget(id);
@@ -546,7 +552,12 @@ impl<R: Decode> Pending<R> {
 
     /// Whether the reply has arrived (so `wait` would not block).
     pub fn is_ready(&self) -> bool {
-        self.slot.is_ready()
+        let ready = self.slot.is_ready();
+        if !ready {
+            // Somebody has to read the reply for this check to turn true.
+            self.replies.detach(self.id, &self.slot);
+        }
+        ready
     }
 
     /// Waits until `deadline` (or for ever); a result that does not decode
@@ -595,8 +606,20 @@ impl<R: Decode> Future for Pending<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<R>> {
         match self.slot.poll(cx.waker()) {
             Some(reply) => Poll::Ready(decode_reply(reply, self.sig, None)),
-            None => Poll::Pending,
+            None => {
+                // Nobody blocks on a future: the background reader reads for it.
+                self.replies.detach(self.id, &self.slot);
+                Poll::Pending
+            }
         }
+    }
+}
+
+impl<R> Drop for Pending<R> {
+    fn drop(&mut self) {
+        // Abandoned before its reply arrived: the reply is still read (and
+        // dropped), so that the server is never left waiting to send it.
+        self.replies.detach(self.id, &self.slot);
     }
 }
 

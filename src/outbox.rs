@@ -104,8 +104,14 @@ impl Outbox {
     /// Queues a frame and writes everything queued at once (or leaves it to
     /// the thread already writing): [`queue_with`](Outbox::queue_with) and
     /// [`flush`](Outbox::flush) under one lock.
-    pub(crate) fn send_now(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let st = self.append(encode)?;
+    /// `on_full` runs first (without the lock) if the backlog is full, that
+    /// is, if sending must wait for the peer to read.
+    pub(crate) fn send_now(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>),
+        mut on_full: impl FnMut(),
+    ) -> Result<()> {
+        let st = self.append_or(encode, &mut on_full)?;
         if st.writing {
             return Ok(());
         }
@@ -115,16 +121,34 @@ impl Outbox {
     /// Queues a frame for the background flusher:
     /// [`queue_with`](Outbox::queue_with) and
     /// [`send_soon`](Outbox::send_soon) under one lock.
-    pub(crate) fn send_soon(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let st = self.append(encode)?;
+    /// `on_full`: as for [`send_now`](Outbox::send_now).
+    pub(crate) fn send_soon(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>),
+        mut on_full: impl FnMut(),
+    ) -> Result<()> {
+        let st = self.append_or(encode, &mut on_full)?;
         self.flush_soon_locked(st)
     }
 
     /// Takes the lock once the backlog leaves room for another frame.
     fn room(&self) -> Result<MutexGuard<'_, State>> {
+        self.room_or(&mut || {})
+    }
+
+    /// [`room`](Outbox::room), running `on_full` once before waiting.
+    fn room_or(&self, on_full: &mut dyn FnMut()) -> Result<MutexGuard<'_, State>> {
         let sh = &*self.shared;
         let mut st = sh.lock();
+        let mut told = false;
         while !st.broken && st.queued.len() >= sh.backlog {
+            if !told {
+                told = true;
+                drop(st);
+                on_full();
+                st = sh.lock();
+                continue;
+            }
             if st.writing {
                 st.waiting += 1;
                 st = wait(&sh.drained, st);
@@ -175,8 +199,18 @@ impl Outbox {
 
     /// Appends one frame and returns the lock, still held.
     fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<MutexGuard<'_, State>> {
+        self.append_or(encode, &mut || {})
+    }
+
+    /// [`append`](Outbox::append), running `on_full` as
+    /// [`room_or`](Outbox::room_or) does.
+    fn append_or(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>),
+        on_full: &mut dyn FnMut(),
+    ) -> Result<MutexGuard<'_, State>> {
         let sh = &*self.shared;
-        let mut st = self.room()?;
+        let mut st = self.room_or(on_full)?;
         let start = st.queued.len();
         st.queued.extend_from_slice(&[0; 4]);
         // Should `encode` panic, the partial frame must not stay queued.

@@ -7,9 +7,16 @@
 //! to take over. A sequential caller thus reads its own reply with no thread
 //! hop at all, and under fan-in one thread reads whole batches for everyone.
 //!
-//! Calls started without waiting (pipelining, async) have nobody to read for
-//! them, so while any is outstanding a background reader holds the role; it
-//! starts on first need and sleeps when no such call is outstanding.
+//! A call started without waiting (pipelining) is read the same way, by
+//! whoever waits for it, or for a later call. Some calls have nobody to read
+//! for them: a [`Pending`](crate::Pending) polled as a future, checked with
+//! `is_ready` or dropped unwaited is *detached*, and while any detached call
+//! is outstanding a background reader holds the role; it starts on first
+//! need and sleeps when no such call is outstanding. It also reads, for
+//! every call outstanding, once sending would block (see
+//! [`Replies::keep_reading`]): a peer that stops reading requests because
+//! our replies fill its socket must not wait for a reader that is itself
+//! waiting to send.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -24,6 +31,10 @@ use crate::frame::FrameReader;
 use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{self, lock, wait};
+
+/// How long calls may be outstanding with no reply read and nobody reading
+/// before the background reader reads for them.
+const STALL: Duration = Duration::from_millis(100);
 
 /// The shared state of one connection's replies.
 pub(super) struct Replies {
@@ -41,6 +52,11 @@ struct Table {
     sleepers: VecDeque<Arc<Slot>>,
     /// Outstanding calls nobody blocks on: they need the background reader.
     detached: usize,
+    /// Sending blocked: the background reader reads until nothing is
+    /// outstanding.
+    keep_reading: bool,
+    /// Replies read so far (progress, for the background reader's watch).
+    delivered: u64,
     background: Background,
     /// The connection has ended; every call fails at once.
     closed: bool,
@@ -123,7 +139,8 @@ struct ReaderRole {
 pub(super) struct Slot {
     state: Mutex<SlotState>,
     ready: Condvar,
-    detached: bool,
+    /// Counted in [`Table::detached`] (changed only under the table lock).
+    detached: AtomicBool,
     /// The reply has been delivered (readable without the lock, for pruning
     /// the sleepers queue).
     done: AtomicBool,
@@ -137,6 +154,16 @@ struct SlotState {
     waker: Option<Waker>,
     /// A thread is blocked on `ready` and could take the reader role.
     sleeping: bool,
+}
+
+impl Table {
+    /// Whether the background reader has calls to read for.
+    fn needs_background(&mut self) -> bool {
+        if self.keep_reading && self.waiting.is_empty() {
+            self.keep_reading = false;
+        }
+        self.detached > 0 || self.keep_reading
+    }
 }
 
 impl Slot {
@@ -186,6 +213,8 @@ impl Replies {
                 waiting: HashMap::default(),
                 sleepers: VecDeque::new(),
                 detached: 0,
+                keep_reading: false,
+                delivered: 0,
                 background: Background::NotStarted,
                 closed: false,
                 client_gone: false,
@@ -203,10 +232,11 @@ impl Replies {
         lock(&self.table)
     }
 
-    /// Registers a call about to be sent. A `detached` call is one the
-    /// caller will not block on right away: the background reader covers it.
-    /// Also says whether other calls are outstanding (the connection is busy).
-    pub(super) fn register(self: &Arc<Self>, detached: bool) -> Result<(u64, Arc<Slot>, bool)> {
+    /// Registers a call about to be sent. Also says whether other calls are
+    /// outstanding (the connection is busy). A `batched` call (started, not
+    /// waited for yet) makes sure the background reader runs, to notice
+    /// should nobody wait (see [`background_loop`](Replies::background_loop)).
+    pub(super) fn register(self: &Arc<Self>, batched: bool) -> Result<(u64, Arc<Slot>, bool)> {
         let mut t = self.table();
         if t.closed {
             return Err(Error::ConnectionClosed);
@@ -216,7 +246,7 @@ impl Replies {
         let slot = Arc::new(Slot {
             state: Mutex::default(),
             ready: Condvar::new(),
-            detached,
+            detached: AtomicBool::new(false),
             done: AtomicBool::new(false),
             queued: AtomicBool::new(false),
         });
@@ -225,20 +255,44 @@ impl Replies {
         if t.sleepers.len() > 64 + 2 * t.waiting.len() {
             t.sleepers.retain(|s| !s.done.load(Ordering::Acquire));
         }
-        if detached {
+        if batched && t.background == Background::NotStarted {
+            self.start_background(&mut t);
+        }
+        Ok((id, slot, busy))
+    }
+
+    /// Nobody may block on this call: from now on the background reader
+    /// covers it (a future, a handle checked with `is_ready`, or dropped).
+    pub(super) fn detach(self: &Arc<Self>, id: u64, slot: &Slot) {
+        if slot.done.load(Ordering::Acquire) || slot.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut t = self.table();
+        // Not in the table: its reply is being delivered, or it was forgotten.
+        if t.waiting.contains_key(&id) && !slot.detached.swap(true, Ordering::Relaxed) {
             t.detached += 1;
             if t.detached == 1 {
                 self.start_background(&mut t);
             }
         }
-        Ok((id, slot, busy))
+    }
+
+    /// Sending is about to block: the peer may be waiting for us to read
+    /// its replies first, so the background reader reads for every call
+    /// outstanding until none is.
+    pub(super) fn keep_reading(self: &Arc<Self>) {
+        let mut t = self.table();
+        if !t.keep_reading && !t.waiting.is_empty() {
+            t.keep_reading = true;
+            self.start_background(&mut t);
+        }
     }
 
     /// Forgets a call that could not be sent or whose caller gave up.
     pub(super) fn forget(&self, id: u64) {
         let mut t = self.table();
         if let Some(slot) = t.waiting.remove(&id) {
-            if slot.detached {
+            if slot.detached.load(Ordering::Relaxed) {
                 t.detached -= 1;
             }
         }
@@ -389,8 +443,12 @@ impl Replies {
         };
         let slot = {
             let mut t = self.table();
+            t.delivered = t.delivered.wrapping_add(1);
             let slot = t.waiting.remove(&id);
-            if slot.as_ref().is_some_and(|s| s.detached) {
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.detached.load(Ordering::Relaxed))
+            {
                 t.detached -= 1;
             }
             slot
@@ -433,6 +491,7 @@ impl Replies {
             let mut t = self.table();
             t.closed = true;
             t.detached = 0;
+            t.keep_reading = false;
             t.sleepers.clear();
             std::mem::take(&mut t.waiting)
         };
@@ -460,16 +519,49 @@ impl Replies {
         self.close();
     }
 
+    /// Reads while detached calls are outstanding (or sending blocked), and
+    /// otherwise watches: calls that are not detached are read by whoever
+    /// waits for them, but should calls be outstanding with no reply read
+    /// for [`STALL`] and nobody reading, nobody is waiting, and the server
+    /// may be blocked sending their replies: it then reads for them.
     fn background_loop(&self) {
         loop {
             {
                 let mut t = self.table();
-                while t.detached == 0 && !t.closed && !t.client_gone {
-                    t = wait(&self.background, t);
-                }
-                if t.closed || (t.client_gone && t.detached == 0) {
-                    t.background = Background::Gone;
-                    return;
+                // Since when no reply has been read (and how many had been).
+                let mut quiet: Option<(u64, Instant)> = None;
+                loop {
+                    if t.closed || (t.client_gone && !t.needs_background()) {
+                        t.background = Background::Gone;
+                        return;
+                    }
+                    if t.needs_background() {
+                        break;
+                    }
+                    if t.waiting.is_empty() || t.client_gone {
+                        quiet = None;
+                        t = wait(&self.background, t);
+                        continue;
+                    }
+                    let now = Instant::now();
+                    let since = match quiet {
+                        Some((seen, since)) if seen == t.delivered => since,
+                        _ => {
+                            quiet = Some((t.delivered, now));
+                            now
+                        }
+                    };
+                    let waited = now.duration_since(since);
+                    if waited >= STALL {
+                        quiet = None;
+                        // A reader blocked in a read (a slow call) is progress
+                        // to come: only an idle role counts as a stall.
+                        if self.reader.try_lock().is_ok() {
+                            t.keep_reading = true;
+                        }
+                        continue;
+                    }
+                    t = sync::wait_timeout(&self.background, t, STALL - waited).0;
                 }
             }
             let mut role = lock(&self.reader);
@@ -481,7 +573,7 @@ impl Replies {
                 }
                 role.timeout = None;
             }
-            while self.table().detached > 0 {
+            while self.table().needs_background() {
                 if self.read_one(&mut role).is_err() {
                     drop(role);
                     self.close();
