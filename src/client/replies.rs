@@ -502,7 +502,7 @@ impl Replies {
     }
 
     /// Every `Client` handle is gone: the background reader may stop once
-    /// nothing detached is outstanding.
+    /// nothing is outstanding.
     pub(super) fn client_gone(&self) {
         self.table().client_gone = true;
         self.background.notify_all();
@@ -531,14 +531,16 @@ impl Replies {
                 // Since when no reply has been read (and how many had been).
                 let mut quiet: Option<(u64, Instant)> = None;
                 loop {
-                    if t.closed || (t.client_gone && !t.needs_background()) {
+                    // Once every `Client` handle is gone no call can start;
+                    // those still outstanding are read to the end.
+                    if t.closed || (t.client_gone && t.waiting.is_empty()) {
                         t.background = Background::Gone;
                         return;
                     }
                     if t.needs_background() {
                         break;
                     }
-                    if t.waiting.is_empty() || t.client_gone {
+                    if t.waiting.is_empty() {
                         quiet = None;
                         t = wait(&self.background, t);
                         continue;
