@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::address::{Address, ToAddress};
 use crate::auth;
 use crate::codec::shape::SigInfo;
-use crate::codec::{Decode, Encode};
+use crate::codec::{self, Decode, Encode};
 use crate::config::Config;
 use crate::envelope::{self, Check};
 use crate::error::{Error, RemoteKind, Result};
@@ -26,7 +26,7 @@ use crate::stream::{Deadline, Stream};
 use crate::sync::lock;
 use crate::transport::Transport;
 
-use replies::{Replies, Slot};
+use replies::{Replies, ReplyBytes, Slot};
 
 /// A connection to a server, shared by every clone and every thread.
 ///
@@ -333,7 +333,10 @@ impl Client {
     pub fn call_raw(&self, method: &str, args: &[u8]) -> Result<Vec<u8>> {
         let inner = self.inner()?;
         let (id, slot) = self.send_call(&inner, method, None, |_| args, false, false)?;
-        inner.replies.wait(id, &slot, None)
+        inner
+            .replies
+            .wait(id, &slot, None)
+            .map(ReplyBytes::into_vec)
     }
 
     /// Sends a one-way notification: no reply, no waiting for the server.
@@ -357,10 +360,13 @@ impl Client {
             return Err(Error::ConnectionClosed);
         }
         let args_fp = signatures::of::<A, ()>().args_fp;
-        inner.outbox.send_soon(|buf| {
-            envelope::typed_notify_head(buf, method, args_fp);
-            args.encode(buf);
-        })
+        inner.outbox.send_soon(
+            |buf| {
+                envelope::typed_notify_head(buf, method, args_fp);
+                args.encode(buf);
+            },
+            || inner.replies.keep_reading(),
+        )
     }
 
     /// Writes everything queued (notifications, started calls) before returning.
@@ -411,12 +417,12 @@ impl Client {
             .wait_until(deadline, Some(method))
     }
 
-    /// Queues a typed call (`detached`: see [`send_call`](Client::send_call)).
+    /// Queues a typed call (`batched`: see [`send_call`](Client::send_call)).
     fn send_typed<A: Encode, R: Decode>(
         &self,
         method: &str,
         args: A,
-        detached: bool,
+        batched: bool,
         timeout: Option<Duration>,
     ) -> Result<Pending<R>> {
         let sig = signatures::of::<A, R>();
@@ -426,7 +432,7 @@ impl Client {
             method,
             Some((sig.check(), timeout)),
             |buf| args.encode_split(buf),
-            detached,
+            batched,
             R::BYTE_STRING,
         )?;
         Ok(Pending {
@@ -440,9 +446,9 @@ impl Client {
 
     /// Registers and queues a call. A caller alone on the connection writes
     /// it at once (no thread hop on the sequential path); when other calls
-    /// are outstanding, or the call is detached, the background flusher
-    /// writes it together with whatever else is queued (one system call for
-    /// many requests under fan-in).
+    /// are outstanding, or the call is `batched` (started, not waited for
+    /// yet), the background flusher writes it together with whatever else is
+    /// queued (one system call for many requests).
     ///
     /// `args` encodes the arguments and may return their last bytes
     /// instead of copying them (`Encode::encode_split`): a large byte
@@ -455,10 +461,10 @@ impl Client {
         method: &str,
         check: Option<(Check, Option<Duration>)>,
         args: impl FnOnce(&mut Vec<u8>) -> &'t [u8],
-        detached: bool,
+        batched: bool,
         bytes_result: bool,
     ) -> Result<(u64, Arc<Slot>)> {
-        let (id, slot, busy) = inner.replies.register(detached, bytes_result)?;
+        let (id, slot, busy) = inner.replies.register(batched, bytes_result)?;
         let encode = |buf: &mut Vec<u8>| {
             match check {
                 Some((check, None)) => envelope::typed_call_head(buf, id, method, check),
@@ -469,7 +475,10 @@ impl Client {
             }
             args(buf)
         };
-        let sent = inner.outbox.send_split(encode, !(detached || busy));
+        // Should sending block, the server may be waiting for us to read
+        // replies that nobody reads yet (started calls nobody waits for).
+        let on_full = || inner.replies.keep_reading();
+        let sent = inner.outbox.send_split(encode, !(batched || busy), on_full);
         if let Err(e) = sent {
             inner.replies.forget(id);
             // A failed write leaves the connection unusable. Windows fails a
@@ -541,7 +550,12 @@ impl<R: Decode> Pending<R> {
 
     /// Whether the reply has arrived (so `wait` would not block).
     pub fn is_ready(&self) -> bool {
-        self.slot.is_ready()
+        let ready = self.slot.is_ready();
+        if !ready {
+            // Somebody has to read the reply for this check to turn true.
+            self.replies.detach(self.id, &self.slot);
+        }
+        ready
     }
 
     /// Waits until `deadline` (or for ever); a result that does not decode
@@ -556,17 +570,18 @@ impl<R: Decode> Pending<R> {
 /// the story (`, called with <signature>`); a result that does not decode
 /// names its type, and the method when known.
 fn decode_reply<R: Decode>(
-    reply: Result<Vec<u8>>,
+    reply: Result<ReplyBytes>,
     sig: &SigInfo,
     method: Option<&str>,
 ) -> Result<R> {
     let decoded = match reply {
         // A byte string arrives as its bytes (or the error decoding it):
-        // they become the `Vec<u8>` as they are (`Replies::read_one`).
-        Ok(bytes) if R::BYTE_STRING => R::from_byte_string(bytes),
+        // they become the value as they are (`Replies::read_one`).
+        Ok(bytes) if R::BYTE_STRING => R::from_byte_string(bytes.into_vec()),
         Err(e @ Error::Decode(_)) if R::BYTE_STRING => Err(e),
+        Ok(ReplyBytes::Inline { len, bytes }) => codec::from_slice(&bytes[..usize::from(len)]),
         // `decode_owned`: a `Vec<u8>` result takes the reply's buffer.
-        Ok(bytes) => R::decode_owned(bytes),
+        Ok(ReplyBytes::Heap(bytes)) => R::decode_owned(bytes),
         Err(e) => Err(e),
     };
     match decoded {
@@ -592,8 +607,20 @@ impl<R: Decode> Future for Pending<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<R>> {
         match self.slot.poll(cx.waker()) {
             Some(reply) => Poll::Ready(decode_reply(reply, self.sig, None)),
-            None => Poll::Pending,
+            None => {
+                // Nobody blocks on a future: the background reader reads for it.
+                self.replies.detach(self.id, &self.slot);
+                Poll::Pending
+            }
         }
+    }
+}
+
+impl<R> Drop for Pending<R> {
+    fn drop(&mut self) {
+        // Abandoned before its reply arrived: the reply is still read (and
+        // dropped), so that the server is never left waiting to send it.
+        self.replies.detach(self.id, &self.slot);
     }
 }
 

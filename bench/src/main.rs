@@ -332,7 +332,7 @@ pub fn scenarios() -> Vec<Scenario> {
             better: Better::Lower,
             target: None,
             floor_of: Some("seq-tcp"),
-            about: "stock CPython through pyenv, client and server in two processes on 127.0.0.1 (Python sets no TCP_NODELAY); ratios are to the TCP ping-pong floor of scenario 1. No stdrpc row here yet (Python client -> stdrpc server is planned)",
+            about: "stock CPython through pyenv, client and server in two processes on 127.0.0.1 (Python sets no TCP_NODELAY); ratios are to the TCP ping-pong floor of scenario 1. One row runs the BaseManager example's client (CPython 3.11) against a stdrpc server instead of Python's, for the same per-call pattern",
         },
     ]
 }

@@ -7,11 +7,19 @@
 //! to take over. A sequential caller thus reads its own reply with no thread
 //! hop at all, and under fan-in one thread reads whole batches for everyone.
 //!
-//! Calls started without waiting (pipelining, async) have nobody to read for
-//! them, so while any is outstanding a background reader holds the role; it
-//! starts on first need and sleeps when no such call is outstanding.
+//! A call started without waiting (pipelining) is read the same way, by
+//! whoever waits for it, or for a later call. Some calls have nobody to read
+//! for them: a [`Pending`](crate::Pending) polled as a future, checked with
+//! `is_ready` or dropped unwaited is *detached*, and while any detached call
+//! is outstanding a background reader holds the role; it starts on first
+//! need and sleeps when no such call is outstanding. It also reads, for
+//! every call outstanding, once sending would block (see
+//! [`Replies::keep_reading`]): a peer that stops reading requests because
+//! our replies fill its socket must not wait for a reader that is itself
+//! waiting to send.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::task::Waker;
@@ -24,6 +32,10 @@ use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{self, lock, wait};
 
+/// How long calls may be outstanding with no reply read and nobody reading
+/// before the background reader reads for them.
+const STALL: Duration = Duration::from_millis(100);
+
 /// The shared state of one connection's replies.
 pub(super) struct Replies {
     table: Mutex<Table>,
@@ -34,12 +46,17 @@ pub(super) struct Replies {
 
 struct Table {
     next_id: u64,
-    waiting: HashMap<u64, Arc<Slot>>,
+    waiting: HashMap<u64, Arc<Slot>, BuildHasherDefault<IdHash>>,
     /// Waiters that may be asked to take over the reader role, oldest first.
     /// Entries whose waiter is awake already are skipped.
     sleepers: VecDeque<Arc<Slot>>,
     /// Outstanding calls nobody blocks on: they need the background reader.
     detached: usize,
+    /// Sending blocked: the background reader reads until nothing is
+    /// outstanding.
+    keep_reading: bool,
+    /// Replies read so far (progress, for the background reader's watch).
+    delivered: u64,
     background: Background,
     /// The connection has ended; every call fails at once.
     closed: bool,
@@ -52,6 +69,61 @@ enum Background {
     NotStarted,
     Running,
     Gone,
+}
+
+/// Hashes call ids. They are sequential and chosen here, never by the peer,
+/// so one multiplication spreads them well, where SipHash (the default)
+/// costs more than the rest of a lookup.
+#[derive(Default)]
+struct IdHash(u64);
+
+impl Hasher for IdHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A reply's result bytes. Most results are a few bytes: those are kept
+/// inline, so delivering one allocates nothing.
+pub(super) enum ReplyBytes {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+/// The longest result kept inline.
+const INLINE: usize = 30;
+
+impl ReplyBytes {
+    fn copy_of(result: &[u8]) -> ReplyBytes {
+        if result.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..result.len()].copy_from_slice(result);
+            ReplyBytes::Inline {
+                len: result.len() as u8,
+                bytes,
+            }
+        } else {
+            ReplyBytes::Heap(result.to_vec())
+        }
+    }
+
+    /// The bytes as an owned buffer.
+    pub(super) fn into_vec(self) -> Vec<u8> {
+        match self {
+            ReplyBytes::Inline { len, bytes } => bytes[..usize::from(len)].to_vec(),
+            ReplyBytes::Heap(v) => v,
+        }
+    }
 }
 
 /// The reader role: whoever holds this lock reads from the socket.
@@ -67,7 +139,8 @@ struct ReaderRole {
 pub(super) struct Slot {
     state: Mutex<SlotState>,
     ready: Condvar,
-    detached: bool,
+    /// Counted in [`Table::detached`] (changed only under the table lock).
+    detached: AtomicBool,
     /// The caller reads the result as a byte string (`Decode::BYTE_STRING`):
     /// it gets the string's bytes without their length, or the decode error.
     bytes: bool,
@@ -80,10 +153,20 @@ pub(super) struct Slot {
 
 #[derive(Default)]
 struct SlotState {
-    reply: Option<Result<Vec<u8>>>,
+    reply: Option<Result<ReplyBytes>>,
     waker: Option<Waker>,
     /// A thread is blocked on `ready` and could take the reader role.
     sleeping: bool,
+}
+
+impl Table {
+    /// Whether the background reader has calls to read for.
+    fn needs_background(&mut self) -> bool {
+        if self.keep_reading && self.waiting.is_empty() {
+            self.keep_reading = false;
+        }
+        self.detached > 0 || self.keep_reading
+    }
 }
 
 impl Slot {
@@ -91,7 +174,7 @@ impl Slot {
         lock(&self.state)
     }
 
-    fn fill(&self, reply: Result<Vec<u8>>) {
+    fn fill(&self, reply: Result<ReplyBytes>) {
         let (waker, sleeping) = {
             let mut st = self.lock();
             st.reply = Some(reply);
@@ -112,7 +195,7 @@ impl Slot {
     }
 
     /// Takes the reply if it has arrived, else remembers `waker`.
-    pub(super) fn poll(&self, waker: &Waker) -> Option<Result<Vec<u8>>> {
+    pub(super) fn poll(&self, waker: &Waker) -> Option<Result<ReplyBytes>> {
         let mut st = self.lock();
         let reply = st.reply.take();
         if reply.is_none() {
@@ -130,9 +213,11 @@ impl Replies {
         Replies {
             table: Mutex::new(Table {
                 next_id: 1,
-                waiting: HashMap::new(),
+                waiting: HashMap::default(),
                 sleepers: VecDeque::new(),
                 detached: 0,
+                keep_reading: false,
+                delivered: 0,
                 background: Background::NotStarted,
                 closed: false,
                 client_gone: false,
@@ -150,13 +235,14 @@ impl Replies {
         lock(&self.table)
     }
 
-    /// Registers a call about to be sent. A `detached` call is one the
-    /// caller will not block on right away: the background reader covers it.
-    /// Also says whether other calls are outstanding (the connection is busy).
+    /// Registers a call about to be sent. Also says whether other calls are
+    /// outstanding (the connection is busy). A `batched` call (started, not
+    /// waited for yet) makes sure the background reader runs, to notice
+    /// should nobody wait (see [`background_loop`](Replies::background_loop)).
     /// `bytes`: the result is read as a byte string (see [`Slot`]).
     pub(super) fn register(
         self: &Arc<Self>,
-        detached: bool,
+        batched: bool,
         bytes: bool,
     ) -> Result<(u64, Arc<Slot>, bool)> {
         let mut t = self.table();
@@ -168,7 +254,7 @@ impl Replies {
         let slot = Arc::new(Slot {
             state: Mutex::default(),
             ready: Condvar::new(),
-            detached,
+            detached: AtomicBool::new(false),
             bytes,
             done: AtomicBool::new(false),
             queued: AtomicBool::new(false),
@@ -178,20 +264,44 @@ impl Replies {
         if t.sleepers.len() > 64 + 2 * t.waiting.len() {
             t.sleepers.retain(|s| !s.done.load(Ordering::Acquire));
         }
-        if detached {
+        if batched && t.background == Background::NotStarted {
+            self.start_background(&mut t);
+        }
+        Ok((id, slot, busy))
+    }
+
+    /// Nobody may block on this call: from now on the background reader
+    /// covers it (a future, a handle checked with `is_ready`, or dropped).
+    pub(super) fn detach(self: &Arc<Self>, id: u64, slot: &Slot) {
+        if slot.done.load(Ordering::Acquire) || slot.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut t = self.table();
+        // Not in the table: its reply is being delivered, or it was forgotten.
+        if t.waiting.contains_key(&id) && !slot.detached.swap(true, Ordering::Relaxed) {
             t.detached += 1;
             if t.detached == 1 {
                 self.start_background(&mut t);
             }
         }
-        Ok((id, slot, busy))
+    }
+
+    /// Sending is about to block: the peer may be waiting for us to read
+    /// its replies first, so the background reader reads for every call
+    /// outstanding until none is.
+    pub(super) fn keep_reading(self: &Arc<Self>) {
+        let mut t = self.table();
+        if !t.keep_reading && !t.waiting.is_empty() {
+            t.keep_reading = true;
+            self.start_background(&mut t);
+        }
     }
 
     /// Forgets a call that could not be sent or whose caller gave up.
     pub(super) fn forget(&self, id: u64) {
         let mut t = self.table();
         if let Some(slot) = t.waiting.remove(&id) {
-            if slot.detached {
+            if slot.detached.load(Ordering::Relaxed) {
                 t.detached -= 1;
             }
         }
@@ -230,7 +340,7 @@ impl Replies {
         id: u64,
         slot: &Arc<Slot>,
         deadline: Option<Instant>,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<ReplyBytes> {
         loop {
             let mut st = slot.lock();
             if let Some(reply) = st.reply.take() {
@@ -282,7 +392,7 @@ impl Replies {
 
     /// The caller's deadline passed: forget the call, unless its reply won
     /// the race.
-    fn give_up(&self, id: u64, slot: &Slot) -> Result<Vec<u8>> {
+    fn give_up(&self, id: u64, slot: &Slot) -> Result<ReplyBytes> {
         self.forget(id);
         slot.lock().reply.take().unwrap_or(Err(Error::Timeout))
     }
@@ -342,8 +452,12 @@ impl Replies {
         };
         let slot = {
             let mut t = self.table();
+            t.delivered = t.delivered.wrapping_add(1);
             let slot = t.waiting.remove(&id);
-            if slot.as_ref().is_some_and(|s| s.detached) {
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.detached.load(Ordering::Relaxed))
+            {
                 t.detached -= 1;
             }
             slot
@@ -352,8 +466,10 @@ impl Replies {
         if let Some(slot) = slot {
             // The one copy of the result; a byte string's without its length.
             let reply = match reply {
-                Ok(result) if slot.bytes => crate::codec::byte_string(result).map(<[u8]>::to_vec),
-                reply => reply.map(<[u8]>::to_vec),
+                Ok(result) if slot.bytes => {
+                    crate::codec::byte_string(result).map(ReplyBytes::copy_of)
+                }
+                reply => reply.map(ReplyBytes::copy_of),
             };
             slot.fill(reply);
         }
@@ -391,6 +507,7 @@ impl Replies {
             let mut t = self.table();
             t.closed = true;
             t.detached = 0;
+            t.keep_reading = false;
             t.sleepers.clear();
             std::mem::take(&mut t.waiting)
         };
@@ -401,7 +518,7 @@ impl Replies {
     }
 
     /// Every `Client` handle is gone: the background reader may stop once
-    /// nothing detached is outstanding.
+    /// nothing is outstanding.
     pub(super) fn client_gone(&self) {
         self.table().client_gone = true;
         self.background.notify_all();
@@ -418,16 +535,51 @@ impl Replies {
         self.close();
     }
 
+    /// Reads while detached calls are outstanding (or sending blocked), and
+    /// otherwise watches: calls that are not detached are read by whoever
+    /// waits for them, but should calls be outstanding with no reply read
+    /// for [`STALL`] and nobody reading, nobody is waiting, and the server
+    /// may be blocked sending their replies: it then reads for them.
     fn background_loop(&self) {
         loop {
             {
                 let mut t = self.table();
-                while t.detached == 0 && !t.closed && !t.client_gone {
-                    t = wait(&self.background, t);
-                }
-                if t.closed || (t.client_gone && t.detached == 0) {
-                    t.background = Background::Gone;
-                    return;
+                // Since when no reply has been read (and how many had been).
+                let mut quiet: Option<(u64, Instant)> = None;
+                loop {
+                    // Once every `Client` handle is gone no call can start;
+                    // those still outstanding are read to the end.
+                    if t.closed || (t.client_gone && t.waiting.is_empty()) {
+                        t.background = Background::Gone;
+                        return;
+                    }
+                    if t.needs_background() {
+                        break;
+                    }
+                    if t.waiting.is_empty() {
+                        quiet = None;
+                        t = wait(&self.background, t);
+                        continue;
+                    }
+                    let now = Instant::now();
+                    let since = match quiet {
+                        Some((seen, since)) if seen == t.delivered => since,
+                        _ => {
+                            quiet = Some((t.delivered, now));
+                            now
+                        }
+                    };
+                    let waited = now.duration_since(since);
+                    if waited >= STALL {
+                        quiet = None;
+                        // A reader blocked in a read (a slow call) is progress
+                        // to come: only an idle role counts as a stall.
+                        if self.reader.try_lock().is_ok() {
+                            t.keep_reading = true;
+                        }
+                        continue;
+                    }
+                    t = sync::wait_timeout(&self.background, t, STALL - waited).0;
                 }
             }
             let mut role = lock(&self.reader);
@@ -439,7 +591,7 @@ impl Replies {
                 }
                 role.timeout = None;
             }
-            while self.table().detached > 0 {
+            while self.table().needs_background() {
                 if self.read_one(&mut role).is_err() {
                     drop(role);
                     self.close();
