@@ -489,14 +489,35 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// The next byte, consumed, if it is a whole variable-length integer
+    /// (a value below 251): the fast path of every integer read.
+    #[inline]
+    fn single_byte_varint(&mut self) -> Option<u8> {
+        match self.input.split_first() {
+            Some((&byte, tail)) if byte <= varint::SINGLE_BYTE_MAX => {
+                self.input = tail;
+                Some(byte)
+            }
+            _ => None,
+        }
+    }
+
     /// Reads a variable-length `u16`.
+    #[inline]
     pub(crate) fn read_varint_u16(&mut self) -> Result<u16> {
+        if let Some(byte) = self.single_byte_varint() {
+            return Ok(u16::from(byte));
+        }
         let v = self.read_varint(varint::U16_TAG, "u16")?;
         u16::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u16"))
     }
 
     /// Reads a variable-length `u32` (also the encoding of enum variant indices).
+    #[inline]
     pub(crate) fn read_varint_u32(&mut self) -> Result<u32> {
+        if let Some(byte) = self.single_byte_varint() {
+            return Ok(u32::from(byte));
+        }
         let v = self.read_varint(varint::U32_TAG, "u32")?;
         u32::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u32"))
     }
@@ -509,6 +530,9 @@ impl<'a> Decoder<'a> {
     /// and the reserved tag `255` are errors.
     #[inline]
     pub fn read_varint_u64(&mut self) -> Result<u64> {
+        if let Some(byte) = self.single_byte_varint() {
+            return Ok(u64::from(byte));
+        }
         let v = self.read_varint(varint::U64_TAG, "u64")?;
         u64::try_from(v).map_err(|_| Error::decode("variable-length integer overflows u64"))
     }

@@ -121,6 +121,7 @@ macro_rules! unsigned_varint {
                 Shape::UInt(stringify!($ty))
             }
 
+            #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
                 write_varint_u64(out, u64::from(*self));
             }
@@ -131,6 +132,7 @@ macro_rules! unsigned_varint {
                 Shape::UInt(stringify!($ty))
             }
 
+            #[inline]
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 d.$read()
             }
@@ -193,11 +195,14 @@ macro_rules! signed_varint {
                 Shape::Int(stringify!($ty))
             }
 
+            #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
-                // The zigzag image of a signed value fits the unsigned type of
-                // the same width, so the varint picks the same form bincode's
-                // fixed-width zigzag does.
-                write_varint_u128(out, zigzag_encode(i128::from(*self)));
+                // Zigzag (`0, -1, 1, -2, …` → `0, 1, 2, 3, …`) in the unsigned
+                // type of the same width, then the varint: the form bincode's
+                // fixed-width zigzag picks.
+                let v = *self;
+                let z = ((v << 1) ^ (v >> (<$ty>::BITS - 1))) as $unsigned;
+                write_varint_u64(out, u64::from(z));
             }
         }
 
@@ -206,17 +211,38 @@ macro_rules! signed_varint {
                 Shape::Int(stringify!($ty))
             }
 
+            #[inline]
             fn decode(d: &mut Decoder<'_>) -> Result<$ty> {
                 let n = <$unsigned as Decode>::decode(d)?;
-                <$ty>::try_from(zigzag_decode(u128::from(n))).map_err(|_| {
-                    Error::decode(concat!("zigzag value out of range for ", stringify!($ty)))
-                })
+                // The inverse zigzag of any value of the unsigned type is in
+                // range.
+                Ok(((n >> 1) as $ty) ^ -((n & 1) as $ty))
             }
         }
     )*};
 }
 
-signed_varint!(i16 => u16, i32 => u32, i64 => u64, i128 => u128);
+signed_varint!(i16 => u16, i32 => u32, i64 => u64);
+
+impl Encode for i128 {
+    fn shape() -> Shape {
+        Shape::Int("i128")
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_varint_u128(out, zigzag_encode(*self));
+    }
+}
+
+impl Decode for i128 {
+    fn shape() -> Shape {
+        Shape::Int("i128")
+    }
+
+    fn decode(d: &mut Decoder<'_>) -> Result<i128> {
+        Ok(zigzag_decode(d.read_varint_u128()?))
+    }
+}
 
 /// `isize` is written as an `i64`.
 impl Encode for isize {
