@@ -110,3 +110,37 @@ fn a_call_timeout_fires_and_the_late_reply_is_ignored() {
     );
     running.shutdown().unwrap();
 }
+
+#[test]
+fn bursts_of_callers_and_lone_calls_take_turns_reading() {
+    // Under fan-in the background reader takes over reading until no call
+    // is outstanding; between bursts a lone caller reads its own replies
+    // again. Every call must get its own reply, in every phase.
+    let mut server = Server::new(b"k");
+    server.register("twice", |x: u64| x * 2);
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    for round in 0..3u64 {
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                let c = client.clone();
+                std::thread::spawn(move || {
+                    for i in 0..100u64 {
+                        let x = round * 1_000_000 + t * 1_000 + i;
+                        let y: u64 = c.call_timeout("twice", x, TIMEOUT).unwrap();
+                        assert_eq!(y, 2 * x);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        for i in 0..50u64 {
+            let y: u64 = client.call_timeout("twice", i, TIMEOUT).unwrap();
+            assert_eq!(y, 2 * i);
+        }
+    }
+    assert_eq!(running.stats().calls, 3 * (16 * 100 + 50));
+    running.shutdown().unwrap();
+}

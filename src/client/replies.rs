@@ -1,11 +1,13 @@
 //! Calls waiting for replies, and who reads the replies.
 //!
-//! There is no dedicated reader thread on the common paths. A thread that
-//! waits for its reply tries to take the *reader role*; if nobody holds it,
-//! it reads replies itself, hands the others' to their waiters, and gives the
-//! role up as soon as its own reply has arrived, waking one sleeping waiter
-//! to take over. A sequential caller thus reads its own reply with no thread
-//! hop at all, and under fan-in one thread reads whole batches for everyone.
+//! A thread that waits for its reply tries to take the *reader role*; if
+//! nobody holds it, it reads replies itself, hands the others' to their
+//! waiters, and gives the role up as soon as its own reply has arrived. A
+//! sequential caller thus reads its own reply with no thread hop at all.
+//! Should others be waiting when it leaves (fan-in), the background reader
+//! takes the role and keeps it until no call is outstanding, reading whole
+//! batches for everyone with no gap between readers (see
+//! [`Replies::hand_over_or_delegate`]).
 //!
 //! A call started without waiting (pipelining) is read the same way, by
 //! whoever waits for it, or for a later call. Some calls have nobody to read
@@ -336,7 +338,7 @@ impl Replies {
     /// Blocks until `slot` has its reply, reading replies meanwhile whenever
     /// nobody else is. `deadline` bounds the wait.
     pub(super) fn wait(
-        &self,
+        self: &Arc<Self>,
         id: u64,
         slot: &Arc<Slot>,
         deadline: Option<Instant>,
@@ -365,7 +367,7 @@ impl Replies {
                     st.sleeping = false;
                     drop(st);
                     let outcome = self.read_until(role, slot, left);
-                    self.hand_over();
+                    self.hand_over_or_delegate();
                     match outcome {
                         Ok(()) | Err(Error::Timeout) => continue,
                         Err(_) => {} // The connection ended; the reply says so.
@@ -474,6 +476,37 @@ impl Replies {
             slot.fill(reply);
         }
         Ok(())
+    }
+
+    /// After a waiter gives up the reader role with others waiting: under
+    /// fan-in, each reader leaving as soon as its own reply arrives leaves
+    /// a gap in which nobody reads, until the next one wakes, once per
+    /// turn. Instead the background reader takes the role and keeps it
+    /// until no call is outstanding: 64 threads on one client, server in
+    /// another process, 7 alternating runs: 185 k -> 210 k calls/s, 0.18 ->
+    /// 0.12 sends and 1.59 -> 1.40 context switches per call. A lone
+    /// caller, or one pipelining, reads its own replies as before.
+    fn hand_over_or_delegate(self: &Arc<Self>) {
+        {
+            let mut t = self.table();
+            // Waiters whose reply has come (this one, say) do not count.
+            while let Some(front) = t.sleepers.front() {
+                if !front.done.load(Ordering::Acquire) {
+                    break;
+                }
+                front.queued.store(false, Ordering::Release);
+                t.sleepers.pop_front();
+            }
+            let others = !t.waiting.is_empty() && !t.sleepers.is_empty();
+            if others && !t.keep_reading && t.background != Background::Gone {
+                t.keep_reading = true;
+                self.start_background(&mut t);
+                if t.background != Background::Gone {
+                    return;
+                }
+            }
+        }
+        self.hand_over();
     }
 
     /// After giving up the reader role: wake one sleeping waiter so that
