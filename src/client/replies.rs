@@ -44,6 +44,12 @@ pub(super) struct Replies {
     /// Wakes the background reader when detached calls appear.
     background: Condvar,
     reader: Mutex<ReaderRole>,
+    /// [`Table::keep_reading`], readable without the lock: while it is set
+    /// the background reader reads every reply, so waiters need not queue
+    /// themselves to take the role over. It is cleared (under the table
+    /// lock) only once nothing is outstanding, before the role is given up,
+    /// so a waiter registered after that sees it clear.
+    reading_for_all: AtomicBool,
 }
 
 struct Table {
@@ -163,11 +169,18 @@ struct SlotState {
 
 impl Table {
     /// Whether the background reader has calls to read for.
-    fn needs_background(&mut self) -> bool {
+    fn needs_background(&mut self, mirror: &AtomicBool) -> bool {
         if self.keep_reading && self.waiting.is_empty() {
-            self.keep_reading = false;
+            self.set_keep_reading(mirror, false);
         }
         self.detached > 0 || self.keep_reading
+    }
+
+    /// Sets [`Table::keep_reading`] and its mirror
+    /// ([`Replies::reading_for_all`]), always together under the lock.
+    fn set_keep_reading(&mut self, mirror: &AtomicBool, on: bool) {
+        self.keep_reading = on;
+        mirror.store(on, Ordering::Release);
     }
 }
 
@@ -230,6 +243,7 @@ impl Replies {
                 frames: FrameReader::new(max_frame),
                 timeout: None,
             }),
+            reading_for_all: AtomicBool::new(false),
         }
     }
 
@@ -294,7 +308,7 @@ impl Replies {
     pub(super) fn keep_reading(self: &Arc<Self>) {
         let mut t = self.table();
         if !t.keep_reading && !t.waiting.is_empty() {
-            t.keep_reading = true;
+            t.set_keep_reading(&self.reading_for_all, true);
             self.start_background(&mut t);
         }
     }
@@ -359,7 +373,11 @@ impl Replies {
                 None => None,
             };
             st.sleeping = true;
-            if !slot.queued.swap(true, Ordering::AcqRel) {
+            // While the background reader reads for everyone, nobody needs
+            // to be asked to take the role over.
+            if !self.reading_for_all.load(Ordering::Acquire)
+                && !slot.queued.swap(true, Ordering::AcqRel)
+            {
                 self.table().sleepers.push_back(Arc::clone(slot));
             }
             match self.reader.try_lock() {
@@ -499,7 +517,7 @@ impl Replies {
             }
             let others = !t.waiting.is_empty() && !t.sleepers.is_empty();
             if others && !t.keep_reading && t.background != Background::Gone {
-                t.keep_reading = true;
+                t.set_keep_reading(&self.reading_for_all, true);
                 self.start_background(&mut t);
                 if t.background != Background::Gone {
                     return;
@@ -540,7 +558,7 @@ impl Replies {
             let mut t = self.table();
             t.closed = true;
             t.detached = 0;
-            t.keep_reading = false;
+            t.set_keep_reading(&self.reading_for_all, false);
             t.sleepers.clear();
             std::mem::take(&mut t.waiting)
         };
@@ -586,7 +604,7 @@ impl Replies {
                         t.background = Background::Gone;
                         return;
                     }
-                    if t.needs_background() {
+                    if t.needs_background(&self.reading_for_all) {
                         break;
                     }
                     if t.waiting.is_empty() {
@@ -608,7 +626,7 @@ impl Replies {
                         // A reader blocked in a read (a slow call) is progress
                         // to come: only an idle role counts as a stall.
                         if self.reader.try_lock().is_ok() {
-                            t.keep_reading = true;
+                            t.set_keep_reading(&self.reading_for_all, true);
                         }
                         continue;
                     }
@@ -624,7 +642,7 @@ impl Replies {
                 }
                 role.timeout = None;
             }
-            while self.table().needs_background() {
+            while self.table().needs_background(&self.reading_for_all) {
                 if self.read_one(&mut role).is_err() {
                     drop(role);
                     self.close();
