@@ -313,7 +313,11 @@ impl Client {
     /// pipelining many calls from one thread or awaiting in async code.
     ///
     /// Calls started this way leave in batches: many `start`s cost one
-    /// system call, written by a background thread while this one goes on.
+    /// system call, written by a background thread while this one goes on
+    /// (or by this one, once 8 KiB are queued). The reply is read by
+    /// whoever waits for it, or for a later call; one nobody waits for (a
+    /// future, a handle checked with [`Pending::is_ready`] or dropped) is
+    /// read by a background thread.
     ///
     /// # Errors
     /// The call could not be queued (connection closed, frame too large).
@@ -344,7 +348,8 @@ impl Client {
     /// The notifications of one connection run on the server one after the
     /// other, in the order they were sent. Errors in the handler are counted
     /// on the server and not reported back. Notifications leave in batches,
-    /// written by a background thread; a call, [`flush`](Client::flush),
+    /// written by a background thread (or by the sending one, once 8 KiB
+    /// are queued); a call, [`flush`](Client::flush),
     /// [`close`](Client::close) or dropping the client sends them at once.
     ///
     /// Like [`call`](Client::call), a notification carries the fingerprint
