@@ -308,9 +308,21 @@ impl Replies {
     pub(super) fn keep_reading(self: &Arc<Self>) {
         let mut t = self.table();
         if !t.keep_reading && !t.waiting.is_empty() {
-            t.set_keep_reading(&self.reading_for_all, true);
-            self.start_background(&mut t);
+            self.read_for_all(&mut t);
         }
+    }
+
+    /// Has the background reader read for every call outstanding. Without
+    /// the thread (it could not be started), the flag stays clear: waiters
+    /// must go on queueing to take the role over.
+    fn read_for_all(self: &Arc<Self>, t: &mut Table) -> bool {
+        t.set_keep_reading(&self.reading_for_all, true);
+        self.start_background(t);
+        if t.background == Background::Gone {
+            t.set_keep_reading(&self.reading_for_all, false);
+            return false;
+        }
+        true
     }
 
     /// Forgets a call that could not be sent or whose caller gave up.
@@ -516,12 +528,8 @@ impl Replies {
                 t.sleepers.pop_front();
             }
             let others = !t.waiting.is_empty() && !t.sleepers.is_empty();
-            if others && !t.keep_reading && t.background != Background::Gone {
-                t.set_keep_reading(&self.reading_for_all, true);
-                self.start_background(&mut t);
-                if t.background != Background::Gone {
-                    return;
-                }
+            if others && !t.keep_reading && self.read_for_all(&mut t) {
+                return;
             }
         }
         self.hand_over();
