@@ -54,6 +54,7 @@ mod stream;
 mod sync;
 pub mod transport;
 mod upgrade;
+mod wiring;
 mod worker;
 
 pub use address::{Address, ToAddress};

@@ -3,8 +3,9 @@
 //!
 //! It builds on the RPC core and the core knows nothing of it: a connection
 //! whose first message is a pickle reaches the manager through the core's
-//! first-frame upgrade (`src/upgrade.rs`), which the one wiring point,
-//! `Server::bind`, installs (`ManagerUpgrade`; see ARCHITECTURE.md).
+//! first-frame upgrade (`src/upgrade.rs`): the one wiring point,
+//! `src/wiring.rs`, hands `ManagerUpgrade` to every server (see
+//! ARCHITECTURE.md).
 //!
 //! * [`Value`], [`Object`], [`BigInt`]: Python data as Rust sees it;
 //! * [`from_pickle`], [`from_pickle_with`] (bounded by [`PickleLimits`]) and

@@ -206,9 +206,9 @@ impl Server {
             conns_closed: Condvar::new(),
             counters: Counters::default(),
             watchdog: Arc::new(Watchdog::new()),
-            // The one wiring point of the two layers (ARCHITECTURE.md):
-            // connections whose first frame is a pickle go to Python's manager.
-            upgrade: Some(Arc::new(crate::python::ManagerUpgrade::default())),
+            // Connections whose first frame is a pickle go to Python's
+            // manager: installed from the one wiring point (wiring.rs).
+            upgrade: Some(crate::wiring::default_upgrade()),
             wake,
         });
         let (dog, weak) = (Arc::clone(&shared.watchdog), Arc::downgrade(&shared));
