@@ -38,11 +38,15 @@ fn wait_written(running: &RunningServer, bytes: u64) {
 fn a_started_call_nobody_waits_for_yet_is_read_anyway() {
     let running = server();
     let client = Client::connect(running.local_addr(), b"k").unwrap();
-    let pending = client.start::<_, Vec<u8>>("big", BIG as u64).unwrap();
-    // Nobody waits: the background reader notices that no reply is read and
-    // nobody reads, and reads it, so the server's write completes.
-    wait_written(&running, BIG as u64);
-    assert_eq!(pending.wait_timeout(TIMEOUT).unwrap().len(), BIG);
+    // Several rounds on one client: between them nothing is outstanding,
+    // and the watch must start again for the next started call.
+    for round in 1..=3u64 {
+        let pending = client.start::<_, Vec<u8>>("big", BIG as u64).unwrap();
+        // Nobody waits: the background reader notices that no reply is read
+        // and nobody reads, and reads it, so the server's write completes.
+        wait_written(&running, round * BIG as u64);
+        assert_eq!(pending.wait_timeout(TIMEOUT).unwrap().len(), BIG);
+    }
     running.shutdown().unwrap();
 }
 
@@ -82,11 +86,15 @@ fn many_large_calls_started_before_any_wait_do_not_deadlock() {
     let data = vec![0x5au8; 1 << 20];
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let worker = std::thread::spawn(move || {
-        let pending: Vec<_> = (0..32)
-            .map(|_| client.start::<_, Vec<u8>>("echo", &data).unwrap())
-            .collect();
-        for p in pending {
-            assert_eq!(p.wait().unwrap(), data);
+        // Twice on one client: the second burst starts with the background
+        // reader idle.
+        for _ in 0..2 {
+            let pending: Vec<_> = (0..32)
+                .map(|_| client.start::<_, Vec<u8>>("echo", &data).unwrap())
+                .collect();
+            for p in pending {
+                assert_eq!(p.wait().unwrap(), data);
+            }
         }
         done_tx.send(()).unwrap();
     });

@@ -70,6 +70,9 @@ struct Table {
     closed: bool,
     /// Every `Client` handle is gone; the background reader may end.
     client_gone: bool,
+    /// The background reader waits with no time limit (nothing was
+    /// outstanding): a started call must wake it to be watched.
+    parked: bool,
 }
 
 #[derive(PartialEq, Eq)]
@@ -236,6 +239,7 @@ impl Replies {
                 background: Background::NotStarted,
                 closed: false,
                 client_gone: false,
+                parked: false,
             }),
             background: Condvar::new(),
             reader: Mutex::new(ReaderRole {
@@ -280,7 +284,11 @@ impl Replies {
         if t.sleepers.len() > 64 + 2 * t.waiting.len() {
             t.sleepers.retain(|s| !s.done.load(Ordering::Acquire));
         }
-        if batched && t.background == Background::NotStarted {
+        // A started call nobody may wait for must be watched (see
+        // `background_loop`): start the watch, or wake it from its untimed
+        // wait, once per spell with nothing outstanding.
+        if batched && (t.background == Background::NotStarted || t.parked) {
+            t.parked = false;
             self.start_background(&mut t);
         }
         Ok((id, slot, busy))
@@ -617,7 +625,9 @@ impl Replies {
                     }
                     if t.waiting.is_empty() {
                         quiet = None;
+                        t.parked = true;
                         t = wait(&self.background, t);
+                        t.parked = false;
                         continue;
                     }
                     let now = Instant::now();
