@@ -452,8 +452,10 @@ impl Client {
     /// Registers and queues a call. A caller alone on the connection writes
     /// it at once (no thread hop on the sequential path); when other calls
     /// are outstanding, or the call is `batched` (started, not waited for
-    /// yet), the background flusher writes it together with whatever else is
-    /// queued (one system call for many requests).
+    /// yet), it is queued for the background flusher, which writes it
+    /// together with whatever else is queued (one system call for many
+    /// requests), unless 8 KiB are queued or its large trailing bytes go
+    /// vectored: this thread then writes (`Outbox::send_split`).
     ///
     /// `args` encodes the arguments and may return their last bytes
     /// instead of copying them (`Encode::encode_split`): a large byte
@@ -583,7 +585,6 @@ fn decode_reply<R: Decode>(
         // A byte string arrives as its bytes (or the error decoding it):
         // they become the value as they are (`Replies::read_one`).
         Ok(bytes) if R::BYTE_STRING => R::from_byte_string(bytes.into_vec()),
-        Err(e @ Error::Decode(_)) if R::BYTE_STRING => Err(e),
         Ok(ReplyBytes::Inline { len, bytes }) => codec::from_slice(&bytes[..usize::from(len)]),
         // `decode_owned`: a `Vec<u8>` result takes the reply's buffer.
         Ok(ReplyBytes::Heap(bytes)) => R::decode_owned(bytes),

@@ -8,7 +8,13 @@
 //!   others appended meanwhile, until the buffer is empty; or
 //! - [`Outbox::send_soon`]: a background flusher thread is woken (only if it
 //!   is asleep) to do the same, so a thread streaming calls or notifications
-//!   never waits for a system call and its frames leave in large batches.
+//!   does not wait for a system call per frame and its frames leave in
+//!   batches; past 8 KiB queued, the sender writes the batch itself.
+//!
+//! A sender blocked by a full backlog first runs its `on_full` hook (the
+//! client then reads for every call outstanding). A write that blocks in
+//! the socket instead is left to the client's stall watch (client/replies.rs),
+//! which reads once no reply has been read for 100 ms.
 //!
 //! A large byte buffer at the end of a frame (`Outbox::send_split`) is not
 //! copied into the buffer: the thread that finds nobody writing writes what
@@ -115,9 +121,9 @@ impl Outbox {
         self.append(encode).map(drop)
     }
 
-    /// Queues a frame for the background flusher:
-    /// [`queue_with`](Outbox::queue_with) and
-    /// [`send_soon`](Outbox::send_soon) under one lock.
+    /// Queues a frame for the background flusher (or writes the batch here
+    /// once 8 KiB are queued): [`queue_with`](Outbox::queue_with) and
+    /// `flush_soon_locked` under one lock.
     /// `on_full` runs first (without the lock) if the backlog is full, that
     /// is, if sending must wait for the peer to read.
     pub(crate) fn send_soon(

@@ -132,15 +132,19 @@ mod tests {
 
     #[test]
     fn a_gauge_wakes_its_waiter() {
+        // `sub` is what wakes waiters (`add_one_below` does not notify):
+        // the waiter waits for the gauge to drain.
         let gauge = Arc::new(Gauge::default());
+        assert!(gauge.add_one_below(2));
+        assert!(gauge.add_one_below(2));
         let waiter = {
             let gauge = Arc::clone(&gauge);
-            std::thread::spawn(move || gauge.wait_until(|v| v == 2))
+            std::thread::spawn(move || gauge.wait_until(|v| v == 0))
         };
-        assert!(gauge.add_one_below(2));
-        assert!(gauge.add_one_below(2));
+        gauge.sub(1);
+        gauge.sub(1);
         waiter.join().unwrap();
-        assert_eq!(gauge.get(), 2);
+        assert_eq!(gauge.get(), 0);
     }
 
     #[test]

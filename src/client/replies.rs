@@ -41,7 +41,9 @@ const STALL: Duration = Duration::from_millis(100);
 /// The shared state of one connection's replies.
 pub(super) struct Replies {
     table: Mutex<Table>,
-    /// Wakes the background reader when detached calls appear.
+    /// Wakes the background reader: calls to read for (detached, or
+    /// `keep_reading`), a started call to watch, the connection closed or
+    /// the client gone.
     background: Condvar,
     reader: Mutex<ReaderRole>,
     /// [`Table::keep_reading`], readable without the lock: while it is set
@@ -357,9 +359,10 @@ impl Replies {
                     .name("stdrpc-replies".into())
                     .stack_size(128 * 1024)
                     .spawn(move || me.background_loop());
-                // Without the thread, detached calls are read by whoever
-                // waits on them; only futures need it, and they then wait for
-                // a blocking caller to read.
+                // Without the thread, calls are read only by whoever waits:
+                // futures and unwaited calls then wait for a blocking caller
+                // to read, and nothing reads for everyone (`read_for_all`
+                // stays off).
                 t.background = if spawned.is_ok() {
                     Background::Running
                 } else {
@@ -462,7 +465,7 @@ impl Replies {
                 return Ok(());
             }
             match self.read_one(&mut role) {
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(Error::Timeout) => return Err(Error::Timeout),
                 Err(e) => {
                     drop(role);
@@ -474,7 +477,10 @@ impl Replies {
     }
 
     /// Reads one frame and delivers the reply in it.
-    fn read_one(&self, role: &mut ReaderRole) -> Result<()> {
+    ///
+    /// Returns whether the background reader still has calls to read for
+    /// (see [`Table::needs_background`]), found under the lock taken here.
+    fn read_one(&self, role: &mut ReaderRole) -> Result<bool> {
         let ReaderRole {
             stream,
             frames,
@@ -490,7 +496,7 @@ impl Replies {
             Message::Error { id, kind, message } => (id, Err(Error::remote(kind, message))),
             _ => return Err(Error::protocol("a server sent a request to a client")),
         };
-        let slot = {
+        let (slot, more) = {
             let mut t = self.table();
             t.delivered = t.delivered.wrapping_add(1);
             let slot = t.waiting.remove(&id);
@@ -500,7 +506,7 @@ impl Replies {
             {
                 t.detached -= 1;
             }
-            slot
+            (slot, t.needs_background(&self.reading_for_all))
         };
         // A reply nobody waits for any more (its call timed out) is dropped.
         if let Some(slot) = slot {
@@ -513,7 +519,7 @@ impl Replies {
             };
             slot.fill(reply);
         }
-        Ok(())
+        Ok(more)
     }
 
     /// After a waiter gives up the reader role with others waiting: under
@@ -535,8 +541,13 @@ impl Replies {
                 front.queued.store(false, Ordering::Release);
                 t.sleepers.pop_front();
             }
+            if t.keep_reading {
+                // The background reader reads for everyone already: waking
+                // a sleeper would only have it race for the role.
+                return;
+            }
             let others = !t.waiting.is_empty() && !t.sleepers.is_empty();
-            if others && !t.keep_reading && self.read_for_all(&mut t) {
+            if others && self.read_for_all(&mut t) {
                 return;
             }
         }
@@ -660,12 +671,16 @@ impl Replies {
                 }
                 role.timeout = None;
             }
-            while self.table().needs_background(&self.reading_for_all) {
-                if self.read_one(&mut role).is_err() {
-                    drop(role);
-                    self.close();
-                    self.table().background = Background::Gone;
-                    return;
+            let mut more = self.table().needs_background(&self.reading_for_all);
+            while more {
+                match self.read_one(&mut role) {
+                    Ok(still) => more = still,
+                    Err(_) => {
+                        drop(role);
+                        self.close();
+                        self.table().background = Background::Gone;
+                        return;
+                    }
                 }
             }
             drop(role);
