@@ -352,6 +352,36 @@ impl<'a> Message<'a> {
     }
 }
 
+/// Where a large call's bulk starts (a `frame::Split`): a call whose
+/// arguments are one byte string (a length, then exactly the rest of the
+/// frame; a handler taking one `Vec<u8>`) has that string's bytes read into
+/// a buffer of their own. The bytes before them are the message with its
+/// arguments cut to the length.
+pub(crate) fn call_bulk(prefix: &[u8], len: usize) -> Option<usize> {
+    match Message::parse(prefix).ok()? {
+        Message::Call { args, .. } => byte_string_after(prefix, args, len),
+        _ => None,
+    }
+}
+
+/// Where a large reply's bulk starts, as [`call_bulk`] for a call: a
+/// result that is one byte string.
+pub(crate) fn reply_bulk(prefix: &[u8], len: usize) -> Option<usize> {
+    match Message::parse(prefix).ok()? {
+        Message::Ok { result, .. } => byte_string_after(prefix, result, len),
+        _ => None,
+    }
+}
+
+/// Where the bytes of the byte string at the front of `rest` (the tail of
+/// `prefix`, a frame's first bytes) start, if it runs to the frame's end.
+fn byte_string_after(prefix: &[u8], rest: &[u8], len: usize) -> Option<usize> {
+    let mut c = Cursor(rest);
+    let n = usize::try_from(c.varint()?).ok()?;
+    let at = prefix.len() - c.0.len();
+    (at.checked_add(n)? == len).then_some(at)
+}
+
 /// The unread rest of a message, for [`Message::parse_common`].
 struct Cursor<'a>(&'a [u8]);
 
@@ -493,6 +523,59 @@ mod tests {
                 args: &[1, b'a']
             }
         );
+    }
+
+    #[test]
+    fn the_bulk_of_a_call_or_reply_is_a_byte_string_running_to_the_end() {
+        let string = |len: u64| {
+            let mut out = Vec::new();
+            write_varint_u64(&mut out, len);
+            out
+        };
+        // A typed call with a deadline, then a length of 100,000 (252 and
+        // four bytes): the bulk starts after the length.
+        let mut call = Vec::new();
+        typed_call_head_with_deadline(
+            &mut call,
+            9,
+            "echo",
+            Check { args: 1, result: 2 },
+            Duration::from_millis(5),
+        );
+        let head = call.len();
+        call.extend(string(100_000));
+        assert_eq!(call.len(), head + 5);
+        let len = call.len() + 100_000;
+        // Given the prefix alone (the rest has not arrived).
+        assert_eq!(call_bulk(&call, len), Some(head + 5));
+        assert_eq!(call_bulk(&call, len + 1), None, "more after the string");
+        assert_eq!(call_bulk(&call, len - 1), None, "a string cut short");
+        assert_eq!(reply_bulk(&call, len), None, "not a reply");
+        assert_eq!(
+            call_bulk(&call[..head + 2], len),
+            None,
+            "length not all here"
+        );
+        let mut untyped = Vec::new();
+        call_head(&mut untyped, 9, "echo");
+        let head = untyped.len();
+        untyped.extend(string(70_000));
+        assert_eq!(call_bulk(&untyped, untyped.len() + 70_000), Some(head + 5));
+        let mut reply = Vec::new();
+        ok_head(&mut reply, 300);
+        let head = reply.len();
+        reply.extend(string(1 << 20));
+        reply.extend_from_slice(b"first bytes");
+        let len = head + 5 + (1 << 20);
+        assert_eq!(reply_bulk(&reply, len), Some(head + 5));
+        assert_eq!(call_bulk(&reply, len), None, "not a call");
+        // Notifications are never split, nor anything that is not a message.
+        let mut notify = Vec::new();
+        notify_head(&mut notify, "tick");
+        notify.extend(string(70_000));
+        assert_eq!(call_bulk(&notify, notify.len() + 70_000), None);
+        assert_eq!(call_bulk(&[0x80, 0x04, 0x95], 100_000), None, "a pickle");
+        assert_eq!(call_bulk(&[], 100_000), None);
     }
 
     #[test]

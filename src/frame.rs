@@ -10,9 +10,14 @@
 //! Memory is bounded: the announced length is checked against a maximum
 //! before anything is allocated, and the payload buffer then grows only as
 //! bytes actually arrive, so a peer that announces a large frame and sends
-//! nothing costs nothing.
+//! nothing costs nothing. (A large frame read split, whose bulk goes into a
+//! buffer of its own, has that buffer's address space reserved at once,
+//! within the maximum and, on a server, within the memory budget already
+//! charged for the frame; it is written, and so backed by memory, only as
+//! bytes arrive.)
 
 use std::io::{self, Read, Write};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,6 +179,42 @@ pub(crate) struct FrameReader {
     /// all the buffer held (so the buffer can be taken with it).
     last_frame: std::ops::Range<usize>,
     last_alone: bool,
+    /// Where a large frame's bulk starts, if the reader's owner reads such
+    /// frames split ([`split_bulk`](FrameReader::split_bulk)).
+    split: Option<Split>,
+    /// The bulk of the frame at the front, being read into a buffer of its own.
+    bulk: Option<Bulk>,
+    /// The bulk of the frame last handed out, until taken.
+    bulk_done: Option<Vec<u8>>,
+}
+
+/// Where a frame's bulk starts: given the first bytes of a payload (those
+/// that came with its header) and the payload's whole length, the offset
+/// from which its remaining bytes are one run that its reader wants in a
+/// buffer of its own (a byte string that becomes a `Vec<u8>` as it is), or
+/// `None` to read the frame whole. The offset is at most the prefix's length.
+pub(crate) type Split = fn(&[u8], usize) -> Option<usize>;
+
+/// A frame read by [`FrameReader::next_split`]: the payload's bytes before
+/// its bulk (all of them if it was not split), and the bulk.
+pub(crate) type SplitFrame<'a> = (&'a [u8], Option<Vec<u8>>);
+
+/// Frames from this size on may be read split ([`FrameReader::split_bulk`]).
+pub(crate) const BULK_MIN: usize = 64 * 1024;
+
+/// A large frame's bulk, read straight into its own buffer.
+#[derive(Debug)]
+struct Bulk {
+    /// The frame's header length and where its bulk starts in the payload.
+    head: usize,
+    at: usize,
+    /// The bytes so far; its length is how much of it is initialised (it
+    /// grows ahead of the bytes by at most as much as has arrived, so
+    /// memory follows the peer), `filled` how much has arrived.
+    data: Vec<u8>,
+    filled: usize,
+    /// The bulk's whole length.
+    want: usize,
 }
 
 #[derive(Debug)]
@@ -213,7 +254,22 @@ impl FrameReader {
             skipped: Vec::new(),
             last_frame: 0..0,
             last_alone: false,
+            split: None,
+            bulk: None,
+            bulk_done: None,
         }
+    }
+
+    /// Reads large frames split from now on (`None`: whole again): a frame
+    /// of at least [`BULK_MIN`] bytes that has not all arrived with its
+    /// header, and for which `split` names where its bulk starts, has that
+    /// bulk read straight from the stream into a buffer of its own, not
+    /// through this reader's buffer; [`next_split`](FrameReader::next_split)
+    /// hands out the payload's bytes before the bulk, and the bulk. (A 1 MiB
+    /// byte string then reaches the handler or the caller without being
+    /// copied.)
+    pub(crate) fn split_bulk(&mut self, split: Option<Split>) {
+        self.split = split;
     }
 
     /// The payload of the frame last handed out by [`next`](FrameReader::next),
@@ -373,10 +429,56 @@ impl FrameReader {
     /// [`Error::FrameTooLarge`], [`Error::Timeout`] when a read timeout
     /// expires (nothing is lost: call again), or the I/O error.
     pub(crate) fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
+        let at = self.advance(r)?;
+        debug_assert!(
+            self.bulk_done.is_none(),
+            "a reader that splits uses next_split"
+        );
+        Ok(at.map(|at| &self.buf[at]))
+    }
+
+    /// [`next`](FrameReader::next) for a reader that reads large frames
+    /// split ([`split_bulk`](FrameReader::split_bulk)): the payload is the
+    /// bytes returned followed by the bulk, if there is one.
+    ///
+    /// # Errors
+    /// As [`next`](FrameReader::next).
+    pub(crate) fn next_split<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+    ) -> Result<Option<SplitFrame<'_>>> {
+        let Some(at) = self.advance(r)? else {
+            return Ok(None);
+        };
+        Ok(Some((&self.buf[at], self.bulk_done.take())))
+    }
+
+    /// Reads up to the next frame; where its payload (or, read split, the
+    /// payload's bytes before the bulk) lies in the buffer.
+    fn advance<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<Range<usize>>> {
         self.last = None;
         self.last_frame = 0..0;
         self.last_alone = false;
+        self.bulk_done = None;
         loop {
+            if let Some(bulk) = &mut self.bulk {
+                if !fill_bulk(bulk, r)? {
+                    let before = bulk.head + bulk.at;
+                    return Err(truncated("frame", before + bulk.want, before + bulk.filled));
+                }
+                let Some(Bulk { head, at, data, .. }) = self.bulk.take() else {
+                    continue;
+                };
+                self.last = self.front.take();
+                let from = self.start + head;
+                // The payload's bytes before the bulk were all that was
+                // buffered: the next frame starts with a fresh read.
+                self.start = 0;
+                self.end = 0;
+                self.last_frame = from..from + at;
+                self.bulk_done = Some(data);
+                return Ok(Some(from..from + at));
+            }
             if self.discarding.is_some() {
                 if let Some(refused) = self.discard_buffered() {
                     return Err(refused);
@@ -404,7 +506,10 @@ impl FrameReader {
                         self.end = 0;
                         self.last_alone = true;
                     }
-                    return Ok(Some(&self.buf[from..from + len]));
+                    return Ok(Some(from..from + len));
+                }
+                if self.start_bulk(head, len) {
+                    continue;
                 }
             }
             if !self.fill(r)? {
@@ -415,6 +520,39 @@ impl FrameReader {
                 };
             }
         }
+    }
+
+    /// Starts reading the frame at the front split, if it is one to split:
+    /// the bytes of its bulk already buffered move to the bulk's buffer.
+    fn start_bulk(&mut self, head: usize, len: usize) -> bool {
+        let Some(split) = self.split else {
+            return false;
+        };
+        if len < BULK_MIN {
+            return false;
+        }
+        let arrived = &self.buf[self.start + head..self.end];
+        let Some(at) = split(arrived, len).filter(|&at| at <= arrived.len()) else {
+            return false;
+        };
+        // Its full length is allocated but only written as bytes arrive
+        // (`fill_bulk`): untouched, it costs address space, not memory.
+        let want = len - at;
+        let mut data = Vec::new();
+        if data.try_reserve_exact(want).is_err() {
+            return false;
+        }
+        data.extend_from_slice(&arrived[at..]);
+        let filled = data.len();
+        self.end = self.start + head + at;
+        self.bulk = Some(Bulk {
+            head,
+            at,
+            data,
+            filled,
+            want,
+        });
+        true
     }
 
     /// The header length and payload length of a whole buffered frame.
@@ -471,6 +609,28 @@ impl FrameReader {
     }
 }
 
+/// Reads a bulk until it is complete: `Ok(false)` if the stream ends first.
+/// A timeout or an I/O error leaves what was read in place, to go on from.
+fn fill_bulk<R: Read + ?Sized>(bulk: &mut Bulk, r: &mut R) -> Result<bool> {
+    let want = bulk.want;
+    while bulk.filled < want {
+        if bulk.filled == bulk.data.len() {
+            // Initialise ahead of the bytes by as much as has arrived (at
+            // least one step): a peer that announces a large frame and sends
+            // little gets little memory.
+            let ahead = bulk.filled.max(GROWTH_STEP);
+            bulk.data.resize(want.min(bulk.filled + ahead), 0);
+        }
+        match r.read(&mut bulk.data[bulk.filled..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => bulk.filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from_io(e)),
+        }
+    }
+    Ok(true)
+}
+
 /// Parses a frame header at the front of `bytes`: `Ok(None)` if incomplete,
 /// otherwise the header's length and the payload's length.
 fn parse_header(bytes: &[u8], max: usize) -> Result<Option<(usize, usize)>> {
@@ -517,295 +677,4 @@ fn truncated(part: &str, expected: usize, got: usize) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Cursor;
-
-    fn encode(payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        write(&mut out, payload).unwrap();
-        out
-    }
-
-    #[test]
-    fn short_frame_matches_python_bytes() {
-        // multiprocessing.connection: send_bytes(b"#WELCOME#")
-        assert_eq!(encode(b"#WELCOME#"), b"\x00\x00\x00\x09#WELCOME#");
-        assert_eq!(encode(b""), b"\x00\x00\x00\x00");
-    }
-
-    #[test]
-    fn round_trips_several_frames_and_reports_clean_eof() {
-        let mut wire = Vec::new();
-        for p in [&b"a"[..], b"", b"hello world", &[0u8; 70_000]] {
-            write(&mut wire, p).unwrap();
-        }
-        let mut r = Cursor::new(wire);
-        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), b"a");
-        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), b"");
-        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), b"hello world");
-        assert_eq!(read(&mut r, 1 << 20).unwrap().unwrap(), vec![0u8; 70_000]);
-        assert!(read(&mut r, 1 << 20).unwrap().is_none());
-    }
-
-    #[test]
-    fn escape_header_for_long_payloads() {
-        let (h, n) = header(0x8000_0000);
-        assert_eq!(&h[..n], b"\xff\xff\xff\xff\x00\x00\x00\x00\x80\x00\x00\x00");
-        let (h, n) = header(0x7fff_ffff);
-        assert_eq!(&h[..n], b"\x7f\xff\xff\xff");
-    }
-
-    #[test]
-    fn accepts_escape_for_small_lengths_like_python() {
-        let wire = b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x03abc";
-        assert_eq!(read(&mut &wire[..], 16).unwrap().unwrap(), b"abc");
-    }
-
-    #[test]
-    fn rejects_other_negative_lengths() {
-        for head in [[0xff, 0xff, 0xff, 0xfe], [0x80, 0, 0, 0]] {
-            let err = read(&mut &head[..], 16).unwrap_err();
-            assert!(matches!(err, Error::Protocol(_)), "{err}");
-        }
-    }
-
-    #[test]
-    fn rejects_oversize_before_allocating() {
-        let err = read(&mut &b"\x7f\xff\xff\xff"[..], 1024).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::FrameTooLarge {
-                len: 0x7fff_ffff,
-                max: 1024
-            }
-        ));
-        let huge = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
-        let err = read(&mut &huge[..], 1024).unwrap_err();
-        assert!(matches!(err, Error::FrameTooLarge { len: u64::MAX, .. }));
-        // Exactly the maximum is fine.
-        assert_eq!(
-            read(&mut &b"\x00\x00\x00\x02hi"[..], 2).unwrap().unwrap(),
-            b"hi"
-        );
-    }
-
-    #[test]
-    fn truncation_at_every_offset_is_an_error() {
-        let mut wire = encode(b"0123456789");
-        wire.extend_from_slice(b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x02xy");
-        // Cut inside the first frame: always an error.
-        for cut in 1..14 {
-            let err = read(&mut &wire[..cut], 64).unwrap_err();
-            assert!(matches!(err, Error::Protocol(_)), "cut {cut}: {err}");
-        }
-        // Cut inside the second (escaped) frame.
-        for cut in 15..wire.len() {
-            let mut r = &wire[..cut];
-            assert_eq!(read(&mut r, 64).unwrap().unwrap(), b"0123456789");
-            let err = read(&mut r, 64).unwrap_err();
-            assert!(matches!(err, Error::Protocol(_)), "cut {cut}: {err}");
-        }
-    }
-
-    #[test]
-    fn announced_but_unsent_payload_allocates_little() {
-        let mut buf = Vec::new();
-        let err = read_into(&mut &b"\x00\xff\xff\xffab"[..], 1 << 30, &mut buf).unwrap_err();
-        assert!(matches!(err, Error::Protocol(_)));
-        assert!(buf.capacity() <= 2 * GROWTH_STEP, "{}", buf.capacity());
-    }
-
-    #[test]
-    fn frame_reader_reads_many_frames_per_read_and_resumes_after_errors() {
-        let mut wire = Vec::new();
-        for i in 0..100u32 {
-            append(&mut wire, &i.to_le_bytes());
-        }
-        append(&mut wire, &vec![9u8; 100_000]);
-        wire.extend_from_slice(b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x01z");
-        // Feed the bytes in awkward pieces, with a timeout between pieces.
-        struct Pieces {
-            data: Vec<u8>,
-            at: usize,
-            reads: usize,
-        }
-        impl Read for Pieces {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.reads += 1;
-                if self.reads % 3 == 0 {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                let n = buf
-                    .len()
-                    .min(7 + self.reads % 5000)
-                    .min(self.data.len() - self.at);
-                buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-                self.at += n;
-                Ok(n)
-            }
-        }
-        let mut src = Pieces {
-            data: wire,
-            at: 0,
-            reads: 0,
-        };
-        let mut fr = FrameReader::new(1 << 20);
-        let mut frames = Vec::new();
-        loop {
-            match fr.next(&mut src) {
-                Ok(Some(f)) => frames.push(f.to_vec()),
-                Ok(None) => break,
-                Err(Error::Timeout) => continue,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(frames.len(), 102);
-        for (i, f) in frames.iter().take(100).enumerate() {
-            assert_eq!(f, &(i as u32).to_le_bytes());
-        }
-        assert_eq!(frames[100], vec![9u8; 100_000]);
-        assert_eq!(frames[101], b"z");
-    }
-
-    #[test]
-    fn frame_reader_reports_truncation_limits_and_negative_lengths() {
-        let mut fr = FrameReader::new(16);
-        assert!(matches!(
-            fr.next(&mut &b"\x00\x00\x00\x05ab"[..]),
-            Err(Error::Protocol(_))
-        ));
-        let mut fr = FrameReader::new(16);
-        assert!(matches!(
-            fr.next(&mut &b"\x00\x00\x00\x11"[..]),
-            Err(Error::FrameTooLarge { len: 17, .. })
-        ));
-        let mut fr = FrameReader::new(16);
-        assert!(matches!(
-            fr.next(&mut &b"\xff\xff\xff\xf0"[..]),
-            Err(Error::Protocol(_))
-        ));
-        let mut fr = FrameReader::new(16);
-        assert!(fr.next(&mut &b""[..]).unwrap().is_none());
-        let mut fr = FrameReader::new(16);
-        let mut two = &b"\x00\x00\x00\x01a\x00\x00\x00\x01b"[..];
-        assert_eq!(fr.next(&mut two).unwrap().unwrap(), b"a");
-        assert!(fr.has_frame());
-        assert_eq!(fr.next(&mut two).unwrap().unwrap(), b"b");
-        assert!(!fr.has_frame());
-    }
-
-    #[test]
-    fn frame_reader_charges_the_budget_and_skips_what_does_not_fit() {
-        let budget = Arc::new(Budget::new(1000));
-        let mut fr = FrameReader::new(1 << 20);
-        fr.charge(Arc::clone(&budget), 10, Duration::ZERO);
-        let mut wire = Vec::new();
-        append(&mut wire, &[1u8; 50]); // 500 bytes: fits
-        append(&mut wire, &[2u8; 300]); // 3000: never fits, skipped
-        append(&mut wire, &[3u8; 60]); // 600: fits once the first is released
-        let mut r = &wire[..];
-        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[1u8; 50][..]);
-        assert_eq!(budget.in_use(), 500);
-        let held = fr.take_reservation().unwrap();
-        let err = fr.next(&mut r).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Remote {
-                kind: RemoteKind::Overloaded,
-                ..
-            }
-        ));
-        assert!(err.to_string().contains("300 bytes"), "{err}");
-        assert_eq!(fr.skipped_head(), &[2u8; SKIPPED_HEAD][..]);
-        // The third does not fit beside the first; it is skipped too...
-        let err = fr.next(&mut r).unwrap_err();
-        assert!(matches!(err, Error::Remote { .. }), "{err}");
-        assert_eq!(fr.skipped_head(), &[3u8; SKIPPED_HEAD][..]);
-        drop(held);
-        assert_eq!(budget.in_use(), 0);
-        assert!(fr.next(&mut r).unwrap().is_none());
-        // ...and fits once it is released; the reservation ends with the next read.
-        let mut r = &wire[wire.len() - 64..];
-        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[3u8; 60][..]);
-        assert_eq!(budget.in_use(), 600);
-        assert!(fr.next(&mut r).unwrap().is_none());
-        assert_eq!(budget.in_use(), 0);
-    }
-
-    #[test]
-    fn a_frame_alone_in_the_buffer_can_be_taken_and_given_back() {
-        let mut wire = Vec::new();
-        append(&mut wire, &[5u8; 10_000]);
-        append(&mut wire, b"ab");
-        append(&mut wire, &[6u8; 200_000]);
-        let mut r = &wire[..];
-        let mut fr = FrameReader::new(1 << 20);
-        // The first read brings in the first two frames: the first cannot
-        // be taken, as the second's bytes share its buffer.
-        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[5u8; 10_000][..]);
-        assert_eq!(fr.last_frame(), &[5u8; 10_000][..]);
-        assert!(fr.take_last().is_none());
-        assert_eq!(fr.next(&mut r).unwrap().unwrap(), b"ab");
-        let third = fr.next(&mut r).unwrap().unwrap().to_vec();
-        assert_eq!(third, vec![6u8; 200_000]);
-        let (buf, range) = fr.take_last().unwrap();
-        assert_eq!(&buf[range], &third[..]);
-        assert!(fr.take_last().is_none(), "taken once");
-        assert!(!fr.has_frame());
-        // Given back, it is used for the next frames: no growing again.
-        let len = buf.len();
-        fr.give_back(buf);
-        let mut again = Vec::new();
-        append(&mut again, &[7u8; 150_000]);
-        let mut r = &again[..];
-        assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[7u8; 150_000][..]);
-        assert_eq!(fr.buf.len(), len);
-        assert!(fr.next(&mut r).unwrap().is_none());
-        // A buffer over the size readers keep is not taken back.
-        let mut fr = FrameReader::new(1 << 30);
-        fr.give_back(vec![0; KEEP_BUF + 1]);
-        assert!(fr.buf.is_empty());
-    }
-
-    #[test]
-    fn an_announced_frame_costs_only_the_bytes_that_arrive() {
-        // 16 MiB announced, 100 KiB sent, then the peer goes quiet (a timeout).
-        struct Trickle(Vec<u8>, usize);
-        impl Read for Trickle {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                if self.1 == self.0.len() {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                let n = buf.len().min(self.0.len() - self.1).min(4096);
-                buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
-                self.1 += n;
-                Ok(n)
-            }
-        }
-        let mut wire = (16u32 << 20).to_be_bytes().to_vec();
-        wire.extend_from_slice(&[1u8; 100_000]);
-        let mut src = Trickle(wire, 0);
-        let mut fr = FrameReader::new(DEFAULT_MAX_FRAME);
-        assert!(matches!(fr.next(&mut src), Err(Error::Timeout)));
-        assert!(fr.buf.len() <= 2 * 100_004, "{}", fr.buf.len());
-        assert!(fr.take_last().is_none());
-    }
-
-    #[test]
-    fn small_frame_is_one_write() {
-        struct CountWrites(usize);
-        impl Write for CountWrites {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0 += 1;
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut w = CountWrites(0);
-        write(&mut w, &[7u8; 1000]).unwrap();
-        assert_eq!(w.0, 1);
-    }
-}
+mod tests;

@@ -56,7 +56,34 @@ impl Failure {
 /// Python layer converts a Python call's arguments to these bytes first,
 /// guided by the handler's [`Signature`].
 pub(crate) type ErasedFn =
-    dyn Fn(&Context, &[u8], &mut Vec<u8>, &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
+    dyn Fn(&Context, Args<'_>, &mut Vec<u8>, &mut Vec<u8>) -> Result<(), Failure> + Send + Sync;
+
+/// A call's arguments as its handler receives them.
+#[derive(Debug)]
+pub(crate) enum Args<'a> {
+    /// Their encoding, where it lies.
+    Bytes(&'a [u8]),
+    /// One byte string's bytes (their length checked against the frame and
+    /// dropped), in a buffer of their own: a large call read split
+    /// (`envelope::call_bulk`). A handler taking one `Vec<u8>` (or
+    /// `String`) takes the buffer as it is; any other is given the
+    /// encoding, rebuilt.
+    ByteString(Vec<u8>),
+}
+
+impl Args<'_> {
+    /// Runs `f` on the arguments' encoding.
+    fn with_encoding<T>(self, f: impl FnOnce(&[u8]) -> T) -> T {
+        match self {
+            Args::Bytes(bytes) => f(bytes),
+            Args::ByteString(bytes) => {
+                let mut encoded = Vec::with_capacity(bytes.len() + 9);
+                bytes.as_slice().encode(&mut encoded);
+                f(&encoded)
+            }
+        }
+    }
+}
 
 /// A handler with its types erased, ready for the method table: its entry
 /// point over std-codec bytes and its signature. Opaque: made only by
@@ -268,17 +295,20 @@ pub trait Handler<Args>: Send + Sync + 'static {
 /// arguments arrive as one) is named as the arguments: `arguments (String,
 /// i64): ...`.
 fn decode_arg<A: Decode>(d: &mut Decoder<'_>, position: usize, count: usize) -> Result<A, Failure> {
-    A::decode(d).map_err(|e| {
-        let shape = <A as Decode>::shape();
-        let what = match &shape {
-            Shape::Tuple(_) if count == 1 => format!("arguments {shape}"),
-            _ => format!("argument {position} ({shape})"),
-        };
-        Failure::new(
-            RemoteKind::BadArguments,
-            format!("{what}: {}", decode_text(&e)),
-        )
-    })
+    A::decode(d).map_err(|e| arg_failure::<A>(&e, position, count))
+}
+
+/// Why argument number `position` of `count`, an `A`, did not decode.
+fn arg_failure<A: Decode>(e: &Error, position: usize, count: usize) -> Failure {
+    let shape = <A as Decode>::shape();
+    let what = match &shape {
+        Shape::Tuple(_) if count == 1 => format!("arguments {shape}"),
+        _ => format!("argument {position} ({shape})"),
+    };
+    Failure::new(
+        RemoteKind::BadArguments,
+        format!("{what}: {}", decode_text(e)),
+    )
 }
 
 /// Checks that every argument byte was used.
@@ -339,7 +369,9 @@ where
 {
     Erased {
         bytes: Arc::new(
-            move |_: &Context, args: &[u8], _: &mut Vec<u8>, tail: &mut Vec<u8>| match f(args) {
+            move |_: &Context, args: Args<'_>, _: &mut Vec<u8>, tail: &mut Vec<u8>| match args
+                .with_encoding(&f)
+            {
                 Ok(bytes) => {
                     *tail = bytes;
                     Ok(())
@@ -448,7 +480,7 @@ impl Registry {
         ctx: &Context,
     ) -> Result<(), Failure> {
         let mut tail = Vec::new();
-        self.dispatch_split(name, check, args, out, &mut tail, ctx)?;
+        self.dispatch_split(name, check, Args::Bytes(args), out, &mut tail, ctx)?;
         out.extend_from_slice(&tail);
         Ok(())
     }
@@ -461,14 +493,14 @@ impl Registry {
         &self,
         name: &str,
         check: Check,
-        args: &[u8],
+        args: Args<'_>,
         out: &mut Vec<u8>,
         tail: &mut Vec<u8>,
         ctx: &Context,
     ) -> Result<(), Failure> {
         tail.clear();
         let Some(entry) = self.methods.get(name) else {
-            return self.builtin(name, args, out);
+            return args.with_encoding(|args| self.builtin(name, args, out));
         };
         let sig = &*entry.sig;
         if differ(check.args, sig.args_fp) || differ(check.result, sig.result_fp) {

@@ -225,3 +225,71 @@ fn a_result_that_is_not_a_byte_string_is_a_decode_error_naming_the_method() {
     drop(client);
     running.shutdown().unwrap();
 }
+
+/// `bytes` encoded as a byte string: its length, then the bytes.
+fn byte_string(bytes: &[u8]) -> Vec<u8> {
+    stdrpc::to_vec(bytes)
+}
+
+#[test]
+fn byte_strings_read_into_buffers_of_their_own_reach_every_handler_and_caller_intact() {
+    // A large call or reply whose arguments or result are one byte string
+    // (a length, then exactly the rest of the frame) is read split: the
+    // string's bytes go straight into a buffer of their own. Handlers and
+    // callers that do not take such a string as it is get its encoding.
+    let mut server = Server::new(b"k");
+    server.register("len", |data: Vec<u8>| data.len() as u64);
+    server.register("sum", |data: Vec<i8>| {
+        data.iter().map(|&b| i64::from(b)).sum::<i64>()
+    });
+    server.register("echo_str", |s: String| s);
+    server.register_raw("echo_raw", |data: &[u8]| {
+        Ok::<_, std::convert::Infallible>(data.to_vec())
+    });
+    server.register_raw("latin1", |_: &[u8]| {
+        Ok::<_, String>(byte_string(&vec![0xe9; 100_000]))
+    });
+    let running = server.bind("127.0.0.1:0").unwrap().spawn().unwrap();
+    let client = Client::connect(running.local_addr(), b"k").unwrap();
+    for len in [64 * 1024, 300_000, 3 << 20] {
+        let data = pattern(len, len as u64);
+        let encoded = byte_string(&data);
+        // Raw bytes that look like a byte string, both ways: unchanged.
+        let back = client.call_raw("echo_raw", &encoded).unwrap();
+        assert!(back == encoded, "raw echo of {len}");
+        // Untyped, so the bytes reach the handlers as sent: one taking the
+        // string as it is, one decoding it as something else.
+        let n: u64 = stdrpc::from_slice(&client.call_raw("len", &encoded).unwrap()).unwrap();
+        assert_eq!(n, len as u64);
+        let sum: i64 = stdrpc::from_slice(&client.call_raw("sum", &encoded).unwrap()).unwrap();
+        assert_eq!(sum, data.iter().map(|&b| i64::from(b as i8)).sum::<i64>());
+        // A string argument is checked for UTF-8 as it is taken.
+        let err = client.call_raw("echo_str", &encoded).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::Remote {
+                    kind: RemoteKind::BadArguments,
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        assert!(text.contains("argument 1 (String)"), "{text}");
+    }
+    let text = "é".repeat(100_000);
+    let back: String = client.call("echo_str", text.as_str()).unwrap();
+    assert!(back == text);
+    // A string result too, on the caller's side.
+    let err = client.call::<_, String>("latin1", ()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("latin1: result (String): invalid UTF-8 in string"),
+        "{text}"
+    );
+    let bytes: Vec<u8> = client.call("latin1", ()).unwrap();
+    assert!(bytes == vec![0xe9; 100_000]);
+    drop(client);
+    running.shutdown().unwrap();
+}

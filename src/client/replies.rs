@@ -246,7 +246,11 @@ impl Replies {
             background: Condvar::new(),
             reader: Mutex::new(ReaderRole {
                 stream,
-                frames: FrameReader::new(max_frame),
+                frames: {
+                    let mut frames = FrameReader::new(max_frame);
+                    frames.split_bulk(Some(crate::envelope::reply_bulk));
+                    frames
+                },
                 timeout: None,
             }),
             reading_for_all: AtomicBool::new(false),
@@ -490,7 +494,9 @@ impl Replies {
         // Where a timed-out read may lose data (Windows), wait for data
         // first; see stop.rs.
         let mut src = StopRead::bounded(&**stream, *timeout);
-        let frame = frames.next(&mut src)?.ok_or(Error::ConnectionClosed)?;
+        let (frame, bulk) = frames
+            .next_split(&mut src)?
+            .ok_or(Error::ConnectionClosed)?;
         let (id, reply) = match Message::parse(frame)? {
             Message::Ok { id, result } => (id, Ok(result)),
             Message::Error { id, kind, message } => (id, Err(Error::remote(kind, message))),
@@ -510,12 +516,21 @@ impl Replies {
         };
         // A reply nobody waits for any more (its call timed out) is dropped.
         if let Some(slot) = slot {
-            // The one copy of the result; a byte string's without its length.
-            let reply = match reply {
-                Ok(result) if slot.bytes => {
+            let reply = match (reply, bulk) {
+                // A byte string read into a buffer of its own (its length
+                // checked and dropped, `envelope::reply_bulk`): no copy.
+                (Ok(_), Some(bulk)) if slot.bytes => Ok(ReplyBytes::Heap(bulk)),
+                (Ok(length), Some(bulk)) => {
+                    let mut encoded = Vec::with_capacity(length.len() + bulk.len());
+                    encoded.extend_from_slice(length);
+                    encoded.extend_from_slice(&bulk);
+                    Ok(ReplyBytes::Heap(encoded))
+                }
+                // The one copy of the result; a byte string's without its length.
+                (Ok(result), None) if slot.bytes => {
                     crate::codec::byte_string(result).map(ReplyBytes::copy_of)
                 }
-                reply => reply.map(ReplyBytes::copy_of),
+                (reply, _) => reply.map(ReplyBytes::copy_of),
             };
             slot.fill(reply);
         }

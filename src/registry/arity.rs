@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use super::{Erased, Failure, Handler, Reply, decode_arg, finish, finish_args, signature};
+use super::{
+    Args, Erased, Failure, Handler, Reply, arg_failure, decode_arg, finish, finish_args, signature,
+};
 use crate::codec::{Decode, Decoder, Shape};
 use crate::context::Context;
 
@@ -18,7 +20,12 @@ pub struct WithContext<Args>(std::marker::PhantomData<Args>);
 /// A handler's parameters (other than `&Context`) as one tuple: how they
 /// are decoded from the argument bytes, and their shapes.
 trait Params: Sized {
+    /// One parameter, whose type takes a byte string's bytes as they are
+    /// (`Decode::BYTE_STRING`).
+    const LONE_BYTE_STRING: bool;
     fn decode(args: &[u8]) -> Result<Self, Failure>;
+    /// The parameters of arguments that are one byte string's bytes.
+    fn decode_byte_string(bytes: Vec<u8>) -> Result<Self, Failure>;
     fn shapes() -> Vec<Shape>;
 }
 
@@ -30,8 +37,11 @@ where
 {
     Erased {
         bytes: Arc::new(
-            move |ctx: &Context, args: &[u8], out: &mut Vec<u8>, tail: &mut Vec<u8>| {
-                let decoded = P::decode(args);
+            move |ctx: &Context, args: Args<'_>, out: &mut Vec<u8>, tail: &mut Vec<u8>| {
+                let decoded = match args {
+                    Args::ByteString(bytes) if P::LONE_BYTE_STRING => P::decode_byte_string(bytes),
+                    args => args.with_encoding(P::decode),
+                };
                 crate::budget::decoded();
                 finish(call(ctx, decoded?), out, tail)
             },
@@ -45,6 +55,9 @@ macro_rules! handler_arity {
     ($(($($a:ident),*))*) => {$(
         #[allow(non_snake_case)] // The type parameters double as variable names.
         impl<$($a: Decode + 'static),*> Params for ($($a,)*) {
+            const LONE_BYTE_STRING: bool =
+                <[&str]>::len(&[$(stringify!($a)),*]) == 1 $(&& <$a as Decode>::BYTE_STRING)*;
+
             // The zero-parameter case neither counts nor decodes.
             #[allow(unused_mut, unused_variables)]
             fn decode(args: &[u8]) -> Result<Self, Failure> {
@@ -59,6 +72,17 @@ macro_rules! handler_arity {
                     let $a = decode_arg::<$a>(&mut d, position, COUNT)?;
                 )*
                 finish_args(d, COUNT)?;
+                Ok(($($a,)*))
+            }
+
+            // Only called when `LONE_BYTE_STRING`: one parameter.
+            #[allow(unused_mut, unused_variables)]
+            fn decode_byte_string(bytes: Vec<u8>) -> Result<Self, Failure> {
+                let mut bytes = Some(bytes);
+                $(
+                    let $a = <$a as Decode>::from_byte_string(bytes.take().unwrap_or_default())
+                        .map_err(|e| arg_failure::<$a>(&e, 1, 1))?;
+                )*
                 Ok(($($a,)*))
             }
 

@@ -31,7 +31,7 @@ use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
 use crate::outbox::{FRAME_HEAD, Outbox, VECTORED_MIN};
 use crate::pool::Pool;
-use crate::registry::Registry;
+use crate::registry::{Args, Registry};
 use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{Gauge, lock};
@@ -173,6 +173,9 @@ struct Scratch {
     args: std::ops::Range<usize>,
     /// `buf` is the frame reader's, to be given back once the call has run.
     taken: bool,
+    /// The arguments' bytes, if they are one byte string read into a buffer
+    /// of its own (`FrameReader::split_bulk`); `args` then holds its length.
+    bulk: Option<Vec<u8>>,
     reply: Vec<u8>,
 }
 
@@ -197,6 +200,7 @@ impl Scratch {
             buf,
             args: 0..0,
             taken: false,
+            bulk: None,
             reply,
         }
     }
@@ -218,12 +222,18 @@ impl Scratch {
         Some(std::mem::take(&mut self.buf))
     }
 
-    /// The method name and the argument bytes.
-    fn parts(&self) -> (&str, &[u8]) {
-        (
-            &self.name,
-            self.buf.get(self.args.clone()).unwrap_or_default(),
-        )
+    /// The method name and the arguments, handing over a bulk.
+    fn parts(&mut self) -> (&str, Args<'_>) {
+        let args = match self.bulk.take() {
+            Some(bulk) => Args::ByteString(bulk),
+            None => Args::Bytes(self.buf.get(self.args.clone()).unwrap_or_default()),
+        };
+        (&self.name, args)
+    }
+
+    /// The bytes the arguments hold.
+    fn held(&self) -> usize {
+        self.buf.len() + self.bulk.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -255,6 +265,7 @@ impl Conn {
             Arc::clone(&shared.counters().bytes_out),
         );
         let mut frames = FrameReader::new(config.max_frame);
+        frames.split_bulk(Some(envelope::call_bulk));
         frames.charge(
             Arc::clone(shared.budget()),
             STDRPC_WORKING_MEMORY_FACTOR,
@@ -345,9 +356,9 @@ impl Conn {
         // (where the outbox's shutdown cannot wake this read; see stop.rs).
         let stop = || shared.stopping() || self.outbox.is_broken();
         let mut src = StopRead::new(&**stream, &stop, shared.config().idle_timeout);
-        let frame = loop {
-            match frames.next(&mut src) {
-                Ok(Some(frame)) => break frame,
+        let (frame, bulk) = loop {
+            match frames.next_split(&mut src) {
+                Ok(Some(read)) => break read,
                 // Idle past the limit: close, unless a call is still running
                 // (its caller is waiting, not idle).
                 Err(Error::Timeout) if self.in_flight_now() > 0 => {}
@@ -365,10 +376,10 @@ impl Conn {
                 }
             }
         };
-        shared
-            .counters()
-            .bytes_in
-            .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
+        shared.counters().bytes_in.fetch_add(
+            (frame.len() + bulk.as_ref().map_or(0, Vec::len)) as u64 + 4,
+            Ordering::Relaxed,
+        );
         let work = match Message::parse(frame) {
             Ok(Message::Call {
                 id,
@@ -388,7 +399,13 @@ impl Conn {
                 // outbox under it (a call that ran would then be reported
                 // as closed).
                 self.acquire_in_flight();
-                let data = if args.len() >= TAKE_ARGS_MIN {
+                let data = if let Some(bulk) = bulk {
+                    // One byte string, read into a buffer of its own: the
+                    // handler takes it as it is.
+                    let mut data = Scratch::copy_out(method, args);
+                    data.bulk = Some(bulk);
+                    data
+                } else if args.len() >= TAKE_ARGS_MIN {
                     // A large request alone in the read buffer is not
                     // copied: the buffer goes with it to the handler.
                     let at = args.as_ptr() as usize - frame.as_ptr() as usize;
@@ -486,6 +503,8 @@ impl Conn {
         };
         let shutdown = || shared.begin_shutdown();
         let ReaderRole { stream, frames, .. } = role;
+        // The upgrade reads whole frames of its own protocol.
+        frames.split_bulk(None);
         let conn = Upgraded {
             registry: shared.registry(),
             config: shared.config(),
@@ -519,11 +538,11 @@ impl Conn {
             } => {
                 self.watch();
                 let mut reply = std::mem::take(&mut data.reply);
-                let (method, args) = data.parts();
                 // What decoding needed goes back as the handler starts
                 // (`registry` calls `budget::decoded`); the request's own
                 // bytes, which the handler reads, when it returns.
-                let lent = budget::hold_while_running(held, data.buf.len());
+                let lent = budget::hold_while_running(held, data.held());
+                let (method, args) = data.parts();
                 let tail = self.run_call(id, method, check, args, &mut reply, deadline);
                 budget::finished();
                 drop(lent);
@@ -558,7 +577,7 @@ impl Conn {
         id: u64,
         method: &str,
         check: Check,
-        args: &[u8],
+        args: Args<'_>,
         reply: &mut Vec<u8>,
         deadline: Option<Instant>,
     ) -> Option<Vec<u8>> {
