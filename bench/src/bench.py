@@ -69,6 +69,13 @@ def spawn(mode):
     return p, ("127.0.0.1", port)
 
 
+def stop(p):
+    """Ends a server child and reaps it, so that its CPU time is counted as
+    the bench's own (cutime), not as other processes' (quiet.rs)."""
+    p.kill()
+    p.wait()
+
+
 def rtt(n):
     p, addr = spawn("listener")
     try:
@@ -86,7 +93,7 @@ def rtt(n):
         conn.close()
         p.wait(timeout=10)
     finally:
-        p.kill()
+        stop(p)
     return dt / n
 
 
@@ -106,7 +113,7 @@ def proxy(n):
         dt = time.perf_counter() - t
         del calc
     finally:
-        p.kill()
+        stop(p)
     return dt / n
 
 
@@ -127,7 +134,7 @@ def percall(n, port=None):
         dt = time.perf_counter() - t
     finally:
         if p is not None:
-            p.kill()
+            stop(p)
     return dt / n
 
 
