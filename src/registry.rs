@@ -71,18 +71,14 @@ pub(crate) enum Args<'a> {
     ByteString(Vec<u8>),
 }
 
-impl Args<'_> {
-    /// Runs `f` on the arguments' encoding.
-    fn with_encoding<T>(self, f: impl FnOnce(&[u8]) -> T) -> T {
-        match self {
-            Args::Bytes(bytes) => f(bytes),
-            Args::ByteString(bytes) => {
-                let mut encoded = Vec::with_capacity(bytes.len() + 9);
-                bytes.as_slice().encode(&mut encoded);
-                f(&encoded)
-            }
-        }
-    }
+/// The encoding of a byte string's bytes, for a handler that does not take
+/// them as they are ([`Args::ByteString`]): the one copy of them.
+#[cold]
+#[inline(never)]
+fn byte_string_encoding(bytes: &[u8]) -> Vec<u8> {
+    let mut encoded = Vec::with_capacity(bytes.len() + 9);
+    bytes.encode(&mut encoded);
+    encoded
 }
 
 /// A handler with its types erased, ready for the method table: its entry
@@ -369,14 +365,18 @@ where
 {
     Erased {
         bytes: Arc::new(
-            move |_: &Context, args: Args<'_>, _: &mut Vec<u8>, tail: &mut Vec<u8>| match args
-                .with_encoding(&f)
-            {
-                Ok(bytes) => {
-                    *tail = bytes;
-                    Ok(())
+            move |_: &Context, args: Args<'_>, _: &mut Vec<u8>, tail: &mut Vec<u8>| {
+                let result = match args {
+                    Args::Bytes(args) => f(args),
+                    Args::ByteString(bytes) => f(&byte_string_encoding(&bytes)),
+                };
+                match result {
+                    Ok(bytes) => {
+                        *tail = bytes;
+                        Ok(())
+                    }
+                    Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
                 }
-                Err(e) => Err(Failure::new(RemoteKind::Handler, bounded_display(&e))),
             },
         ),
         sig: Arc::new(SigInfo::new(Signature::new(
@@ -500,7 +500,10 @@ impl Registry {
     ) -> Result<(), Failure> {
         tail.clear();
         let Some(entry) = self.methods.get(name) else {
-            return args.with_encoding(|args| self.builtin(name, args, out));
+            return match args {
+                Args::Bytes(args) => self.builtin(name, args, out),
+                Args::ByteString(bytes) => self.builtin(name, &byte_string_encoding(&bytes), out),
+            };
         };
         let sig = &*entry.sig;
         if differ(check.args, sig.args_fp) || differ(check.result, sig.result_fp) {

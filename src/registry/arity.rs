@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use super::{
-    Args, Erased, Failure, Handler, Reply, arg_failure, decode_arg, finish, finish_args, signature,
+    Args, Erased, Failure, Handler, Reply, arg_failure, byte_string_encoding, decode_arg, finish,
+    finish_args, signature,
 };
 use crate::codec::{Decode, Decoder, Shape};
 use crate::context::Context;
@@ -39,8 +40,9 @@ where
         bytes: Arc::new(
             move |ctx: &Context, args: Args<'_>, out: &mut Vec<u8>, tail: &mut Vec<u8>| {
                 let decoded = match args {
+                    Args::Bytes(args) => P::decode(args),
                     Args::ByteString(bytes) if P::LONE_BYTE_STRING => P::decode_byte_string(bytes),
-                    args => args.with_encoding(P::decode),
+                    Args::ByteString(bytes) => P::decode(&byte_string_encoding(&bytes)),
                 };
                 crate::budget::decoded();
                 finish(call(ctx, decoded?), out, tail)

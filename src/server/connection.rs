@@ -167,16 +167,24 @@ const TAKE_ARGS_MIN: usize = 64 * 1024;
 struct Scratch {
     /// The method name, kept as a `str` so it is not validated again.
     name: String,
-    /// Holds the argument bytes: a copy, or the reader's buffer (`taken`).
+    /// Holds the argument bytes (see `held`).
     buf: Vec<u8>,
     /// Where the arguments lie in `buf`.
     args: std::ops::Range<usize>,
-    /// `buf` is the frame reader's, to be given back once the call has run.
-    taken: bool,
-    /// The arguments' bytes, if they are one byte string read into a buffer
-    /// of its own (`FrameReader::split_bulk`); `args` then holds its length.
-    bulk: Option<Vec<u8>>,
+    held: Held,
     reply: Vec<u8>,
+}
+
+/// Whose buffer a [`Scratch`] holds the arguments in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The thread's own: a copy.
+    Copy,
+    /// The frame reader's, to be given back once the call has run.
+    Taken,
+    /// One byte string's bytes (its length dropped), read into a buffer of
+    /// their own (`FrameReader::split_bulk`), for the handler to take.
+    ByteString,
 }
 
 impl Scratch {
@@ -199,8 +207,7 @@ impl Scratch {
             name,
             buf,
             args: 0..0,
-            taken: false,
-            bulk: None,
+            held: Held::Copy,
             reply,
         }
     }
@@ -209,38 +216,47 @@ impl Scratch {
     fn use_taken(&mut self, buf: Vec<u8>, args: std::ops::Range<usize>) {
         self.buf = buf;
         self.args = args;
-        self.taken = true;
+        self.held = Held::Taken;
+    }
+
+    /// Uses a byte string's own buffer: the arguments are its bytes.
+    fn use_byte_string(&mut self, bytes: Vec<u8>) {
+        self.args = 0..bytes.len();
+        self.buf = bytes;
+        self.held = Held::ByteString;
     }
 
     /// The frame reader's buffer, if the arguments were read in it.
     fn take_back(&mut self) -> Option<Vec<u8>> {
-        if !self.taken {
+        if self.held != Held::Taken {
             return None;
         }
-        self.taken = false;
+        self.held = Held::Copy;
         self.args = 0..0;
         Some(std::mem::take(&mut self.buf))
     }
 
-    /// The method name and the arguments, handing over a bulk.
+    /// The method name and the arguments (a byte string's buffer goes with
+    /// them).
     fn parts(&mut self) -> (&str, Args<'_>) {
-        let args = match self.bulk.take() {
-            Some(bulk) => Args::ByteString(bulk),
-            None => Args::Bytes(self.buf.get(self.args.clone()).unwrap_or_default()),
+        let args = match self.held {
+            Held::ByteString => {
+                self.held = Held::Copy;
+                self.args = 0..0;
+                Args::ByteString(std::mem::take(&mut self.buf))
+            }
+            Held::Copy | Held::Taken => {
+                Args::Bytes(self.buf.get(self.args.clone()).unwrap_or_default())
+            }
         };
         (&self.name, args)
-    }
-
-    /// The bytes the arguments hold.
-    fn held(&self) -> usize {
-        self.buf.len() + self.bulk.as_ref().map_or(0, Vec::len)
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         const KEEP: usize = 64 * 1024;
-        if !self.taken && self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
+        if self.held == Held::Copy && self.buf.capacity() <= KEEP && self.reply.capacity() <= KEEP {
             let kept = (
                 std::mem::take(&mut self.name),
                 std::mem::take(&mut self.buf),
@@ -400,10 +416,10 @@ impl Conn {
                 // as closed).
                 self.acquire_in_flight();
                 let data = if let Some(bulk) = bulk {
-                    // One byte string, read into a buffer of its own: the
-                    // handler takes it as it is.
-                    let mut data = Scratch::copy_out(method, args);
-                    data.bulk = Some(bulk);
+                    // One byte string, read into a buffer of its own (`args`
+                    // is its length, checked): the handler takes it as it is.
+                    let mut data = Scratch::named(method);
+                    data.use_byte_string(bulk);
                     data
                 } else if args.len() >= TAKE_ARGS_MIN {
                     // A large request alone in the read buffer is not
@@ -541,7 +557,7 @@ impl Conn {
                 // What decoding needed goes back as the handler starts
                 // (`registry` calls `budget::decoded`); the request's own
                 // bytes, which the handler reads, when it returns.
-                let lent = budget::hold_while_running(held, data.held());
+                let lent = budget::hold_while_running(held, data.buf.len());
                 let (method, args) = data.parts();
                 let tail = self.run_call(id, method, check, args, &mut reply, deadline);
                 budget::finished();
