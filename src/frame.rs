@@ -195,10 +195,6 @@ pub(crate) struct FrameReader {
 /// `None` to read the frame whole. The offset is at most the prefix's length.
 pub(crate) type Split = fn(&[u8], usize) -> Option<usize>;
 
-/// A frame read by [`FrameReader::next_split`]: the payload's bytes before
-/// its bulk (all of them if it was not split), and the bulk.
-pub(crate) type SplitFrame<'a> = (&'a [u8], Option<Vec<u8>>);
-
 /// Frames from this size on may be read split ([`FrameReader::split_bulk`]).
 pub(crate) const BULK_MIN: usize = 64 * 1024;
 
@@ -265,11 +261,18 @@ impl FrameReader {
     /// header, and for which `split` names where its bulk starts, has that
     /// bulk read straight from the stream into a buffer of its own, not
     /// through this reader's buffer; [`next_split`](FrameReader::next_split)
-    /// hands out the payload's bytes before the bulk, and the bulk. (A 1 MiB
-    /// byte string then reaches the handler or the caller without being
-    /// copied.)
+    /// hands out the payload's bytes before the bulk, and
+    /// [`take_bulk`](FrameReader::take_bulk) the bulk. (A 1 MiB byte string
+    /// then reaches the handler or the caller without being copied.)
     pub(crate) fn split_bulk(&mut self, split: Option<Split>) {
         self.split = split;
+    }
+
+    /// The bulk of the frame last handed out, if it was read split (see
+    /// [`next_split`](FrameReader::next_split)); dropped at the next read
+    /// if not taken.
+    pub(crate) fn take_bulk(&mut self) -> Option<Vec<u8>> {
+        self.bulk_done.take()
     }
 
     /// The payload of the frame last handed out by [`next`](FrameReader::next),
@@ -421,36 +424,34 @@ impl FrameReader {
         matches!(self.peek(), Ok(Some(_)))
     }
 
-    /// The next frame's payload, reading from `r` as needed; `Ok(None)` at a
-    /// clean end of stream between frames.
+    /// The next frame's payload (read split, its bytes before the bulk),
+    /// reading from `r` as needed; `Ok(None)` at a clean end of stream
+    /// between frames.
     ///
     /// # Errors
     /// A protocol error for a truncated frame or a negative length,
     /// [`Error::FrameTooLarge`], [`Error::Timeout`] when a read timeout
     /// expires (nothing is lost: call again), or the I/O error.
     pub(crate) fn next<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<&[u8]>> {
-        let at = self.advance(r)?;
-        debug_assert!(
-            self.bulk_done.is_none(),
-            "a reader that splits uses next_split"
-        );
-        Ok(at.map(|at| &self.buf[at]))
+        Ok(self.advance(r)?.map(|at| &self.buf[at]))
     }
 
-    /// [`next`](FrameReader::next) for a reader that reads large frames
-    /// split ([`split_bulk`](FrameReader::split_bulk)): the payload is the
-    /// bytes returned followed by the bulk, if there is one.
+    /// [`next`](FrameReader::next), and the length of the frame's bulk if it
+    /// was read split ([`split_bulk`](FrameReader::split_bulk); else 0): its
+    /// payload is then the bytes returned followed by the bulk, which
+    /// [`take_bulk`](FrameReader::take_bulk) hands over.
     ///
     /// # Errors
     /// As [`next`](FrameReader::next).
     pub(crate) fn next_split<R: Read + ?Sized>(
         &mut self,
         r: &mut R,
-    ) -> Result<Option<SplitFrame<'_>>> {
+    ) -> Result<Option<(&[u8], usize)>> {
         let Some(at) = self.advance(r)? else {
             return Ok(None);
         };
-        Ok(Some((&self.buf[at], self.bulk_done.take())))
+        let bulk = self.bulk_done.as_ref().map_or(0, Vec::len);
+        Ok(Some((&self.buf[at], bulk)))
     }
 
     /// Reads up to the next frame; where its payload (or, read split, the

@@ -179,6 +179,7 @@ impl Outbox {
     ///
     /// # Errors
     /// As [`queue_with`](Outbox::queue_with).
+    #[inline]
     pub(crate) fn queue_frame(&self, frame: &mut Vec<u8>) -> Result<()> {
         let Some(len) = frame.len().checked_sub(FRAME_HEAD) else {
             return self.queue(frame);

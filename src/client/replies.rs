@@ -117,6 +117,7 @@ pub(super) enum ReplyBytes {
 const INLINE: usize = 30;
 
 impl ReplyBytes {
+    #[inline(always)]
     fn copy_of(result: &[u8]) -> ReplyBytes {
         if result.len() <= INLINE {
             let mut bytes = [0; INLINE];
@@ -137,6 +138,23 @@ impl ReplyBytes {
             ReplyBytes::Heap(v) => v,
         }
     }
+}
+
+/// A reply whose result is one byte string read into a buffer of its own
+/// (`envelope::reply_bulk`; `length` is the bytes before it, the string's
+/// checked length): a caller reading a byte string takes the buffer as it
+/// is, any other gets the result's encoding rebuilt (one copy, as for a
+/// reply read whole).
+#[cold]
+fn split_reply(length: Result<Vec<u8>>, bulk: Vec<u8>, byte_string: bool) -> Result<ReplyBytes> {
+    let length = length?;
+    if byte_string {
+        return Ok(ReplyBytes::Heap(bulk));
+    }
+    let mut encoded = Vec::with_capacity(length.len() + bulk.len());
+    encoded.extend_from_slice(&length);
+    encoded.extend_from_slice(&bulk);
+    Ok(ReplyBytes::Heap(encoded))
 }
 
 /// The reader role: whoever holds this lock reads from the socket.
@@ -516,21 +534,18 @@ impl Replies {
         };
         // A reply nobody waits for any more (its call timed out) is dropped.
         if let Some(slot) = slot {
-            let reply = match (reply, bulk) {
-                // A byte string read into a buffer of its own (its length
-                // checked and dropped, `envelope::reply_bulk`): no copy.
-                (Ok(_), Some(bulk)) if slot.bytes => Ok(ReplyBytes::Heap(bulk)),
-                (Ok(length), Some(bulk)) => {
-                    let mut encoded = Vec::with_capacity(length.len() + bulk.len());
-                    encoded.extend_from_slice(length);
-                    encoded.extend_from_slice(&bulk);
-                    Ok(ReplyBytes::Heap(encoded))
+            let reply = if bulk > 0 {
+                let length = reply.map(<[u8]>::to_vec);
+                split_reply(length, frames.take_bulk().unwrap_or_default(), slot.bytes)
+            } else {
+                match reply {
+                    // The one copy of the result; a byte string's without
+                    // its length.
+                    Ok(result) if slot.bytes => {
+                        crate::codec::byte_string(result).map(ReplyBytes::copy_of)
+                    }
+                    reply => reply.map(ReplyBytes::copy_of),
                 }
-                // The one copy of the result; a byte string's without its length.
-                (Ok(result), None) if slot.bytes => {
-                    crate::codec::byte_string(result).map(ReplyBytes::copy_of)
-                }
-                (reply, _) => reply.map(ReplyBytes::copy_of),
             };
             slot.fill(reply);
         }

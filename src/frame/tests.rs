@@ -345,7 +345,12 @@ fn a_large_frame_read_split_is_its_head_then_its_bulk() {
         let mut fr = FrameReader::new(1 << 20);
         fr.split_bulk(Some(after_tag));
         let mut next = |fr: &mut FrameReader| match fr.next_split(&mut r) {
-            Ok(Some((head, bulk))) => (head.to_vec(), bulk),
+            Ok(Some((head, len))) => {
+                let head = head.to_vec();
+                let bulk = fr.take_bulk();
+                assert_eq!(len, bulk.as_ref().map_or(0, Vec::len));
+                (head, bulk)
+            }
             other => panic!("step {step}: {other:?}"),
         };
         assert_eq!(next(&mut fr), (b"S".to_vec(), Some(bulk.clone())), "{step}");
@@ -354,7 +359,7 @@ fn a_large_frame_read_split_is_its_head_then_its_bulk() {
         assert_eq!(next(&mut fr), (whole.clone(), None), "{step}");
         assert_eq!(next(&mut fr), (vec![b'S'; BULK_MIN - 1], None), "{step}");
         assert_eq!(next(&mut fr), (b"S".to_vec(), Some(bulk.clone())), "{step}");
-        assert!(matches!(fr.next_split(&mut r), Err(Error::Timeout)));
+        assert!(matches!(fr.next(&mut r), Err(Error::Timeout)));
     }
 }
 
@@ -372,19 +377,19 @@ fn a_split_read_goes_on_after_a_timeout_and_reports_truncation() {
     };
     let mut fr = FrameReader::new(1 << 20);
     fr.split_bulk(Some(after_tag));
-    assert!(matches!(fr.next_split(&mut r), Err(Error::Timeout)));
+    assert!(matches!(fr.next(&mut r), Err(Error::Timeout)));
     r.bytes.extend_from_slice(&wire[50_000..150_000]);
-    assert!(matches!(fr.next_split(&mut r), Err(Error::Timeout)));
+    assert!(matches!(fr.next(&mut r), Err(Error::Timeout)));
     assert!(!fr.has_frame());
     r.bytes.extend_from_slice(&wire[150_000..]);
-    let (head, bulk) = fr.next_split(&mut r).unwrap().unwrap();
-    assert_eq!(head, b"S");
-    assert!(bulk.unwrap() == payload[1..]);
+    assert_eq!(fr.next(&mut r).unwrap().unwrap(), b"S");
+    assert!(fr.take_bulk().unwrap() == payload[1..]);
+    assert!(fr.take_bulk().is_none(), "taken once");
     // The stream ends inside a split frame: a truncation error.
     let mut cut = &wire[..120_000];
     let mut fr = FrameReader::new(1 << 20);
     fr.split_bulk(Some(after_tag));
-    let err = fr.next_split(&mut cut).unwrap_err();
+    let err = fr.next(&mut cut).unwrap_err();
     assert!(
         err.to_string()
             .contains("after 120000 of 200005 frame bytes"),
@@ -405,7 +410,7 @@ fn a_frame_announced_for_a_split_read_costs_only_the_bytes_that_arrive() {
     };
     let mut fr = FrameReader::new(DEFAULT_MAX_FRAME);
     fr.split_bulk(Some(after_tag));
-    assert!(matches!(fr.next_split(&mut r), Err(Error::Timeout)));
+    assert!(matches!(fr.next(&mut r), Err(Error::Timeout)));
     let bulk = fr.bulk.as_ref().expect("read split");
     assert_eq!(bulk.filled, 100_000);
     // Written (so backed by memory): at most twice what arrived.

@@ -189,6 +189,7 @@ enum Held {
 
 impl Scratch {
     /// Copies a message's method name and arguments into a thread's buffers.
+    #[inline(always)]
     fn copy_out(method: &str, args: &[u8]) -> Scratch {
         let mut scratch = Scratch::named(method);
         scratch.buf.extend_from_slice(args);
@@ -392,10 +393,10 @@ impl Conn {
                 }
             }
         };
-        shared.counters().bytes_in.fetch_add(
-            (frame.len() + bulk.as_ref().map_or(0, Vec::len)) as u64 + 4,
-            Ordering::Relaxed,
-        );
+        shared
+            .counters()
+            .bytes_in
+            .fetch_add((frame.len() + bulk) as u64 + 4, Ordering::Relaxed);
         let work = match Message::parse(frame) {
             Ok(Message::Call {
                 id,
@@ -415,11 +416,11 @@ impl Conn {
                 // outbox under it (a call that ran would then be reported
                 // as closed).
                 self.acquire_in_flight();
-                let data = if let Some(bulk) = bulk {
+                let data = if bulk > 0 {
                     // One byte string, read into a buffer of its own (`args`
                     // is its length, checked): the handler takes it as it is.
                     let mut data = Scratch::named(method);
-                    data.use_byte_string(bulk);
+                    data.use_byte_string(role.frames.take_bulk().unwrap_or_default());
                     data
                 } else if args.len() >= TAKE_ARGS_MIN {
                     // A large request alone in the read buffer is not
