@@ -61,7 +61,9 @@ pub(crate) enum Message<'a> {
     /// A call, typed (`0x05`/`0x15`) or not (`0x01`, with [`Check::NONE`]).
     Call {
         id: u64,
-        method: &'a str,
+        /// The method's name, not yet checked for UTF-8: a name a handler
+        /// has needs no check, and `Registry::callee` checks any other.
+        method: &'a [u8],
         check: Check,
         /// The caller's deadline extension, relative to the message's arrival.
         deadline: Option<Duration>,
@@ -69,7 +71,7 @@ pub(crate) enum Message<'a> {
     },
     /// A notification, typed (`0x06`/`0x16`) or not (`0x02`).
     Notify {
-        method: &'a str,
+        method: &'a [u8],
         check: Check,
         deadline: Option<Duration>,
         args: &'a [u8],
@@ -111,7 +113,7 @@ impl<'a> Message<'a> {
         let msg = match tag {
             CALL => {
                 let id = d.read_varint_u64().map_err(malformed)?;
-                let method = read_str(&mut d)?;
+                let method = read_name(&mut d)?;
                 Message::Call {
                     id,
                     method,
@@ -121,7 +123,7 @@ impl<'a> Message<'a> {
                 }
             }
             NOTIFY => {
-                let method = read_str(&mut d)?;
+                let method = read_name(&mut d)?;
                 Message::Notify {
                     method,
                     check: Check::NONE,
@@ -131,7 +133,7 @@ impl<'a> Message<'a> {
             }
             TYPED_CALL | 0x15 => {
                 let id = d.read_varint_u64().map_err(malformed)?;
-                let method = read_str(&mut d)?;
+                let method = read_name(&mut d)?;
                 let check = Check {
                     args: read_u32(&mut d)?,
                     result: read_u32(&mut d)?,
@@ -153,7 +155,7 @@ impl<'a> Message<'a> {
                 }
             }
             TYPED_NOTIFY | 0x16 => {
-                let method = read_str(&mut d)?;
+                let method = read_name(&mut d)?;
                 let check = Check {
                     args: read_u32(&mut d)?,
                     result: 0,
@@ -294,6 +296,12 @@ fn read_str<'a>(d: &mut Decoder<'a>) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| Error::protocol("method name or message is not UTF-8"))
 }
 
+/// A method name's bytes (checked for UTF-8 later: see [`Message::Call`]).
+fn read_name<'a>(d: &mut Decoder<'a>) -> Result<&'a [u8]> {
+    let len = d.read_len().map_err(malformed)?;
+    d.read_bytes(len).map_err(malformed)
+}
+
 fn read_u32(d: &mut Decoder<'_>) -> Result<u32> {
     let bytes = d.read_bytes(4).map_err(malformed)?;
     Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -308,7 +316,7 @@ impl<'a> Message<'a> {
         let msg = match tag {
             CALL | TYPED_CALL => {
                 let id = c.varint()?;
-                let method = c.str()?;
+                let method = c.name()?;
                 let check = if tag == TYPED_CALL {
                     Check {
                         args: c.u32()?,
@@ -326,7 +334,7 @@ impl<'a> Message<'a> {
                 }
             }
             NOTIFY | TYPED_NOTIFY => {
-                let method = c.str()?;
+                let method = c.name()?;
                 let check = if tag == TYPED_NOTIFY {
                     Check {
                         args: c.u32()?,
@@ -408,11 +416,12 @@ impl<'a> Cursor<'a> {
         Some(u32::from_le_bytes(self.take()?))
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    /// A method name's bytes (see [`Message::Call`]).
+    fn name(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
         let (bytes, rest) = self.0.split_at_checked(len)?;
         self.0 = rest;
-        std::str::from_utf8(bytes).ok()
+        Some(bytes)
     }
 }
 
@@ -517,7 +526,7 @@ mod tests {
             Message::parse(&out).unwrap(),
             Message::Call {
                 id: 7,
-                method: "get",
+                method: b"get",
                 check: Check::NONE,
                 deadline: None,
                 args: &[1, b'a']
@@ -585,7 +594,7 @@ mod tests {
         assert_eq!(
             Message::parse(&out).unwrap(),
             Message::Notify {
-                method: "tick",
+                method: b"tick",
                 check: Check::NONE,
                 deadline: None,
                 args: &[]
@@ -657,7 +666,7 @@ mod tests {
             Message::parse(&out).unwrap(),
             Message::Call {
                 id: 7,
-                method: "add",
+                method: b"add",
                 check,
                 deadline: None,
                 args: &[2, 4]
@@ -670,7 +679,7 @@ mod tests {
         assert_eq!(
             Message::parse(&out).unwrap(),
             Message::Notify {
-                method: "bump",
+                method: b"bump",
                 check: Check { args: 9, result: 0 },
                 deadline: None,
                 args: &[14]
@@ -689,7 +698,7 @@ mod tests {
             Message::parse(&m).unwrap(),
             Message::Call {
                 id: 1,
-                method: "f",
+                method: b"f",
                 check: Check::NONE,
                 deadline: Some(Duration::from_micros(1500)),
                 args: &[42]
@@ -736,7 +745,15 @@ mod tests {
         }
         assert!(Message::parse(&[0x80, 4, 0x95]).is_err());
         assert!(Message::parse(&[0x09]).is_err());
-        assert!(Message::parse(&[0x01, 0x00, 0x02, 0xff, 0xfe]).is_err());
+        // A name is read as bytes; the method table checks UTF-8 when no
+        // handler has it (`Registry::callee`).
+        assert!(matches!(
+            Message::parse(&[0x01, 0x00, 0x02, 0xff, 0xfe]),
+            Ok(Message::Call {
+                method: [0xff, 0xfe],
+                ..
+            })
+        ));
         let mut e = Vec::new();
         error(&mut e, 1, RemoteKind::Handler, "x");
         e.push(0);

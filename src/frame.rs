@@ -363,13 +363,14 @@ impl FrameReader {
                 charge.standing = Standing::new(&charge.budget);
             }
             if let Some(lent) = charge.standing.as_ref().and_then(|s| s.lend(bytes)) {
-                self.front = Some(lent);
+                // `front` is empty (above): nothing to drop on the way.
+                self.front.get_or_insert(lent);
                 return true;
             }
         }
         match charge.budget.reserve(bytes, charge.wait) {
             Ok(r) => {
-                self.front = Some(r);
+                self.front.get_or_insert(r);
                 true
             }
             Err(refused) => {
@@ -457,7 +458,10 @@ impl FrameReader {
     /// Reads up to the next frame; where its payload (or, read split, the
     /// payload's bytes before the bulk) lies in the buffer.
     fn advance<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<Range<usize>>> {
-        self.last = None;
+        // Checked first: dropping a reservation is a call, on every frame.
+        if self.last.is_some() {
+            self.last = None;
+        }
         self.last_frame = 0..0;
         self.last_alone = false;
         self.bulk_done = None;
@@ -470,7 +474,8 @@ impl FrameReader {
                 let Some(Bulk { head, at, data, .. }) = self.bulk.take() else {
                     continue;
                 };
-                self.last = self.front.take();
+                // `last` is empty (above): swapped, nothing is dropped.
+                std::mem::swap(&mut self.last, &mut self.front);
                 let from = self.start + head;
                 // The payload's bytes before the bulk were all that was
                 // buffered: the next frame starts with a fresh read.
@@ -496,7 +501,7 @@ impl FrameReader {
                     continue;
                 }
                 if self.end - self.start >= head + len {
-                    self.last = self.front.take();
+                    std::mem::swap(&mut self.last, &mut self.front);
                     let from = self.start + head;
                     self.start = from + len;
                     self.last_frame = from..from + len;

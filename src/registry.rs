@@ -388,9 +388,33 @@ where
 }
 
 /// The method table. Built before a server starts, read-only while it runs.
+///
+/// Names are looked up by their bytes ([`Registry::callee`]): a name read
+/// off the wire that a handler has is valid UTF-8 without being checked;
+/// only a name no handler has is checked, to be quoted in the error.
 #[derive(Default, Clone)]
 pub(crate) struct Registry {
-    methods: HashMap<Box<str>, Erased, BuildHasherDefault<Fnv>>,
+    methods: Vec<(Box<str>, Erased)>,
+    index: HashMap<Box<[u8]>, MethodId, BuildHasherDefault<Fnv>>,
+}
+
+/// A registered method, by its place in the table (from 1, so that an
+/// `Option<MethodId>` takes four bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MethodId(std::num::NonZeroU32);
+
+impl MethodId {
+    fn at(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
+/// The method a request names: one the table has, or a name it does not
+/// (the library's own methods, or none at all).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Callee<'a> {
+    Found(MethodId),
+    Named(&'a str),
 }
 
 /// FNV-1a: a method name is hashed on every request, and SipHash's
@@ -413,6 +437,11 @@ impl Hasher for Fnv {
         }
     }
 
+    /// A slice's length, hashed before its bytes: one step, not eight.
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
@@ -420,9 +449,9 @@ impl Hasher for Fnv {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&str> = self.methods.keys().map(|k| &**k).collect();
-        names.sort_unstable();
-        f.debug_struct("Registry").field("methods", &names).finish()
+        f.debug_struct("Registry")
+            .field("methods", &self.names())
+            .finish()
     }
 }
 
@@ -437,19 +466,74 @@ impl Registry {
             !name.starts_with(RESERVED_PREFIX),
             "cannot register {name:?}: method names starting with {RESERVED_PREFIX:?} are reserved for stdrpc's own methods"
         );
-        self.methods.insert(name.into(), handler).is_some()
+        if let Some(&id) = self.index.get(name.as_bytes()) {
+            self.methods[id.at()].1 = handler;
+            return true;
+        }
+        let id = u32::try_from(self.methods.len() + 1)
+            .ok()
+            .and_then(std::num::NonZeroU32::new)
+            .map(MethodId)
+            .expect("fewer than 2^32 methods");
+        self.methods.push((name.into(), handler));
+        self.index.insert(name.as_bytes().into(), id);
+        false
+    }
+
+    /// The method a request names by `name`'s bytes; `None` if no handler
+    /// has it and it is not UTF-8 (a malformed message).
+    #[inline]
+    pub(crate) fn callee<'a>(&self, name: &'a [u8]) -> Option<Callee<'a>> {
+        match self.index.get(name) {
+            Some(&id) => Some(Callee::Found(id)),
+            None => std::str::from_utf8(name).ok().map(Callee::Named),
+        }
+    }
+
+    /// [`callee`](Registry::callee), trying `last` first (a connection's
+    /// previous method: requests tend to repeat one) and keeping the method
+    /// found there.
+    #[inline]
+    pub(crate) fn callee_after<'a>(
+        &self,
+        name: &'a [u8],
+        last: &mut Option<MethodId>,
+    ) -> Option<Callee<'a>> {
+        if let Some(id) = *last {
+            if self.methods[id.at()].0.as_bytes() == name {
+                return Some(Callee::Found(id));
+            }
+        }
+        let callee = self.callee(name)?;
+        if let Callee::Found(id) = callee {
+            *last = Some(id);
+        }
+        Some(callee)
+    }
+
+    /// The name a request called a method by.
+    pub(crate) fn name<'a>(&'a self, callee: Callee<'a>) -> &'a str {
+        match callee {
+            Callee::Found(id) => &self.methods[id.at()].0,
+            Callee::Named(name) => name,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Erased> {
+        let id = *self.index.get(name.as_bytes())?;
+        Some(&self.methods[id.at()].1)
     }
 
     /// The signature of a registered method: its argument and result
     /// shapes. Raw-bytes handlers have opaque shapes.
     pub(crate) fn signature(&self, name: &str) -> Option<&Signature> {
-        self.methods.get(name).map(|h| &h.sig.signature)
+        self.get(name).map(|h| &h.sig.signature)
     }
 
     /// The names of a registered method's parameters, when they are known
     /// (`service!` methods): one per argument.
     pub(crate) fn params(&self, name: &str) -> Option<&'static [&'static str]> {
-        self.methods.get(name).and_then(|h| h.params)
+        self.get(name).and_then(|h| h.params)
     }
 
     /// Every registered method with its signature text, sorted by name: the
@@ -473,7 +557,7 @@ impl Registry {
     /// whose message is `<method> expects <handler's signature>`.
     pub(crate) fn dispatch(
         &self,
-        name: &str,
+        name: Callee<'_>,
         check: Check,
         args: &[u8],
         out: &mut Vec<u8>,
@@ -491,7 +575,7 @@ impl Registry {
     /// followed by `tail`.
     pub(crate) fn dispatch_split(
         &self,
-        name: &str,
+        callee: Callee<'_>,
         check: Check,
         args: Args<'_>,
         out: &mut Vec<u8>,
@@ -499,7 +583,15 @@ impl Registry {
         ctx: &Context,
     ) -> Result<(), Failure> {
         tail.clear();
-        let Some(entry) = self.methods.get(name) else {
+        let found = match callee {
+            Callee::Found(id) => Some(&self.methods[id.at()]),
+            Callee::Named(name) => self
+                .index
+                .get(name.as_bytes())
+                .map(|&id| &self.methods[id.at()]),
+        };
+        let Some((name, entry)) = found else {
+            let name = self.name(callee);
             return match args {
                 Args::Bytes(args) => self.builtin(name, args, out),
                 Args::ByteString(bytes) => self.builtin(name, &byte_string_encoding(&bytes), out),
@@ -541,7 +633,7 @@ impl Registry {
 
     /// The registered method names, sorted.
     pub(crate) fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.methods.keys().map(|k| &**k).collect();
+        let mut names: Vec<&str> = self.methods.iter().map(|(name, _)| &**name).collect();
         names.sort_unstable();
         names
     }
@@ -666,203 +758,4 @@ pub(crate) fn test_registry() -> Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_messages_are_cut_at_a_character_boundary_with_their_length() {
-        let long = "é".repeat(10_000);
-        for text in [bounded(&long), bounded_display(&long)] {
-            assert!(text.len() <= MAX_MESSAGE + 32, "{}", text.len());
-            assert!(
-                text.ends_with("… (20000 bytes)"),
-                "{}",
-                &text[text.len() - 40..]
-            );
-        }
-        assert_eq!(bounded("short"), "short");
-        assert_eq!(bounded_display(&"short"), "short");
-        let mut r = Registry::default();
-        r.insert(
-            "huge_panic",
-            Handler::into_erased(|| -> () { std::panic::panic_any("x".repeat(1 << 20)) }),
-        );
-        r.insert(
-            "huge_err",
-            Handler::into_erased(|| -> Result<(), String> { Err("y".repeat(1 << 20)) }),
-        );
-        for (name, kind) in [
-            ("huge_panic", RemoteKind::Panicked),
-            ("huge_err", RemoteKind::Handler),
-        ] {
-            let f = call(&r, name, &[]).unwrap_err();
-            assert_eq!(f.kind, kind);
-            assert!(f.message.len() < MAX_MESSAGE + 100, "{}", f.message.len());
-            assert!(f.message.ends_with("(1048576 bytes)"), "{name}");
-        }
-    }
-    use crate::codec::to_vec;
-
-    fn call(r: &Registry, name: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
-        let mut out = vec![0xAA];
-        r.dispatch(name, Check::NONE, args, &mut out, &Default::default())
-            .map(|()| out[1..].to_vec())
-            .inspect_err(|_| {
-                assert_eq!(out, [0xAA], "a failed call leaves the buffer as it was");
-            })
-    }
-
-    #[test]
-    fn arities_and_tuples_share_one_encoding() {
-        let r = test_registry();
-        assert_eq!(call(&r, "zero", &[]).unwrap(), to_vec(&42i64));
-        assert_eq!(call(&r, "one", &to_vec("abc")).unwrap(), to_vec(&3u32));
-        assert_eq!(
-            call(&r, "two", &to_vec(&(2i64, 3i64))).unwrap(),
-            to_vec(&5i64)
-        );
-        assert_eq!(
-            call(&r, "tuple", &to_vec(&(2i64, 3i64))).unwrap(),
-            to_vec(&6i64)
-        );
-        assert_eq!(call(&r, "raw", &[1, 2, 3]).unwrap(), [3, 2, 1]);
-    }
-
-    #[test]
-    fn failures_carry_kind_and_message() {
-        let r = test_registry();
-        let f = call(&r, "missing", &[]).unwrap_err();
-        assert_eq!(f.kind, RemoteKind::NoSuchMethod);
-        assert!(f.message.contains("\"missing\""));
-        assert_eq!(
-            call(&r, "zero", &[0]).unwrap_err().kind,
-            RemoteKind::BadArguments
-        );
-        assert_eq!(
-            call(&r, "two", &[0]).unwrap_err().kind,
-            RemoteKind::BadArguments
-        );
-        assert_eq!(
-            call(&r, "fail", &to_vec(&-1i64)).unwrap_err(),
-            Failure::new(RemoteKind::Handler, "not positive")
-        );
-        assert_eq!(call(&r, "fail", &to_vec(&5i64)).unwrap(), to_vec(&5i64));
-        let p = call(&r, "panic", &[]).unwrap_err();
-        assert_eq!(p.kind, RemoteKind::Panicked);
-        assert!(p.message.contains("boom"), "{}", p.message);
-    }
-
-    fn typed(r: &Registry, name: &str, check: Check, args: &[u8]) -> Result<Vec<u8>, Failure> {
-        let mut out = Vec::new();
-        r.dispatch(name, check, args, &mut out, &Default::default())
-            .map(|()| out)
-    }
-
-    #[test]
-    fn signatures_are_computed_at_registration() {
-        let r = test_registry();
-        let two = r.signature("two").unwrap();
-        assert_eq!(two.to_string(), "(i64, i64) -> i64");
-        assert_eq!(two.args.canonical(), "(int,int)");
-        assert_eq!(
-            r.signature("tuple").unwrap().to_string(),
-            "(i64, i64) -> i64"
-        );
-        assert_eq!(r.signature("zero").unwrap().to_string(), "() -> i64");
-        assert_eq!(r.signature("one").unwrap().to_string(), "(String) -> u32");
-        // The result of a fallible handler is its `Ok` type.
-        assert_eq!(r.signature("fail").unwrap().to_string(), "(i64) -> i64");
-        assert_eq!(r.signature("raw").unwrap().args.fingerprint(), 0);
-        let listed = r.methods();
-        assert_eq!(listed.len(), 7);
-        assert_eq!(listed[0].0, "fail");
-        assert!(listed.contains(&("two".into(), "(i64, i64) -> i64".into())));
-    }
-
-    #[test]
-    fn fingerprints_are_checked_before_decoding() {
-        let r = test_registry();
-        let sig = r.signature("two").unwrap().clone();
-        let good = Check {
-            args: sig.args.fingerprint(),
-            result: sig.result.fingerprint(),
-        };
-        let args = to_vec(&(2i64, 3i64));
-        assert_eq!(typed(&r, "two", good, &args).unwrap(), to_vec(&5i64));
-        // Unknown (zero) fingerprints are not checked.
-        let half = Check { args: 0, ..good };
-        assert_eq!(typed(&r, "two", half, &args).unwrap(), to_vec(&5i64));
-        let bad_args = Check { args: 1, ..good };
-        let f = typed(&r, "two", bad_args, &args).unwrap_err();
-        assert_eq!(f.kind, RemoteKind::SignatureMismatch);
-        assert_eq!(f.message, "two expects (i64, i64) -> i64");
-        let bad_result = Check { result: 1, ..good };
-        let f = typed(&r, "two", bad_result, &args).unwrap_err();
-        assert_eq!(f.kind, RemoteKind::SignatureMismatch);
-        // A raw handler is never checked.
-        assert!(typed(&r, "raw", Check { args: 5, result: 6 }, &[1]).is_ok());
-    }
-
-    #[test]
-    fn decode_errors_name_method_position_and_type() {
-        let mut r = Registry::default();
-        r.insert("put", Handler::into_erased(|_k: String, _v: i64| ()));
-        let f = call(&r, "put", &to_vec("k")).unwrap_err();
-        assert_eq!(f.kind, RemoteKind::BadArguments);
-        assert!(
-            f.message
-                .starts_with("put: argument 2 (i64): unexpected end of input"),
-            "{}",
-            f.message
-        );
-        let f = call(&r, "put", &[1, 0xff]).unwrap_err();
-        assert!(
-            f.message.starts_with("put: argument 1 (String): "),
-            "{}",
-            f.message
-        );
-        let mut args = to_vec(&("k", 1i64));
-        args.push(0);
-        let f = call(&r, "put", &args).unwrap_err();
-        assert_eq!(f.message, "put: 1 trailing byte (after its 2 arguments)");
-        let f = call(&test_registry(), "tuple", &[2]).unwrap_err();
-        assert!(
-            f.message
-                .starts_with("tuple: arguments (i64, i64): unexpected end of input"),
-            "{}",
-            f.message
-        );
-        let f = call(&test_registry(), "zero", &[0, 0]).unwrap_err();
-        assert_eq!(
-            f.message,
-            "zero: 2 trailing bytes (the method takes no arguments)"
-        );
-    }
-
-    #[test]
-    fn methods_lists_names_and_signatures() {
-        let r = test_registry();
-        let out = call(&r, METHODS, &[]).unwrap();
-        let listed: Vec<(String, String)> = crate::codec::from_slice(&out).unwrap();
-        assert_eq!(listed, r.methods());
-        assert_eq!(
-            call(&r, "stdrpc.nope", &[]).unwrap_err().kind,
-            RemoteKind::NoSuchMethod
-        );
-    }
-
-    #[test]
-    #[should_panic(expected = "reserved")]
-    fn reserved_prefix_is_refused() {
-        let mut r = Registry::default();
-        r.insert("stdrpc.mine", Handler::into_erased(|| ()));
-    }
-
-    #[test]
-    fn registering_twice_replaces() {
-        let mut r = test_registry();
-        assert!(r.insert("zero", Handler::into_erased(|| 7i64)));
-        assert_eq!(call(&r, "zero", &[]).unwrap(), to_vec(&7i64));
-        assert!(!r.insert("new", Handler::into_erased(|| ())));
-    }
-}
+mod tests;

@@ -334,6 +334,17 @@ fn bad_lengths_after_the_handshake_close_the_connection_without_a_reply() {
             false,
         ),
         ("message type 0x00", raw::frame(&[0x00, 0x01]), false),
+        // Names are checked for UTF-8 only when no handler has them.
+        (
+            "a call to a name that is not UTF-8",
+            raw::frame(&[0x01, 0x01, 0x02, 0xff, 0xfe]),
+            false,
+        ),
+        (
+            "a notification to a name that is not UTF-8",
+            raw::frame(&[0x02, 0x02, 0xc3, 0x28]),
+            false,
+        ),
     ];
     let mut slowest = Duration::ZERO;
     for (name, bytes, half_close) in &cases {

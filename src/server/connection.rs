@@ -31,7 +31,7 @@ use crate::error::{Error, RemoteKind};
 use crate::frame::FrameReader;
 use crate::outbox::{FRAME_HEAD, Outbox, VECTORED_MIN};
 use crate::pool::Pool;
-use crate::registry::{Args, Registry};
+use crate::registry::{Args, Callee, MethodId, Registry};
 use crate::stop::StopRead;
 use crate::stream::Stream;
 use crate::sync::{Gauge, lock};
@@ -129,6 +129,8 @@ struct ReaderRole {
     first_checked: bool,
     /// The connection has ended; a thread that takes the role leaves at once.
     done: bool,
+    /// The method of the last request (`Registry::callee_after`).
+    last_method: Option<MethodId>,
 }
 
 /// What the reader does with a message after releasing the role.
@@ -165,7 +167,9 @@ const TAKE_ARGS_MIN: usize = 64 * 1024;
 /// A thread's scratch buffers for one message, returned to the thread when
 /// dropped (unless they grew large).
 struct Scratch {
-    /// The method name, kept as a `str` so it is not validated again.
+    /// The method, if a handler has it; else its name is in `name`.
+    method: Option<MethodId>,
+    /// The name of a method no handler has (checked for UTF-8 once).
     name: String,
     /// Holds the argument bytes (see `held`).
     buf: Vec<u8>,
@@ -188,23 +192,30 @@ enum Held {
 }
 
 impl Scratch {
-    /// Copies a message's method name and arguments into a thread's buffers.
+    /// Copies a message's method and arguments into a thread's buffers.
     #[inline(always)]
-    fn copy_out(method: &str, args: &[u8]) -> Scratch {
+    fn copy_out(method: Callee<'_>, args: &[u8]) -> Scratch {
         let mut scratch = Scratch::named(method);
         scratch.buf.extend_from_slice(args);
         scratch.args = 0..args.len();
         scratch
     }
 
-    /// A message's method name in a thread's buffers; no arguments yet.
-    fn named(method: &str) -> Scratch {
+    /// A message's method in a thread's buffers; no arguments yet.
+    fn named(method: Callee<'_>) -> Scratch {
         let (mut name, mut buf, mut reply) = SCRATCH.with(|s| s.take());
         name.clear();
-        name.push_str(method);
+        let method = match method {
+            Callee::Found(id) => Some(id),
+            Callee::Named(unknown) => {
+                name.push_str(unknown);
+                None
+            }
+        };
         buf.clear();
         reply.clear();
         Scratch {
+            method,
             name,
             buf,
             args: 0..0,
@@ -237,9 +248,9 @@ impl Scratch {
         Some(std::mem::take(&mut self.buf))
     }
 
-    /// The method name and the arguments (a byte string's buffer goes with
+    /// The method and the arguments (a byte string's buffer goes with
     /// them).
-    fn parts(&mut self) -> (&str, Args<'_>) {
+    fn parts(&mut self) -> (Callee<'_>, Args<'_>) {
         let args = match self.held {
             Held::ByteString => {
                 self.held = Held::Copy;
@@ -250,7 +261,11 @@ impl Scratch {
                 Args::Bytes(self.buf.get(self.args.clone()).unwrap_or_default())
             }
         };
-        (&self.name, args)
+        let method = match self.method {
+            Some(id) => Callee::Found(id),
+            None => Callee::Named(&self.name),
+        };
+        (method, args)
     }
 }
 
@@ -305,6 +320,7 @@ impl Conn {
                 stream,
                 frames,
                 done: false,
+                last_method: None,
             }),
             in_flight: Gauge::default(),
             stamp: Stamp::default(),
@@ -368,7 +384,12 @@ impl Conn {
                 return Err(());
             }
         }
-        let ReaderRole { stream, frames, .. } = role;
+        let ReaderRole {
+            stream,
+            frames,
+            last_method,
+            ..
+        } = role;
         // Reading ends when the server stops, and when a write has failed
         // (where the outbox's shutdown cannot wake this read; see stop.rs).
         let stop = || shared.stopping() || self.outbox.is_broken();
@@ -405,8 +426,12 @@ impl Conn {
                 args,
                 deadline,
             }) => {
+                let Some(method) = shared.registry().callee_after(method, last_method) else {
+                    return self.malformed();
+                };
                 if shared.stopping() {
-                    let message = format!("{method:?} was not run");
+                    let name = shared.registry().name(method);
+                    let message = format!("{name:?} was not run");
                     self.send_error(id, RemoteKind::ShuttingDown, &message);
                     return Ok(None);
                 }
@@ -462,6 +487,9 @@ impl Conn {
                 // Run here, keeping the role: the next message is read only
                 // after it. Its bytes are read where they lie, and its share
                 // of the budget (the frame reader's) is held until then.
+                let Some(method) = shared.registry().callee_after(method, last_method) else {
+                    return self.malformed();
+                };
                 self.acquire_in_flight();
                 self.run_notify(method, check, args);
                 self.release_in_flight();
@@ -487,6 +515,16 @@ impl Conn {
         };
         role.first_checked = true;
         work
+    }
+
+    /// A message that does not parse (here: a method name that is not
+    /// UTF-8) ends the connection.
+    fn malformed(&self) -> Result<Option<Work>, ()> {
+        self.shared
+            .counters()
+            .errors
+            .fetch_add(1, Ordering::Relaxed);
+        Err(())
     }
 
     /// A request was refused for lack of memory budget (its payload has
@@ -592,7 +630,7 @@ impl Conn {
     fn run_call(
         &self,
         id: u64,
-        method: &str,
+        method: Callee<'_>,
         check: Check,
         args: Args<'_>,
         reply: &mut Vec<u8>,
@@ -606,8 +644,9 @@ impl Conn {
             Some(at) => {
                 if Instant::now() >= at {
                     shared.counters().errors.fetch_add(1, Ordering::Relaxed);
+                    let name = shared.registry().name(method);
                     let message =
-                        format!("{method:?} was not run: its deadline passed before it started");
+                        format!("{name:?} was not run: its deadline passed before it started");
                     self.send_error(id, RemoteKind::DeadlineExceeded, &message);
                     return None;
                 }
@@ -688,7 +727,7 @@ impl Conn {
     }
 
     /// Runs a notification.
-    fn run_notify(&self, method: &str, check: Check, args: &[u8]) {
+    fn run_notify(&self, method: Callee<'_>, check: Check, args: &[u8]) {
         let shared = &*self.shared;
         let mut scratch = Vec::new();
         let counter =

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::python::convert::{bytes_to_value, python_type, value_to_bytes};
 use crate::python::pickle::Value;
 use crate::python::pyerr::{PyErr, QUOTE_CHARS, clip_str};
-use crate::registry::{Check, Registry};
+use crate::registry::{Callee, Check, Registry};
 
 /// Why a Python call of a handler produced no value.
 #[derive(Debug)]
@@ -63,7 +63,7 @@ pub(crate) fn call(
         .map_err(CallError::Arguments)?;
     let mut out = Vec::new();
     registry
-        .dispatch(name, Check::NONE, &bytes, &mut out, context)
+        .dispatch(Callee::Named(name), Check::NONE, &bytes, &mut out, context)
         .map_err(|f| CallError::Failed(PyErr::from_failure(&f)))?;
     bytes_to_value(&sig.result, &out).map_err(|e| {
         CallError::Failed(PyErr::new(
