@@ -50,6 +50,14 @@ pub(crate) struct Reservation {
     held: Held,
 }
 
+impl Reservation {
+    /// Whether this is a connection's standing share (which any request
+    /// small enough may hold, whatever its size).
+    pub(crate) fn is_standing(&self) -> bool {
+        matches!(self.held, Held::Lent(_))
+    }
+}
+
 #[derive(Debug)]
 enum Held {
     /// Bytes of the budget's shared counter.

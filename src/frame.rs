@@ -171,6 +171,11 @@ pub(crate) struct FrameReader {
     front: Option<Reservation>,
     /// The reservation for the frame last handed out.
     last: Option<Reservation>,
+    /// The connection's standing share, kept from a frame whose request
+    /// has run (its reservation was not taken) for the next small frame:
+    /// lending it anew and giving it back are atomic operations, on every
+    /// notification otherwise.
+    spare: Option<Reservation>,
     /// A refused frame whose payload is being read and dropped.
     discarding: Option<Discard>,
     /// The first bytes of the last refused frame.
@@ -246,6 +251,7 @@ impl FrameReader {
             charge: None,
             front: None,
             last: None,
+            spare: None,
             discarding: None,
             skipped: Vec::new(),
             last_frame: 0..0,
@@ -359,6 +365,10 @@ impl FrameReader {
             .saturating_mul(charge.factor)
             .saturating_add(charge.allowance);
         if bytes <= budget::STANDING {
+            if let Some(spare) = self.spare.take() {
+                self.front.get_or_insert(spare);
+                return true;
+            }
             if charge.standing.is_none() {
                 charge.standing = Standing::new(&charge.budget);
             }
@@ -368,6 +378,8 @@ impl FrameReader {
                 return true;
             }
         }
+        // Not given the standing share: a kept one goes back.
+        self.spare = None;
         match charge.budget.reserve(bytes, charge.wait) {
             Ok(r) => {
                 self.front.get_or_insert(r);
@@ -458,9 +470,14 @@ impl FrameReader {
     /// Reads up to the next frame; where its payload (or, read split, the
     /// payload's bytes before the bulk) lies in the buffer.
     fn advance<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Option<Range<usize>>> {
-        // Checked first: dropping a reservation is a call, on every frame.
-        if self.last.is_some() {
-            self.last = None;
+        // The request of the frame last handed out has run, unless its
+        // reservation was taken: a standing share is kept for the next small
+        // frame, anything else given back. (Checked first: dropping a
+        // reservation is a call, on every frame.)
+        if let Some(last) = self.last.take() {
+            if last.is_standing() {
+                self.spare = Some(last);
+            }
         }
         self.last_frame = 0..0;
         self.last_alone = false;

@@ -417,3 +417,53 @@ fn a_frame_announced_for_a_split_read_costs_only_the_bytes_that_arrive() {
     assert!(bulk.data.len() <= 200_000, "{}", bulk.data.len());
     assert!(fr.buf.len() <= READ_BUF, "{}", fr.buf.len());
 }
+
+#[test]
+fn the_standing_share_goes_to_one_small_request_at_a_time_and_is_kept_between_them() {
+    let budget = Arc::new(Budget::new(1 << 20));
+    let mut fr = FrameReader::new(1 << 20);
+    fr.charge(Arc::clone(&budget), 2, Duration::ZERO);
+    let mut wire = Vec::new();
+    for payload in [
+        &[1u8; 100][..],
+        &[2; 100],
+        &[3; 100],
+        &[4; 100],
+        &[5; 100_000], // 200,000 bytes charged: more than the share
+        &[6; 100],
+    ] {
+        append(&mut wire, payload);
+    }
+    let mut r = &wire[..];
+    let mut next = |fr: &mut FrameReader| fr.next(&mut r).unwrap().unwrap()[0];
+    assert_eq!(next(&mut fr), 1);
+    let standing = budget.in_use();
+    assert!(standing > 0, "the connection's share is reserved once");
+    // Taken (its request runs elsewhere): the next small frame cannot have
+    // the share meanwhile and is charged to the budget.
+    let a = fr.take_reservation().unwrap();
+    assert!(a.is_standing());
+    assert_eq!(next(&mut fr), 2);
+    let b = fr.take_reservation().unwrap();
+    assert!(!b.is_standing());
+    assert_eq!(budget.in_use(), standing + 200);
+    drop((a, b));
+    assert_eq!(budget.in_use(), standing);
+    // Not taken (its request ran before the next read): the share passes
+    // from frame to frame.
+    assert_eq!(next(&mut fr), 3);
+    assert_eq!(next(&mut fr), 4);
+    assert!(fr.last.as_ref().is_some_and(Reservation::is_standing));
+    // A large frame is charged to the budget; the share goes back, and the
+    // next small frame has it again.
+    assert_eq!(next(&mut fr), 5);
+    assert_eq!(budget.in_use(), standing + 200_000);
+    assert!(fr.spare.is_none());
+    assert_eq!(next(&mut fr), 6);
+    assert_eq!(budget.in_use(), standing);
+    let f = fr.take_reservation().unwrap();
+    assert!(f.is_standing());
+    drop(f);
+    drop(fr);
+    assert_eq!(budget.in_use(), 0);
+}
