@@ -382,12 +382,21 @@ pub(crate) fn reply_bulk(prefix: &[u8], len: usize) -> Option<usize> {
 }
 
 /// Where the bytes of the byte string at the front of `rest` (the tail of
-/// `prefix`, a frame's first bytes) start, if it runs to the frame's end.
+/// `prefix`, a frame's first bytes) start, if it runs to the frame's end
+/// and its length is written in its shortest form (as every encoder of the
+/// codec writes it), so that the bytes before the string can be rebuilt
+/// exactly for a handler that wants them (`registry::Args::ByteString`).
 fn byte_string_after(prefix: &[u8], rest: &[u8], len: usize) -> Option<usize> {
     let mut c = Cursor(rest);
-    let n = usize::try_from(c.varint()?).ok()?;
+    let n = c.varint()?;
+    let length = rest.len() - c.0.len();
+    let mut shortest = Vec::with_capacity(9);
+    write_varint_u64(&mut shortest, n);
+    if shortest.len() != length {
+        return None;
+    }
     let at = prefix.len() - c.0.len();
-    (at.checked_add(n)? == len).then_some(at)
+    (at.checked_add(usize::try_from(n).ok()?)? == len).then_some(at)
 }
 
 /// The unread rest of a message, for [`Message::parse_common`].
@@ -565,6 +574,15 @@ mod tests {
             None,
             "length not all here"
         );
+        // A length written wider than it needs (tag 253 and eight bytes) is
+        // read whole: the bytes before the string could not be rebuilt.
+        let mut wide = call[..head].to_vec();
+        wide.push(253);
+        wide.extend_from_slice(&100_000u64.to_le_bytes());
+        assert_eq!(call_bulk(&wide, head + 9 + 100_000), None);
+        wide.truncate(head);
+        wide.extend(string(100_000));
+        assert_eq!(call_bulk(&wide, head + 5 + 100_000), Some(head + 5));
         let mut untyped = Vec::new();
         call_head(&mut untyped, 9, "echo");
         let head = untyped.len();

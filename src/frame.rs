@@ -11,10 +11,11 @@
 //! before anything is allocated, and the payload buffer then grows only as
 //! bytes actually arrive, so a peer that announces a large frame and sends
 //! nothing costs nothing. (A large frame read split, whose bulk goes into a
-//! buffer of its own, has that buffer's address space reserved at once,
-//! within the maximum and, on a server, within the memory budget already
-//! charged for the frame; it is written, and so backed by memory, only as
-//! bytes arrive.)
+//! buffer of its own, has that buffer allocated at once, within the maximum
+//! and, on a server, within the memory budget already charged for the
+//! frame; it is written, and so backed by physical memory, only as bytes
+//! arrive. Where the system commits allocations, as Windows does, the
+//! commit charge is the whole length.)
 
 use std::io::{self, Read, Write};
 use std::ops::Range;
@@ -189,6 +190,8 @@ pub(crate) struct FrameReader {
     split: Option<Split>,
     /// The bulk of the frame at the front, being read into a buffer of its own.
     bulk: Option<Bulk>,
+    /// The frame at the front was looked at for a split and is read whole.
+    whole: bool,
     /// The bulk of the frame last handed out, until taken.
     bulk_done: Option<Vec<u8>>,
 }
@@ -202,6 +205,11 @@ pub(crate) type Split = fn(&[u8], usize) -> Option<usize>;
 
 /// Frames from this size on may be read split ([`FrameReader::split_bulk`]).
 pub(crate) const BULK_MIN: usize = 64 * 1024;
+
+/// How many of a large frame's first bytes its split is decided on, once:
+/// enough for any message's head, and a bound on the work, however the
+/// rest of the frame trickles in.
+const SPLIT_PEEK: usize = 4096;
 
 /// A large frame's bulk, read straight into its own buffer.
 #[derive(Debug)]
@@ -258,6 +266,7 @@ impl FrameReader {
             last_alone: false,
             split: None,
             bulk: None,
+            whole: false,
             bulk_done: None,
         }
     }
@@ -522,6 +531,7 @@ impl FrameReader {
                     let from = self.start + head;
                     self.start = from + len;
                     self.last_frame = from..from + len;
+                    self.whole = false;
                     if self.start == self.end {
                         // Everything consumed: start over at the front next
                         // time (and release an outsized buffer then).
@@ -551,15 +561,20 @@ impl FrameReader {
         let Some(split) = self.split else {
             return false;
         };
-        if len < BULK_MIN {
+        let arrived = &self.buf[self.start + head..self.end];
+        // Decided once per frame, on its first bytes.
+        if len < BULK_MIN || self.whole || arrived.len() < SPLIT_PEEK {
             return false;
         }
-        let arrived = &self.buf[self.start + head..self.end];
-        let Some(at) = split(arrived, len).filter(|&at| at <= arrived.len()) else {
+        let peek = &arrived[..SPLIT_PEEK];
+        let Some(at) = split(peek, len).filter(|&at| at <= peek.len()) else {
+            self.whole = true;
             return false;
         };
-        // Its full length is allocated but only written as bytes arrive
-        // (`fill_bulk`): untouched, it costs address space, not memory.
+        // Its full length is allocated at once but written only as bytes
+        // arrive (`fill_bulk`), so memory follows the bytes (where the
+        // system commits allocations, as Windows does, the commit charge
+        // does not).
         let want = len - at;
         let mut data = Vec::new();
         if data.try_reserve_exact(want).is_err() {

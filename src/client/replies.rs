@@ -532,23 +532,26 @@ impl Replies {
             }
             (slot, t.needs_background(&self.reading_for_all))
         };
-        // A reply nobody waits for any more (its call timed out) is dropped.
-        if let Some(slot) = slot {
-            let reply = if bulk > 0 {
-                let length = reply.map(<[u8]>::to_vec);
-                split_reply(length, frames.take_bulk().unwrap_or_default(), slot.bytes)
-            } else {
-                match reply {
-                    // The one copy of the result; a byte string's without
-                    // its length.
-                    Ok(result) if slot.bytes => {
-                        crate::codec::byte_string(result).map(ReplyBytes::copy_of)
-                    }
-                    reply => reply.map(ReplyBytes::copy_of),
+        // A reply nobody waits for any more (its call timed out) is dropped,
+        // a bulk read for it too (not kept until the next read).
+        let Some(slot) = slot else {
+            drop(frames.take_bulk());
+            return Ok(more);
+        };
+        let reply = if bulk > 0 {
+            let length = reply.map(<[u8]>::to_vec);
+            split_reply(length, frames.take_bulk().unwrap_or_default(), slot.bytes)
+        } else {
+            match reply {
+                // The one copy of the result; a byte string's without
+                // its length.
+                Ok(result) if slot.bytes => {
+                    crate::codec::byte_string(result).map(ReplyBytes::copy_of)
                 }
-            };
-            slot.fill(reply);
-        }
+                reply => reply.map(ReplyBytes::copy_of),
+            }
+        };
+        slot.fill(reply);
         Ok(more)
     }
 

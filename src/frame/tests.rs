@@ -467,3 +467,32 @@ fn the_standing_share_goes_to_one_small_request_at_a_time_and_is_kept_between_th
     drop(fr);
     assert_eq!(budget.in_use(), 0);
 }
+
+#[test]
+fn a_large_frame_is_looked_at_for_a_split_once_on_its_first_bytes() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    fn never(prefix: &[u8], _len: usize) -> Option<usize> {
+        ASKED.fetch_add(1, Ordering::Relaxed);
+        SEEN.fetch_max(prefix.len(), Ordering::Relaxed);
+        None
+    }
+    let mut wire = Vec::new();
+    append(&mut wire, &[7u8; 200_000]);
+    append(&mut wire, &[8u8; 100_000]);
+    // A few bytes per read: the split is asked about each frame once, on
+    // its first bytes only, however many reads the frame takes.
+    let mut r = Trickle {
+        bytes: wire,
+        at: 0,
+        step: 100,
+    };
+    let mut fr = FrameReader::new(1 << 20);
+    fr.split_bulk(Some(never));
+    assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[7u8; 200_000][..]);
+    assert_eq!(ASKED.load(Ordering::Relaxed), 1);
+    assert_eq!(fr.next(&mut r).unwrap().unwrap(), &[8u8; 100_000][..]);
+    assert_eq!(ASKED.load(Ordering::Relaxed), 2);
+    assert_eq!(SEEN.load(Ordering::Relaxed), SPLIT_PEEK);
+}

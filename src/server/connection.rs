@@ -433,6 +433,7 @@ impl Conn {
                     let name = shared.registry().name(method);
                     let message = format!("{name:?} was not run");
                     self.send_error(id, RemoteKind::ShuttingDown, &message);
+                    drop(role.frames.take_bulk());
                     return Ok(None);
                 }
                 // Counted as in flight before the role is released: a thread
