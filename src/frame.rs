@@ -633,17 +633,9 @@ impl FrameReader {
                 self.buf.resize(grown, 0);
             }
         }
-        loop {
-            match r.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::from_io(e)),
-            }
-        }
+        let n = read_once(r, &mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n > 0)
     }
 }
 
@@ -659,11 +651,9 @@ fn fill_bulk<R: Read + ?Sized>(bulk: &mut Bulk, r: &mut R) -> Result<bool> {
             let ahead = bulk.filled.max(GROWTH_STEP);
             bulk.data.resize(want.min(bulk.filled + ahead), 0);
         }
-        match r.read(&mut bulk.data[bulk.filled..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => bulk.filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::from_io(e)),
+        match read_once(r, &mut bulk.data[bulk.filled..])? {
+            0 => return Ok(false),
+            n => bulk.filled += n,
         }
     }
     Ok(true)
@@ -698,14 +688,22 @@ fn parse_header(bytes: &[u8], max: usize) -> Result<Option<(usize, usize)>> {
 fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::from_io(e)),
+        match read_once(r, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
         }
     }
     Ok(filled)
+}
+
+/// One `read`, retried when interrupted; `Ok(0)` at the end of the stream.
+fn read_once<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other.map_err(Error::from_io),
+        }
+    }
 }
 
 fn truncated(part: &str, expected: usize, got: usize) -> Error {

@@ -472,19 +472,11 @@ impl Shared {
         lock(&self.state)
     }
 
-    /// Writes until the queue is empty, holding the writer role.
+    /// Writes until the queue is empty, holding the writer role, then
+    /// gives the role up.
     fn write_queued<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<()> {
         st.writing = true;
         loop {
-            let mut batch = std::mem::take(&mut st.queued);
-            st.queued = std::mem::take(&mut st.spare);
-            drop(st);
-            let outcome = (&*self.stream).write_all(&batch);
-            let written = batch.len() as u64;
-            batch.clear();
-            st = self.lock();
-            st.spare = batch;
-            st = self.note_written(st, outcome, written)?;
             if st.queued.is_empty() {
                 st.writing = false;
                 // Give back memory after a burst of large frames; keep
@@ -495,6 +487,15 @@ impl Shared {
                 }
                 return Ok(());
             }
+            let mut batch = std::mem::take(&mut st.queued);
+            st.queued = std::mem::take(&mut st.spare);
+            drop(st);
+            let outcome = (&*self.stream).write_all(&batch);
+            let written = batch.len() as u64;
+            batch.clear();
+            st = self.lock();
+            st.spare = batch;
+            st = self.note_written(st, outcome, written)?;
         }
     }
 
@@ -534,14 +535,7 @@ impl Shared {
         outcome: std::io::Result<()>,
         written: u64,
     ) -> Result<()> {
-        let mut st = self.note_written(st, outcome, written)?;
-        if st.queued.is_empty() {
-            st.writing = false;
-            if st.spare.capacity() > crate::frame::KEEP_BUF {
-                st.spare = Vec::new();
-            }
-            return Ok(());
-        }
+        let st = self.note_written(st, outcome, written)?;
         self.write_queued(st)
     }
 

@@ -519,9 +519,14 @@ impl Registry {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&Erased> {
+    /// A registered method's name and handler.
+    fn entry(&self, name: &str) -> Option<&(Box<str>, Erased)> {
         let id = *self.index.get(name.as_bytes())?;
-        Some(&self.methods[id.at()].1)
+        Some(&self.methods[id.at()])
+    }
+
+    fn get(&self, name: &str) -> Option<&Erased> {
+        self.entry(name).map(|(_, handler)| handler)
     }
 
     /// The signature of a registered method: its argument and result
@@ -585,10 +590,7 @@ impl Registry {
         tail.clear();
         let found = match callee {
             Callee::Found(id) => Some(&self.methods[id.at()]),
-            Callee::Named(name) => self
-                .index
-                .get(name.as_bytes())
-                .map(|&id| &self.methods[id.at()]),
+            Callee::Named(name) => self.entry(name),
         };
         let Some((name, entry)) = found else {
             let name = self.name(callee);

@@ -46,11 +46,13 @@ pub(super) struct Replies {
     /// the client gone.
     background: Condvar,
     reader: Mutex<ReaderRole>,
-    /// [`Table::keep_reading`], readable without the lock: while it is set
-    /// the background reader reads every reply, so waiters need not queue
-    /// themselves to take the role over. It is cleared (under the table
-    /// lock) only once nothing is outstanding, before the role is given up,
-    /// so a waiter registered after that sees it clear.
+    /// Sending blocked (or replies stalled): the background reader reads
+    /// every reply until nothing is outstanding, so waiters need not queue
+    /// themselves to take the role over. Set and cleared only under the
+    /// table lock ([`Table::set_keep_reading`]), so a read under the lock
+    /// sees the current value; readable without it too. It is cleared only
+    /// once nothing is outstanding, before the role is given up, so a
+    /// waiter registered after that sees it clear.
     reading_for_all: AtomicBool,
 }
 
@@ -62,9 +64,6 @@ struct Table {
     sleepers: VecDeque<Arc<Slot>>,
     /// Outstanding calls nobody blocks on: they need the background reader.
     detached: usize,
-    /// Sending blocked: the background reader reads until nothing is
-    /// outstanding.
-    keep_reading: bool,
     /// Replies read so far (progress, for the background reader's watch).
     delivered: u64,
     background: Background,
@@ -192,18 +191,19 @@ struct SlotState {
 
 impl Table {
     /// Whether the background reader has calls to read for.
-    fn needs_background(&mut self, mirror: &AtomicBool) -> bool {
-        if self.keep_reading && self.waiting.is_empty() {
-            self.set_keep_reading(mirror, false);
+    fn needs_background(&mut self, reading_for_all: &AtomicBool) -> bool {
+        let mut keep_reading = reading_for_all.load(Ordering::Relaxed);
+        if keep_reading && self.waiting.is_empty() {
+            keep_reading = false;
+            self.set_keep_reading(reading_for_all, false);
         }
-        self.detached > 0 || self.keep_reading
+        self.detached > 0 || keep_reading
     }
 
-    /// Sets [`Table::keep_reading`] and its mirror
-    /// ([`Replies::reading_for_all`]), always together under the lock.
-    fn set_keep_reading(&mut self, mirror: &AtomicBool, on: bool) {
-        self.keep_reading = on;
-        mirror.store(on, Ordering::Release);
+    /// Sets [`Replies::reading_for_all`]; taking the table proves the lock
+    /// is held.
+    fn set_keep_reading(&mut self, reading_for_all: &AtomicBool, on: bool) {
+        reading_for_all.store(on, Ordering::Release);
     }
 }
 
@@ -254,7 +254,6 @@ impl Replies {
                 waiting: HashMap::default(),
                 sleepers: VecDeque::new(),
                 detached: 0,
-                keep_reading: false,
                 delivered: 0,
                 background: Background::NotStarted,
                 closed: false,
@@ -339,7 +338,7 @@ impl Replies {
     /// outstanding until none is.
     pub(super) fn keep_reading(self: &Arc<Self>) {
         let mut t = self.table();
-        if !t.keep_reading && !t.waiting.is_empty() {
+        if !self.reading_for_all.load(Ordering::Relaxed) && !t.waiting.is_empty() {
             self.read_for_all(&mut t);
         }
     }
@@ -574,7 +573,7 @@ impl Replies {
                 front.queued.store(false, Ordering::Release);
                 t.sleepers.pop_front();
             }
-            if t.keep_reading {
+            if self.reading_for_all.load(Ordering::Relaxed) {
                 // The background reader reads for everyone already: waking
                 // a sleeper would only have it race for the role.
                 return;

@@ -196,9 +196,15 @@ impl Scratch {
     #[inline(always)]
     fn copy_out(method: Callee<'_>, args: &[u8]) -> Scratch {
         let mut scratch = Scratch::named(method);
-        scratch.buf.extend_from_slice(args);
-        scratch.args = 0..args.len();
+        scratch.copy_args(args);
         scratch
+    }
+
+    /// Copies the arguments into the thread's buffer.
+    #[inline(always)]
+    fn copy_args(&mut self, args: &[u8]) {
+        self.buf.extend_from_slice(args);
+        self.args = 0..args.len();
     }
 
     /// A message's method in a thread's buffers; no arguments yet.
@@ -459,11 +465,7 @@ impl Conn {
                             let from = frame.start + at;
                             data.use_taken(buf, from..from + len);
                         }
-                        None => {
-                            let args = &role.frames.last_frame()[at..at + len];
-                            data.buf.extend_from_slice(args);
-                            data.args = 0..len;
-                        }
+                        None => data.copy_args(&role.frames.last_frame()[at..at + len]),
                     }
                     data
                 } else {
